@@ -1,0 +1,181 @@
+//! The command line: clap definitions, dispatch, and the one place errors
+//! become exit codes.
+
+mod audit;
+mod db;
+
+use crate::config::{Config, Dirs, Flags, Format};
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::output::{self, Data, Reply};
+use clap::{Args, CommandFactory, Parser, Subcommand};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// The exit codes, shown in `--help` and the man page.
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0  success (for checks: allowed / valid / enabled)
+  1  internal error
+  2  usage or invalid input
+  3  not found
+  4  conflict (already exists, version mismatch, protected row)
+  5  denied (wrong password, locked, invalid key or token, permission absent)
+  6  database unavailable or schema not migrated
+  7  key problem (no key, wrong key, unreadable or too-open key file)
+  8  integrity failure (tampered ciphertext, broken audit chain)";
+
+/// keyward: settings and authentication database manager.
+#[derive(Debug, Parser)]
+#[command(
+    name = "keyward",
+    version,
+    about = "Manage a web application's settings-and-authentication database",
+    long_about = "keyward manages the users, roles, sessions, encrypted versioned settings, feature \
+                  flags and API keys of a web application's database, on SQLite (the default, no \
+                  set-up) or PostgreSQL. Encryption and hashing run in this process: the database \
+                  only ever sees ciphertext and hashes.",
+    after_help = EXIT_CODES,
+    propagate_version = true,
+    disable_help_subcommand = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Flags every command accepts.
+#[derive(Debug, Args)]
+struct GlobalArgs {
+    /// Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]
+    #[arg(long, global = true, value_name = "URL")]
+    database_url: Option<String>,
+    /// Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]
+    #[arg(long, global = true, value_name = "FILE")]
+    key_file: Option<PathBuf>,
+    /// YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Environment of settings [env: KEYWARD_ENV] [default: development]
+    #[arg(long = "env", global = true, value_name = "ENV")]
+    env: Option<String>,
+    /// Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]
+    #[arg(long, global = true, value_name = "NAME")]
+    actor: Option<String>,
+    /// Output format [env: KEYWARD_OUTPUT] [default: table]
+    #[arg(short = 'o', long, global = true, value_enum, value_name = "FORMAT")]
+    output: Option<Format>,
+    /// Proceed with destructive actions without asking
+    #[arg(short = 'y', long, global = true)]
+    yes: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create, migrate, check and back up the database; rotate the encryption key
+    #[command(subcommand)]
+    Db(db::DbCommand),
+    /// Read and verify the tamper-evident audit trail
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
+    /// Print a shell completion script
+    Completions {
+        /// The shell
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+/// The clap command tree (for completions and man pages).
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+/// Runs keyward with the process's arguments and environment; returns the exit code.
+pub fn main() -> ExitCode {
+    // Files keyward creates (database, backups, key files) are private.
+    // SAFETY: umask has no preconditions and cannot fail.
+    unsafe {
+        libc::umask(0o077);
+    }
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    match run(cli) {
+        Ok((format, reply)) => finish(format, reply),
+        Err(e) => report(&e),
+    }
+}
+
+fn report(e: &Error) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(e.exit_code())
+}
+
+fn finish(format: Format, reply: Reply) -> ExitCode {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let written = output::render(&mut out, format, &reply).and_then(|()| out.flush());
+    if let Err(e) = written {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            return ExitCode::SUCCESS;
+        }
+        return report(&Error::internal(format!("cannot write output: {e}")));
+    }
+    if let Some(msg) = &reply.message {
+        eprintln!("{msg}");
+    }
+    match &reply.failure {
+        Some(e) => report(e),
+        None => ExitCode::SUCCESS,
+    }
+}
+
+fn run(cli: Cli) -> Result<(Format, Reply)> {
+    if let Command::Completions { shell } = cli.command {
+        let mut buf = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "keyward", &mut buf);
+        let text = String::from_utf8(buf).map_err(Error::internal)?;
+        return Ok((
+            Format::Table,
+            Reply {
+                data: Data::Raw(text),
+                ..Reply::default()
+            },
+        ));
+    }
+    let g = cli.global;
+    let flags = Flags {
+        database_url: g.database_url,
+        key_file: g.key_file,
+        config: g.config,
+        env: g.env,
+        actor: g.actor,
+        output: g.output,
+    };
+    let config = Config::resolve(&flags, &|k| std::env::var(k).ok(), &Dirs::platform())?;
+    for w in &config.warnings {
+        eprintln!("warning: {w}");
+    }
+    let format = config.output;
+    let mut ctx = Context::new(config, g.yes);
+    let reply = match cli.command {
+        Command::Db(c) => db::run(&mut ctx, c)?,
+        Command::Audit(c) => audit::run(&mut ctx, c)?,
+        Command::Completions { .. } => unreachable_completions()?,
+    };
+    Ok((format, reply))
+}
+
+fn unreachable_completions() -> Result<Reply> {
+    Err(Error::internal(
+        "completions are handled before configuration",
+    ))
+}

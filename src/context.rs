@@ -1,0 +1,133 @@
+//! What a command gets: the resolved configuration, the store and key opened
+//! on first use (never eagerly), and the terminal facts for prompts.
+
+use crate::config::Config;
+use crate::crypto::keyring::Keyring;
+use crate::error::{Error, Result};
+use crate::store::{self, Store};
+use std::io::{BufRead, IsTerminal, Write};
+
+/// A command's environment.
+pub struct Context {
+    /// The resolved configuration.
+    pub config: Config,
+    /// `--yes`: destructive verbs proceed without asking.
+    pub assume_yes: bool,
+    store: Option<Box<dyn Store>>,
+    keyring: Option<Keyring>,
+}
+
+impl Context {
+    /// Wraps a resolved configuration. Opens nothing.
+    pub fn new(config: Config, assume_yes: bool) -> Self {
+        Context {
+            config,
+            assume_yes,
+            store: None,
+            keyring: None,
+        }
+    }
+
+    /// The store, opened on first use and checked to be fully migrated (exit 6 otherwise).
+    pub fn store(&mut self) -> Result<&mut dyn Store> {
+        if self.store.is_none() {
+            let mut s = store::open(&self.config.database, self.config.pool_size, false)?;
+            store::ensure_current(s.as_mut())?;
+            self.store = Some(s);
+        }
+        self.store_ref()
+    }
+
+    /// The store without the schema check; `create` allows a new SQLite file (init, migrate).
+    pub fn store_unchecked(&mut self, create: bool) -> Result<&mut dyn Store> {
+        if self.store.is_none() {
+            self.store = Some(store::open(
+                &self.config.database,
+                self.config.pool_size,
+                create,
+            )?);
+        }
+        self.store_ref()
+    }
+
+    fn store_ref(&mut self) -> Result<&mut dyn Store> {
+        match self.store.as_mut() {
+            Some(s) => Ok(s.as_mut()),
+            None => Err(Error::internal("store not open")),
+        }
+    }
+
+    /// The key ring, read on first use.
+    pub fn keyring(&mut self) -> Result<&Keyring> {
+        if self.keyring.is_none() {
+            self.keyring = Some(crate::domain::keys::load(&self.config)?);
+        }
+        self.keyring
+            .as_ref()
+            .ok_or_else(|| Error::internal("key ring not loaded"))
+    }
+
+    /// The store and the key ring together (for commands that decrypt or encrypt).
+    pub fn store_and_keyring(&mut self) -> Result<(&mut dyn Store, &Keyring)> {
+        self.keyring()?;
+        self.store()?;
+        match (self.store.as_mut(), self.keyring.as_ref()) {
+            (Some(s), Some(k)) => Ok((s.as_mut(), k)),
+            _ => Err(Error::internal("store or key ring not ready")),
+        }
+    }
+
+    /// Forgets the loaded key ring (after the key file changed).
+    pub fn reload_keyring(&mut self) {
+        self.keyring = None;
+    }
+
+    /// The actor recorded in the audit log.
+    pub fn actor(&self) -> &str {
+        &self.config.actor
+    }
+
+    /// Asks before a destructive action: `--yes` proceeds; a terminal is asked;
+    /// anything else is refused with exit 2.
+    pub fn confirm(&self, what: &str) -> Result<()> {
+        if self.assume_yes {
+            return Ok(());
+        }
+        let stdin = std::io::stdin();
+        if !stdin.is_terminal() || !std::io::stderr().is_terminal() {
+            return Err(Error::invalid(format!(
+                "refusing to {what} without confirmation: pass --yes (-y) to proceed"
+            )));
+        }
+        let mut err = std::io::stderr();
+        let _ = write!(err, "About to {what}. Continue? [y/N] ");
+        let _ = err.flush();
+        let mut answer = String::new();
+        stdin
+            .lock()
+            .read_line(&mut answer)
+            .map_err(|e| Error::invalid(format!("cannot read the answer: {e}")))?;
+        if matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
+            Ok(())
+        } else {
+            Err(Error::invalid(format!("did not {what}: not confirmed")))
+        }
+    }
+
+    /// A progress bar on stderr, drawn only when stderr is a terminal.
+    pub fn progress(&self, total: u64, what: &str) -> indicatif::ProgressBar {
+        let bar = indicatif::ProgressBar::with_draw_target(
+            Some(total),
+            indicatif::ProgressDrawTarget::stderr(),
+        );
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({eta})")
+        {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_message(what.to_owned());
+        // Only worth drawing for work that lasts; indicatif hides it off-terminal.
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        bar
+    }
+}

@@ -1,0 +1,5 @@
+//! The rules, once, above the storage trait: audit, keys, seed data.
+
+pub mod audit;
+pub mod keys;
+pub mod seed;

@@ -1,0 +1,237 @@
+//! Rendering: tables for people, JSON or YAML for scripts. The only writer of stdout.
+//!
+//! A command returns a [`Reply`]: data (an object or a list with its table
+//! columns) and an optional message. Data goes to stdout in the chosen
+//! format; messages go to stderr.
+
+use crate::config::Format;
+use crate::error::Error;
+use comfy_table::{presets, ContentArrangement, Table};
+use serde::Serialize;
+use serde_json::Value;
+use std::io::Write;
+
+/// The data a command produced.
+#[derive(Debug, Default)]
+pub enum Data {
+    /// Nothing for stdout.
+    #[default]
+    None,
+    /// Text printed as it is, whatever the format (completions, exports).
+    Raw(String),
+    /// One object (a key/value table for people).
+    Object(Value),
+    /// Rows, with the columns a table shows (JSON shows every field).
+    List {
+        /// Field names shown as table columns.
+        columns: Vec<&'static str>,
+        /// One JSON object per row.
+        rows: Vec<Value>,
+    },
+}
+
+/// What a command returns to be rendered.
+#[derive(Debug, Default)]
+pub struct Reply {
+    /// The data for stdout.
+    pub data: Data,
+    /// A line for people on stderr.
+    pub message: Option<String>,
+    /// Whether table mode prints the data (false when the message says it all).
+    pub quiet_table: bool,
+    /// An error to report after the data (e.g. unhealthy, chain broken): sets the exit code.
+    pub failure: Option<Error>,
+}
+
+impl Reply {
+    /// A reply carrying one object.
+    pub fn object(value: impl Serialize) -> Self {
+        Reply {
+            data: Data::Object(to_value(value)),
+            ..Reply::default()
+        }
+    }
+
+    /// A reply carrying a list shown with `columns`.
+    pub fn list<T: Serialize>(columns: &[&'static str], rows: impl IntoIterator<Item = T>) -> Self {
+        Reply {
+            data: Data::List {
+                columns: columns.to_vec(),
+                rows: rows.into_iter().map(to_value).collect(),
+            },
+            ..Reply::default()
+        }
+    }
+
+    /// A reply that is only a message.
+    pub fn message(msg: impl Into<String>) -> Self {
+        Reply {
+            message: Some(msg.into()),
+            ..Reply::default()
+        }
+    }
+
+    /// Adds a message for stderr.
+    pub fn with_message(mut self, msg: impl Into<String>) -> Self {
+        self.message = Some(msg.into());
+        self
+    }
+
+    /// In table mode, print only the message, not the data.
+    pub fn quiet_table(mut self) -> Self {
+        self.quiet_table = true;
+        self
+    }
+
+    /// Reports `err` (and its exit code) after rendering the data.
+    pub fn failing(mut self, err: Error) -> Self {
+        self.failure = Some(err);
+        self
+    }
+}
+
+fn to_value(v: impl Serialize) -> Value {
+    // Serialising plain data structs to a JSON value cannot fail (no maps with
+    // non-string keys are used); keep going with null rather than panic.
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+/// Renders the reply's data in `format` to `out`.
+pub fn render(out: &mut dyn Write, format: Format, reply: &Reply) -> std::io::Result<()> {
+    match (&reply.data, format) {
+        (Data::None, _) => Ok(()),
+        (Data::Raw(text), _) => out.write_all(text.as_bytes()),
+        (Data::Object(v), Format::Json) => writeln!(out, "{}", pretty_json(v)),
+        (Data::List { rows, .. }, Format::Json) => {
+            writeln!(out, "{}", pretty_json(&Value::Array(rows.clone())))
+        }
+        (Data::Object(v), Format::Yaml) => out.write_all(yaml(v).as_bytes()),
+        (Data::List { rows, .. }, Format::Yaml) => {
+            out.write_all(yaml(&Value::Array(rows.clone())).as_bytes())
+        }
+        (_, Format::Table) if reply.quiet_table => Ok(()),
+        (Data::Object(v), Format::Table) => writeln!(out, "{}", object_table(v)),
+        (Data::List { columns, rows }, Format::Table) => {
+            if rows.is_empty() {
+                Ok(())
+            } else {
+                writeln!(out, "{}", list_table(columns, rows))
+            }
+        }
+    }
+}
+
+fn pretty_json(v: &Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
+}
+
+fn yaml(v: &Value) -> String {
+    serde_yaml::to_string(v).unwrap_or_else(|_| format!("{v}\n"))
+}
+
+fn new_table() -> Table {
+    let mut t = Table::new();
+    t.load_preset(presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic);
+    if std::env::var_os("NO_COLOR").is_some() {
+        t.force_no_tty();
+    }
+    t
+}
+
+/// How one JSON value shows in a table cell.
+pub fn cell(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        Value::Bool(b) => if *b { "yes" } else { "no" }.into(),
+        Value::Number(n) => n.to_string(),
+        Value::Array(items) => items.iter().map(cell).collect::<Vec<_>>().join(", "),
+        Value::Object(m) => m
+            .iter()
+            .map(|(k, v)| format!("{k}={}", cell(v)))
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}
+
+fn object_table(v: &Value) -> String {
+    let mut t = new_table();
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m {
+                t.add_row(vec![k.clone(), cell(v)]);
+            }
+        }
+        other => {
+            t.add_row(vec![cell(other)]);
+        }
+    }
+    t.to_string()
+}
+
+fn list_table(columns: &[&str], rows: &[Value]) -> String {
+    let mut t = new_table();
+    t.set_header(columns.iter().map(|c| c.to_uppercase()));
+    for r in rows {
+        t.add_row(
+            columns
+                .iter()
+                .map(|c| cell(r.get(*c).unwrap_or(&Value::Null))),
+        );
+    }
+    t.to_string()
+}
+
+/// Serialises timestamps as RFC 3339 UTC (`2026-11-24T12:00:00.000000Z`).
+pub mod rfc3339 {
+    use serde::Serializer;
+    use time::OffsetDateTime;
+
+    /// For `#[serde(with = "…")]` on an `OffsetDateTime`.
+    pub fn serialize<S: Serializer>(t: &OffsetDateTime, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&crate::time::rfc3339(*t))
+    }
+
+    /// For `Option<OffsetDateTime>` fields.
+    pub mod option {
+        use super::*;
+
+        /// For `#[serde(with = "…::option")]`.
+        pub fn serialize<S: Serializer>(
+            t: &Option<OffsetDateTime>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            match t {
+                Some(t) => s.serialize_str(&crate::time::rfc3339(*t)),
+                None => s.serialize_none(),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_list_is_one_array() {
+        let reply = Reply::list(&["a"], vec![serde_json::json!({"a": 1, "b": 2})]);
+        let mut out = Vec::new();
+        render(&mut out, Format::Json, &reply).unwrap();
+        let parsed: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(parsed, serde_json::json!([{"a": 1, "b": 2}]));
+    }
+
+    #[test]
+    fn tables_show_only_the_columns() {
+        let reply = Reply::list(
+            &["a"],
+            vec![serde_json::json!({"a": "x", "secret_field": "y"})],
+        );
+        let mut out = Vec::new();
+        render(&mut out, Format::Table, &reply).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains('x') && !text.contains('y'), "{text}");
+    }
+}

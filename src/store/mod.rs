@@ -1,0 +1,345 @@
+//! The storage layer: one object-safe trait, two backends.
+//!
+//! Queries are written once, in portable SQL with `$1`-style placeholders,
+//! by the layer above (`crate::repo`); a backend only knows how to connect,
+//! run that SQL, take the write lock, and migrate. Values cross the boundary
+//! as [`Value`], rows come back as [`Row`].
+
+pub mod migrate;
+pub mod postgres;
+pub mod sqlite;
+pub mod target;
+
+use crate::error::{Error, Result};
+use time::OffsetDateTime;
+
+pub use target::{DatabaseTarget, PgTarget, SqliteLocation, SslMode};
+
+/// Which SQL dialect a backend speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dialect {
+    /// Embedded SQLite.
+    Sqlite,
+    /// PostgreSQL server.
+    Postgres,
+}
+
+impl Dialect {
+    /// The name used in output and URLs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "sqlite",
+            Dialect::Postgres => "postgres",
+        }
+    }
+}
+
+/// A value bound to or read from a query.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// SQL NULL.
+    Null,
+    /// A 64-bit integer (also used for 32-bit columns).
+    Int(i64),
+    /// A float.
+    Float(f64),
+    /// Text (JSON columns travel as text too).
+    Text(String),
+    /// A boolean.
+    Bool(bool),
+    /// A UTC instant, microsecond precision.
+    Time(OffsetDateTime),
+}
+
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Value::Int(v)
+    }
+}
+impl From<i32> for Value {
+    fn from(v: i32) -> Self {
+        Value::Int(v.into())
+    }
+}
+impl From<u32> for Value {
+    fn from(v: u32) -> Self {
+        Value::Int(v.into())
+    }
+}
+impl From<bool> for Value {
+    fn from(v: bool) -> Self {
+        Value::Bool(v)
+    }
+}
+impl From<f64> for Value {
+    fn from(v: f64) -> Self {
+        Value::Float(v)
+    }
+}
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::Text(v.to_owned())
+    }
+}
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Value::Text(v)
+    }
+}
+impl From<&String> for Value {
+    fn from(v: &String) -> Self {
+        Value::Text(v.clone())
+    }
+}
+impl From<OffsetDateTime> for Value {
+    fn from(v: OffsetDateTime) -> Self {
+        Value::Time(v)
+    }
+}
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Value::Null, Into::into)
+    }
+}
+
+/// One result row, with typed getters that accept either backend's encoding.
+#[derive(Debug, Clone)]
+pub struct Row {
+    values: Vec<Value>,
+}
+
+impl Row {
+    /// Wraps the values of one row.
+    pub fn new(values: Vec<Value>) -> Self {
+        Row { values }
+    }
+
+    fn at(&self, i: usize) -> Result<&Value> {
+        self.values
+            .get(i)
+            .ok_or_else(|| Error::internal(format!("query returned no column {i}")))
+    }
+
+    fn mismatch(&self, i: usize, want: &str) -> Error {
+        Error::internal(format!(
+            "column {i} holds {:?}, expected {want}",
+            self.values.get(i).map(kind_of)
+        ))
+    }
+
+    /// An integer column.
+    pub fn int(&self, i: usize) -> Result<i64> {
+        match self.at(i)? {
+            Value::Int(v) => Ok(*v),
+            _ => Err(self.mismatch(i, "an integer")),
+        }
+    }
+
+    /// A nullable integer column.
+    pub fn opt_int(&self, i: usize) -> Result<Option<i64>> {
+        match self.at(i)? {
+            Value::Null => Ok(None),
+            _ => self.int(i).map(Some),
+        }
+    }
+
+    /// A text column.
+    pub fn text(&self, i: usize) -> Result<String> {
+        match self.at(i)? {
+            Value::Text(v) => Ok(v.clone()),
+            _ => Err(self.mismatch(i, "text")),
+        }
+    }
+
+    /// A nullable text column.
+    pub fn opt_text(&self, i: usize) -> Result<Option<String>> {
+        match self.at(i)? {
+            Value::Null => Ok(None),
+            _ => self.text(i).map(Some),
+        }
+    }
+
+    /// A boolean column (SQLite stores 0/1).
+    pub fn bool(&self, i: usize) -> Result<bool> {
+        match self.at(i)? {
+            Value::Bool(v) => Ok(*v),
+            Value::Int(0) => Ok(false),
+            Value::Int(1) => Ok(true),
+            _ => Err(self.mismatch(i, "a boolean")),
+        }
+    }
+
+    /// A float column.
+    pub fn float(&self, i: usize) -> Result<f64> {
+        match self.at(i)? {
+            Value::Float(v) => Ok(*v),
+            Value::Int(v) => Ok(*v as f64),
+            _ => Err(self.mismatch(i, "a float")),
+        }
+    }
+
+    /// A timestamp column (SQLite stores RFC 3339 text).
+    pub fn time(&self, i: usize) -> Result<OffsetDateTime> {
+        match self.at(i)? {
+            Value::Time(t) => Ok(*t),
+            Value::Text(s) => crate::time::parse_stored(s)
+                .map_err(|_| Error::Integrity(format!("stored timestamp {s:?} is malformed"))),
+            _ => Err(self.mismatch(i, "a timestamp")),
+        }
+    }
+
+    /// A nullable timestamp column.
+    pub fn opt_time(&self, i: usize) -> Result<Option<OffsetDateTime>> {
+        match self.at(i)? {
+            Value::Null => Ok(None),
+            _ => self.time(i).map(Some),
+        }
+    }
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Int(_) => "integer",
+        Value::Float(_) => "float",
+        Value::Text(_) => "text",
+        Value::Bool(_) => "boolean",
+        Value::Time(_) => "timestamp",
+    }
+}
+
+/// A connection inside a transaction: runs portable SQL.
+pub trait Conn {
+    /// The dialect, for the rare query that must differ.
+    fn dialect(&self) -> Dialect;
+    /// Runs a statement, returning the number of rows it changed.
+    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64>;
+    /// Runs a query, returning all rows.
+    fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>>;
+
+    /// Runs a query expected to return at most one row.
+    fn query_opt(&mut self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
+        Ok(self.query(sql, params)?.into_iter().next())
+    }
+
+    /// Runs a query expected to return exactly one row.
+    fn query_one(&mut self, sql: &str, params: &[Value]) -> Result<Row> {
+        self.query_opt(sql, params)?
+            .ok_or_else(|| Error::internal("query returned no row"))
+    }
+}
+
+/// A migration as the database and the binary see it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MigrationState {
+    /// The version number (`V<n>`).
+    pub version: i64,
+    /// The name after `__`.
+    pub name: String,
+    /// Whether the database has applied it.
+    pub applied: bool,
+    /// When it was applied, as refinery recorded it.
+    pub applied_on: Option<String>,
+    /// Whether the applied checksum differs from the embedded file.
+    pub modified: bool,
+    /// Applied in the database but unknown to this binary.
+    pub unknown: bool,
+}
+
+/// Whether a transaction may write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// A consistent read-only snapshot.
+    Read,
+    /// A writer: takes the database's write lock up front.
+    Write,
+}
+
+/// The storage trait. Object-safe and synchronous.
+pub trait Store: Send {
+    /// The dialect the backend speaks.
+    fn dialect(&self) -> Dialect;
+    /// Where the database is, with any password redacted.
+    fn location(&self) -> String;
+    /// Every embedded and applied migration, in version order.
+    fn migration_states(&mut self) -> Result<Vec<MigrationState>>;
+    /// Applies pending migrations in one transaction; returns what was (or, dry, would be) applied.
+    fn migrate(&mut self, dry_run: bool) -> Result<Vec<MigrationState>>;
+    /// Runs `f` inside one transaction, committing if it returns `Ok`.
+    fn transaction(
+        &mut self,
+        access: Access,
+        f: &mut dyn FnMut(&mut dyn Conn) -> Result<()>,
+    ) -> Result<()>;
+    /// Copies the database to `dest` while it stays online (SQLite only).
+    fn backup(&mut self, dest: &std::path::Path) -> Result<u64>;
+}
+
+/// Runs `f` in a read transaction and returns its value.
+pub fn read<T>(store: &mut dyn Store, mut f: impl FnMut(&mut dyn Conn) -> Result<T>) -> Result<T> {
+    run(store, Access::Read, &mut f)
+}
+
+/// Runs `f` in a write transaction (all or nothing) and returns its value.
+pub fn write<T>(store: &mut dyn Store, mut f: impl FnMut(&mut dyn Conn) -> Result<T>) -> Result<T> {
+    run(store, Access::Write, &mut f)
+}
+
+fn run<T>(
+    store: &mut dyn Store,
+    access: Access,
+    f: &mut dyn FnMut(&mut dyn Conn) -> Result<T>,
+) -> Result<T> {
+    let mut out = None;
+    store.transaction(access, &mut |conn| {
+        out = Some(f(conn)?);
+        Ok(())
+    })?;
+    out.ok_or_else(|| Error::internal("transaction finished without a result"))
+}
+
+/// Opens the database a target names. `create` allows making a new SQLite file.
+pub fn open(target: &DatabaseTarget, pool_size: u32, create: bool) -> Result<Box<dyn Store>> {
+    match target {
+        DatabaseTarget::Sqlite(loc) => {
+            Ok(Box::new(sqlite::SqliteStore::open(loc, pool_size, create)?))
+        }
+        DatabaseTarget::Postgres(pg) => Ok(Box::new(postgres::PgStore::connect(pg)?)),
+    }
+}
+
+/// Checks that the schema is exactly the binary's: exit 6 otherwise.
+pub fn ensure_current(store: &mut dyn Store) -> Result<()> {
+    let states = store.migration_states()?;
+    let pending = states.iter().filter(|m| !m.applied).count();
+    let unknown: Vec<_> = states.iter().filter(|m| m.unknown).collect();
+    let location = store.location();
+    if let Some(newest) = unknown.last() {
+        return Err(Error::Unavailable(format!(
+            "database at {location} has migration V{} ({}) that this keyward does not know: upgrade keyward",
+            newest.version, newest.name
+        )));
+    }
+    if pending == states.len() && pending > 0 {
+        return Err(Error::Unavailable(format!(
+            "database at {location} is not initialised ({pending} pending migration{}): run `keyward db init`",
+            plural(pending)
+        )));
+    }
+    if pending > 0 {
+        return Err(Error::Unavailable(format!(
+            "database at {location} has {pending} pending migration{}: run `keyward db migrate`",
+            plural(pending)
+        )));
+    }
+    Ok(())
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}

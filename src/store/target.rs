@@ -1,0 +1,296 @@
+//! Where the database is: parsed from a URL or from `DATABASE_*` parts.
+//!
+//! Display and Debug never show a password.
+
+use crate::error::{Error, Result};
+use std::fmt;
+use std::path::PathBuf;
+
+/// A database to open.
+#[derive(Clone, PartialEq)]
+pub enum DatabaseTarget {
+    /// An SQLite database.
+    Sqlite(SqliteLocation),
+    /// A PostgreSQL server.
+    Postgres(Box<PgTarget>),
+}
+
+/// Where an SQLite database lives.
+#[derive(Clone, PartialEq, Debug)]
+pub enum SqliteLocation {
+    /// A file; `is_default` when it is the platform data dir default.
+    File { path: PathBuf, is_default: bool },
+    /// A private in-memory database (gone when the process exits).
+    Memory,
+}
+
+/// TLS policy towards PostgreSQL, as libpq names it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SslMode {
+    /// Never TLS.
+    Disable,
+    /// TLS when the server offers it, unverified (libpq's default).
+    Prefer,
+    /// TLS or fail; the certificate is not verified.
+    Require,
+    /// TLS with the certificate chain and host name verified.
+    VerifyFull,
+}
+
+impl SslMode {
+    /// Parses libpq's names.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "disable" => Ok(SslMode::Disable),
+            "prefer" | "allow" => Ok(SslMode::Prefer),
+            "require" => Ok(SslMode::Require),
+            "verify-full" => Ok(SslMode::VerifyFull),
+            other => Err(Error::invalid(format!(
+                "unknown sslmode {other:?}: use disable, prefer, require or verify-full"
+            ))),
+        }
+    }
+
+    /// libpq's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            SslMode::Disable => "disable",
+            SslMode::Prefer => "prefer",
+            SslMode::Require => "require",
+            SslMode::VerifyFull => "verify-full",
+        }
+    }
+}
+
+/// A PostgreSQL connection: tokio-postgres settings plus our TLS policy.
+#[derive(Clone)]
+pub struct PgTarget {
+    /// Connection settings (host, port, user, password, dbname, options…).
+    pub config: tokio_postgres::Config,
+    /// TLS policy.
+    pub ssl_mode: SslMode,
+    /// Extra root certificates (PEM) for `verify-full`.
+    pub ssl_root_cert: Option<PathBuf>,
+}
+
+impl PartialEq for PgTarget {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_string() == other.to_string()
+    }
+}
+
+impl fmt::Display for PgTarget {
+    /// `postgres://user@host:port/db`, never the password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = &self.config;
+        let host = c
+            .get_hosts()
+            .first()
+            .map(|h| match h {
+                tokio_postgres::config::Host::Tcp(h) => h.clone(),
+                tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
+            })
+            .unwrap_or_else(|| "localhost".into());
+        let port = c.get_ports().first().copied().unwrap_or(5432);
+        let user = c.get_user().unwrap_or("");
+        let db = c.get_dbname().unwrap_or(user);
+        write!(f, "postgres://")?;
+        if !user.is_empty() {
+            write!(f, "{user}")?;
+            if c.get_password().is_some() {
+                write!(f, ":***")?;
+            }
+            write!(f, "@")?;
+        }
+        write!(f, "{host}:{port}/{db}")
+    }
+}
+
+impl fmt::Debug for PgTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PgTarget({self}, sslmode={})", self.ssl_mode.name())
+    }
+}
+
+impl fmt::Display for DatabaseTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DatabaseTarget::Sqlite(SqliteLocation::File { path, .. }) => {
+                write!(f, "{}", path.display())
+            }
+            DatabaseTarget::Sqlite(SqliteLocation::Memory) => write!(f, "sqlite::memory:"),
+            DatabaseTarget::Postgres(pg) => write!(f, "{pg}"),
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseTarget({self})")
+    }
+}
+
+/// Parses a database URL (SPEC §1). `base` resolves relative SQLite paths.
+pub fn parse_url(url: &str) -> Result<DatabaseTarget> {
+    let url = url.trim();
+    if url == "sqlite::memory:" || url == "sqlite://:memory:" {
+        return Ok(DatabaseTarget::Sqlite(SqliteLocation::Memory));
+    }
+    if let Some(rest) = url.strip_prefix("sqlite://") {
+        let path = rest.split('?').next().unwrap_or_default();
+        if path.is_empty() {
+            return Err(Error::invalid(
+                "database URL `sqlite://` names no file: use sqlite:///abs/path.db or sqlite://relative/path.db",
+            ));
+        }
+        let decoded = percent_encoding::percent_decode_str(path)
+            .decode_utf8()
+            .map_err(|_| Error::invalid("database URL has a path that is not UTF-8"))?;
+        return Ok(DatabaseTarget::Sqlite(SqliteLocation::File {
+            path: PathBuf::from(decoded.as_ref()),
+            is_default: false,
+        }));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return parse_pg_url(url).map(|t| DatabaseTarget::Postgres(Box::new(t)));
+    }
+    let scheme = url.split(':').next().unwrap_or_default();
+    Err(Error::invalid(format!(
+        "unsupported database URL scheme {scheme:?}: use sqlite:///path.db, sqlite::memory: or postgres://user:pass@host:port/db"
+    )))
+}
+
+fn parse_pg_url(url: &str) -> Result<PgTarget> {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let mut ssl_mode = SslMode::Prefer;
+    let mut ssl_root_cert = None;
+    let mut kept = Vec::new();
+    for pair in query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let v = percent_encoding::percent_decode_str(v)
+            .decode_utf8()
+            .map_err(|_| Error::invalid(format!("database URL parameter {k} is not UTF-8")))?;
+        match k {
+            "sslmode" => ssl_mode = SslMode::parse(&v)?,
+            "sslrootcert" => ssl_root_cert = Some(PathBuf::from(v.as_ref())),
+            _ => kept.push(pair),
+        }
+    }
+    let rebuilt = if kept.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
+    let mut config: tokio_postgres::Config = rebuilt.parse().map_err(|e| {
+        // tokio-postgres errors name the bad part, never the password.
+        Error::invalid(format!("invalid PostgreSQL URL: {e}"))
+    })?;
+    apply_pg_defaults(&mut config);
+    Ok(PgTarget {
+        config,
+        ssl_mode,
+        ssl_root_cert,
+    })
+}
+
+/// The pieces of `DATABASE_CLIENT=postgres` configuration.
+#[derive(Default, Debug, Clone)]
+pub struct PgParts {
+    /// Server host (default localhost).
+    pub host: Option<String>,
+    /// Server port (default 5432).
+    pub port: Option<String>,
+    /// Database name.
+    pub name: Option<String>,
+    /// User.
+    pub user: Option<String>,
+    /// Password.
+    pub password: Option<String>,
+    /// TLS mode.
+    pub ssl_mode: Option<String>,
+}
+
+/// Builds a PostgreSQL target from separate parts.
+pub fn pg_from_parts(parts: &PgParts) -> Result<PgTarget> {
+    let mut config = tokio_postgres::Config::new();
+    config.host(parts.host.as_deref().unwrap_or("localhost"));
+    if let Some(port) = &parts.port {
+        let port: u16 = port
+            .parse()
+            .map_err(|_| Error::invalid(format!("DATABASE_PORT {port:?} is not a port number")))?;
+        config.port(port);
+    }
+    if let Some(user) = &parts.user {
+        config.user(user);
+    }
+    if let Some(pw) = &parts.password {
+        config.password(pw);
+    }
+    if let Some(db) = &parts.name {
+        config.dbname(db);
+    }
+    apply_pg_defaults(&mut config);
+    let ssl_mode = match &parts.ssl_mode {
+        Some(m) => SslMode::parse(m)?,
+        None => SslMode::Prefer,
+    };
+    Ok(PgTarget {
+        config,
+        ssl_mode,
+        ssl_root_cert: None,
+    })
+}
+
+fn apply_pg_defaults(config: &mut tokio_postgres::Config) {
+    if config.get_hosts().is_empty() {
+        config.host("localhost");
+    }
+    if config.get_user().is_none() {
+        if let Some(user) = crate::config::os_login_name() {
+            config.user(&user);
+        }
+    }
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(std::time::Duration::from_secs(5));
+    }
+    config.application_name("keyward");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls() {
+        let abs = parse_url("sqlite:///tmp/a.db").unwrap();
+        assert_eq!(abs.to_string(), "/tmp/a.db");
+        let rel = parse_url("sqlite://data/a.db").unwrap();
+        assert_eq!(rel.to_string(), "data/a.db");
+        assert!(matches!(
+            parse_url("sqlite::memory:").unwrap(),
+            DatabaseTarget::Sqlite(SqliteLocation::Memory)
+        ));
+        assert!(parse_url("mysql://x").is_err());
+    }
+
+    #[test]
+    fn postgres_url_hides_password_and_takes_sslmode() {
+        let t = parse_url("postgres://bob:s3cret@db.example:6543/app?sslmode=verify-full").unwrap();
+        let DatabaseTarget::Postgres(pg) = &t else {
+            panic!("not postgres")
+        };
+        assert_eq!(pg.ssl_mode, SslMode::VerifyFull);
+        let shown = format!("{t} {t:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("db.example:6543/app"));
+        assert!(parse_url("postgresql://u@h/d?sslmode=bogus").is_err());
+    }
+}
