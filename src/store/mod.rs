@@ -323,7 +323,7 @@ pub fn ensure_current(store: &mut dyn Store) -> Result<()> {
     }
     if pending == states.len() && pending > 0 {
         return Err(Error::Unavailable(format!(
-            "database at {location} is not initialised ({pending} pending migration{}): run `keyward db init`",
+            "database at {location} is not initialised ({pending} pending migration{}): run `keyward db migrate`, or `keyward db init` to also seed it and set up a key",
             plural(pending)
         )));
     }

@@ -19,6 +19,9 @@ use tokio_postgres::{Client, Statement};
 /// The advisory-lock class keyward's writers use (with the schema's hash as the key).
 const LOCK_CLASS: i32 = 0x6b77; // "kw"
 
+/// How long connecting (TCP, TLS, start-up) may take when no connect_timeout is set.
+const CONNECT_BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A PostgreSQL database.
 pub struct PgStore {
     rt: Runtime,
@@ -43,10 +46,26 @@ impl PgStore {
                 describe(&e)
             ))
         };
+        // The driver's connect_timeout covers the TCP connect only; a server
+        // that accepts but never answers must not hang us either.
+        let budget = config
+            .get_connect_timeout()
+            .copied()
+            .unwrap_or(CONNECT_BUDGET)
+            .max(std::time::Duration::from_secs(1));
+        let timed_out = || {
+            Error::Unavailable(format!(
+                "cannot connect to PostgreSQL at {location}: no answer within {} s",
+                budget.as_secs()
+            ))
+        };
         let client = if target.ssl_mode == SslMode::Disable {
             config.ssl_mode(tokio_postgres::config::SslMode::Disable);
             let (client, connection) = rt
-                .block_on(config.connect(tokio_postgres::NoTls))
+                .block_on(async {
+                    tokio::time::timeout(budget, config.connect(tokio_postgres::NoTls)).await
+                })
+                .map_err(|_| timed_out())?
                 .map_err(unavailable)?;
             rt.spawn(connection);
             client
@@ -56,7 +75,10 @@ impl PgStore {
                 _ => tokio_postgres::config::SslMode::Require,
             });
             let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config(target)?);
-            let (client, connection) = rt.block_on(config.connect(tls)).map_err(unavailable)?;
+            let (client, connection) = rt
+                .block_on(async { tokio::time::timeout(budget, config.connect(tls)).await })
+                .map_err(|_| timed_out())?
+                .map_err(unavailable)?;
             rt.spawn(connection);
             client
         };

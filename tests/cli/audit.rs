@@ -1,0 +1,135 @@
+//! `keyward audit …`: append-only rows, the hash chain, filters, export.
+
+use crate::cli_test;
+use crate::util::Env;
+
+fn entries(env: &Env, args: &[&str]) -> Vec<serde_json::Value> {
+    let mut all = vec!["audit", "list", "-o", "json"];
+    all.extend_from_slice(args);
+    env.run(&all)
+        .ok()
+        .json()
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+cli_test! {
+    /// The database itself refuses UPDATE and DELETE on both audit tables.
+    fn audit_rows_cannot_be_changed_in_sql(env) {
+        env.init();
+        let t = "'2026-01-01T00:00:00.000000Z'";
+        env.sql(&format!(
+            "INSERT INTO settings (key, environment, value, created_at, updated_at) VALUES ('a', 'development', '1', {t}, {t})"
+        ))
+        .unwrap();
+        env.sql(&format!(
+            "INSERT INTO settings_audit_log (setting_id, key, environment, action, new_value, version, actor, changed_at) \
+             SELECT id, 'a', 'development', 'create', '1', 1, 'tester', {t} FROM settings"
+        ))
+        .unwrap();
+        for sql in [
+            "UPDATE audit_events SET actor = 'mallory'",
+            "DELETE FROM audit_events",
+            "UPDATE settings_audit_log SET actor = 'mallory'",
+            "DELETE FROM settings_audit_log",
+        ] {
+            let err = env.sql(sql).expect_err(sql);
+            assert!(err.to_string().contains("append-only"), "{sql}: {err}");
+        }
+        if env.db.schema().is_some() {
+            let err = env.sql("TRUNCATE audit_events").expect_err("truncate");
+            assert!(err.to_string().contains("append-only"), "{err}");
+        }
+        env.run(&["audit", "verify"]).ok();
+    }
+}
+
+cli_test! {
+    /// With the triggers dropped by hand, an altered row breaks the chain: exit 8 naming it.
+    fn verify_names_the_altered_entry(env) {
+        env.init();
+        let ok = env.run(&["audit", "verify", "-o", "json"]).ok().json();
+        assert_eq!(ok["ok"], true);
+        assert_eq!(ok["entries"], 3);
+        if env.db.schema().is_some() {
+            env.sql("DROP TRIGGER audit_events_no_update_delete ON audit_events").ok();
+            env.sql("ALTER TABLE audit_events DISABLE TRIGGER USER").unwrap();
+        } else {
+            env.sql("DROP TRIGGER audit_events_no_update").unwrap();
+        }
+        env.sql("UPDATE audit_events SET actor = 'mallory' WHERE id = 2").unwrap();
+        let run = env.run(&["audit", "verify", "-o", "json"]).code(8).stderr_has("entry 2");
+        let report = run.json();
+        assert_eq!(report["ok"], false);
+        assert_eq!(report["first_bad_entry"], 2);
+    }
+}
+
+cli_test! {
+    /// A deleted row (triggers dropped) is caught as a gap in the chain.
+    fn verify_catches_a_deleted_entry(env) {
+        env.init();
+        if env.db.schema().is_some() {
+            env.sql("ALTER TABLE audit_events DISABLE TRIGGER USER").unwrap();
+        } else {
+            env.sql("DROP TRIGGER audit_events_no_delete").unwrap();
+        }
+        env.sql("DELETE FROM audit_events WHERE id = 2").unwrap();
+        env.run(&["audit", "verify"]).code(8).stderr_has("entry 2 is missing");
+    }
+}
+
+cli_test! {
+    /// Filters narrow the list; show and export return the same entries.
+    fn list_filters_show_and_export(env) {
+        env.init();
+        let all = entries(env, &[]);
+        assert_eq!(all.len(), 3);
+        for e in &all {
+            for field in ["id", "occurred_at", "actor", "action", "target_type", "target", "details", "prev_hash", "hash"] {
+                assert!(e.get(field).is_some(), "entry lacks {field}: {e}");
+            }
+            assert_eq!(e["actor"], "tester");
+        }
+        assert_eq!(all[1]["prev_hash"], all[0]["hash"]);
+        assert_eq!(entries(env, &["--action", "db.seed"]).len(), 1);
+        assert_eq!(entries(env, &["--action", "db.*"]).len(), 2);
+        assert_eq!(entries(env, &["--action", "key."]).len(), 1);
+        assert_eq!(entries(env, &["--actor", "tester"]).len(), 3);
+        assert_eq!(entries(env, &["--actor", "nobody"]).len(), 0);
+        assert_eq!(entries(env, &["--since", "1h"]).len(), 3);
+        assert_eq!(entries(env, &["--since", "2999-01-01T00:00:00Z"]).len(), 0);
+        let last = entries(env, &["--limit", "1"]);
+        assert_eq!(last.len(), 1);
+        assert_eq!(last[0]["id"], 3);
+        let kid = all[2]["target"].as_str().unwrap();
+        assert_eq!(entries(env, &["--target", kid]).len(), 1);
+        env.run(&["audit", "list", "--since", "yesterday"]).code(2);
+
+        let shown = env.run(&["audit", "show", "2", "-o", "json"]).ok().json();
+        assert_eq!(shown, all[1]);
+        env.run(&["audit", "show", "99"]).code(3).stderr_has("99");
+
+        let jsonl = env.run(&["audit", "export"]).ok().stdout;
+        let lines: Vec<serde_json::Value> =
+            jsonl.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines, all);
+        let array = env.run(&["audit", "export", "--format", "json"]).ok().json();
+        assert_eq!(array.as_array().unwrap(), &all);
+        let yaml = env.run(&["audit", "list", "-o", "yaml"]).ok().stdout;
+        assert!(yaml.contains("action: db.seed"), "{yaml}");
+    }
+}
+
+cli_test! {
+    /// The actor comes from --actor, else KEYWARD_ACTOR, else the login name.
+    fn actor_precedence(env) {
+        env.vars.push(("KEYWARD_ACTOR".into(), "ci-bot".into()));
+        env.run(&["--actor", "alice", "db", "init"]).ok();
+        env.run(&["db", "rotate-key", "--new-key-file", env.home.path().join("n.key").to_str().unwrap(), "-y"]).ok();
+        let all = entries(env, &[]);
+        assert_eq!(all[0]["actor"], "alice");
+        assert_eq!(all.last().unwrap()["actor"], "ci-bot");
+    }
+}

@@ -1,0 +1,238 @@
+//! `keyward db …` as a user meets it.
+
+use crate::util::{mode, Env};
+use crate::{cli_test, support::Backend};
+
+/// First run in an empty HOME: the default SQLite database and a 0600 key
+/// file land in the platform dirs, and the second run changes nothing.
+#[test]
+fn init_in_empty_home_creates_database_and_private_key() {
+    let mut env = Env::new(Backend::Sqlite).unwrap();
+    env.use_url = false;
+    let first = env.run(&["db", "init", "-o", "json"]).ok();
+    let report = first.json();
+    assert_eq!(report["database_created"], true);
+    assert_eq!(report["key_created"], true);
+    assert_eq!(report["changed"], true);
+    assert_eq!(report["permissions_added"], 13);
+    assert_eq!(report["roles_added"], 4);
+    assert!(env.default_db().exists());
+    assert_eq!(mode(&env.key_file()), 0o600);
+    assert!(
+        first.stderr.contains(&env.key_file().display().to_string()),
+        "says where the key is"
+    );
+    assert!(first.stderr.contains("back it up"));
+
+    let entries_before = env.run(&["audit", "list", "-o", "json"]).ok().json();
+    let second = env
+        .run(&["db", "init", "-o", "json"])
+        .ok()
+        .stderr_has("nothing changed");
+    assert_eq!(second.json()["changed"], false);
+    let entries_after = env.run(&["audit", "list", "-o", "json"]).ok().json();
+    assert_eq!(
+        entries_before, entries_after,
+        "a second init writes nothing"
+    );
+}
+
+cli_test! {
+    /// After init, status lists every migration as applied and health is green.
+    fn status_and_health_after_init(env) {
+        env.init();
+        let status = env.run(&["db", "status", "-o", "json"]).ok().json();
+        assert_eq!(status["current"], true);
+        assert_eq!(status["pending"], 0);
+        let migrations = status["migrations"].as_array().unwrap();
+        assert!(!migrations.is_empty());
+        assert!(migrations.iter().all(|m| m["applied"] == true), "{status}");
+        let health = env.run(&["db", "health", "-o", "json"]).ok().json();
+        assert_eq!(health["healthy"], true);
+        assert_eq!(health["key_matches"], true);
+        assert_eq!(health["schema_current"], true);
+    }
+}
+
+cli_test! {
+    /// A database nobody migrated: exit 6 telling the user to run `db migrate`.
+    fn unmigrated_database_is_exit_6(env) {
+        // Create the (empty) database without migrating it.
+        env.sql("CREATE TABLE IF NOT EXISTS placeholder (x INTEGER)").unwrap();
+        env.run(&["audit", "list"]).code(6).stderr_has("keyward db migrate");
+        env.run(&["db", "health", "-o", "json"]).code(6);
+        let status = env.run(&["db", "status", "-o", "json"]).ok().json();
+        assert_eq!(status["current"], false);
+        assert!(status["pending"].as_u64().unwrap() >= 1);
+        env.run(&["db", "migrate", "--dry-run", "-o", "json"]).ok();
+        env.run(&["audit", "list"]).code(6);
+        let applied = env.run(&["db", "migrate", "-o", "json"]).ok().json();
+        assert!(!applied.as_array().unwrap().is_empty());
+        env.run(&["db", "migrate"]).ok().stderr_has("up to date");
+        env.run(&["audit", "list", "--action", "db.migrate", "-o", "json"]).ok();
+    }
+}
+
+cli_test! {
+    /// A key that is not the database's: exit 7 naming the expected key id.
+    fn wrong_key_is_exit_7_naming_the_expected_kid(env) {
+        let kid = env.init()["kid"].as_str().unwrap().to_owned();
+        let other = env.home.path().join("other.key");
+        std::fs::write(&other, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n").unwrap();
+        set_mode(&other, 0o600);
+        env.run(&["--key-file", other.to_str().unwrap(), "db", "health"])
+            .code(7)
+            .stderr_has(&format!("expects key {kid}"));
+    }
+}
+
+cli_test! {
+    /// A key file others can read is refused with the chmod fix.
+    fn too_open_key_file_is_exit_7_with_chmod_hint(env) {
+        env.init();
+        set_mode(&env.key_file(), 0o644);
+        env.run(&["db", "health"]).code(7).stderr_has("chmod 600");
+        set_mode(&env.key_file(), 0o600);
+        env.run(&["db", "health"]).ok();
+    }
+}
+
+cli_test! {
+    /// No key anywhere: exit 7 saying how to make one.
+    fn missing_key_is_exit_7_saying_how_to_make_one(env) {
+        env.init();
+        std::fs::remove_file(env.key_file()).unwrap();
+        env.run(&["db", "health"]).code(7).stderr_has("keyward db init");
+        // And init refuses to make a new key for a database that already has one.
+        env.run(&["db", "init"]).code(7).stderr_has("restore it");
+    }
+}
+
+/// PostgreSQL that refuses or never answers: exit 6 within a few seconds.
+#[test]
+fn unreachable_postgres_is_exit_6_quickly() {
+    let env = Env::new(Backend::Sqlite).unwrap();
+    let started = std::time::Instant::now();
+    env.run(&[
+        "--database-url",
+        "postgres://nobody@127.0.0.1:1/x",
+        "db",
+        "health",
+    ])
+    .code(6)
+    .stderr_has("cannot connect to PostgreSQL");
+    // A server that accepts the connection but never speaks.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("postgres://nobody@{}/x", silent.local_addr().unwrap());
+    env.run(&["--database-url", &url, "db", "status"])
+        .code(6)
+        .stderr_has("no answer");
+    assert!(started.elapsed() < std::time::Duration::from_secs(15));
+}
+
+/// A missing SQLite file named explicitly is not created behind the user's back.
+#[test]
+fn missing_sqlite_file_is_exit_6_and_not_created() {
+    let env = Env::new(Backend::Sqlite).unwrap();
+    let path = env.home.path().join("nope.db");
+    let url = format!("sqlite://{}", path.display());
+    env.run(&["--database-url", &url, "audit", "list"])
+        .code(6)
+        .stderr_has("db init");
+    assert!(!path.exists());
+}
+
+cli_test! {
+    /// Seed is idempotent and says so.
+    fn seed_is_idempotent(env) {
+        env.init();
+        let again = env.run(&["db", "seed", "-o", "json"]).ok().stderr_has("nothing changed").json();
+        assert_eq!(again["permissions_added"], 0);
+        assert_eq!(again["roles_added"], 0);
+    }
+}
+
+cli_test! {
+    /// rotate-key: needs --yes off a terminal, rewrites the managed key file
+    /// new key first, and the old key alone is then refused as retired.
+    fn rotate_key_rewrites_key_file_and_retires_old_key(env) {
+        let old_kid = env.init()["kid"].as_str().unwrap().to_owned();
+        let old_file = env.home.path().join("old.key");
+        std::fs::copy(env.key_file(), &old_file).unwrap();
+        set_mode(&old_file, 0o600);
+        let new_file = env.home.path().join("new.key");
+        let new_path = new_file.to_str().unwrap();
+
+        env.run(&["db", "rotate-key", "--new-key-file", new_path]).code(2).stderr_has("--yes");
+        let report = env
+            .run(&["db", "rotate-key", "--new-key-file", new_path, "--yes", "-o", "json"])
+            .ok()
+            .json();
+        assert_eq!(report["from_kid"], old_kid.as_str());
+        let new_kid = report["to_kid"].as_str().unwrap().to_owned();
+        assert_ne!(new_kid, old_kid);
+        assert_eq!(mode(&new_file), 0o600);
+        assert_eq!(mode(&env.key_file()), 0o600);
+        let lines: Vec<String> = std::fs::read_to_string(env.key_file())
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(lines.len(), 2, "new key first, old key kept");
+        assert_eq!(lines[0], std::fs::read_to_string(&new_file).unwrap().trim());
+
+        let health = env.run(&["db", "health", "-o", "json"]).ok().json();
+        assert_eq!(health["kid"], new_kid.as_str());
+        env.run(&["--key-file", old_file.to_str().unwrap(), "db", "health"])
+            .code(7)
+            .stderr_has("retired");
+        let rotations = env.run(&["audit", "list", "--action", "key.rotate", "-o", "json"]).ok().json();
+        assert_eq!(rotations.as_array().unwrap().len(), 1);
+        env.run(&["audit", "verify"]).ok();
+    }
+}
+
+cli_test! {
+    /// A key from the environment is left to the user, who is told what to set.
+    fn rotate_key_with_environment_key_prints_instructions(env) {
+        env.vars.push(("DATABASE_ENCRYPTION_KEY".into(), "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=".into()));
+        let init = env.init();
+        assert_eq!(init["key_created"], false);
+        let new_file = env.home.path().join("new.key");
+        let run = env
+            .run(&["db", "rotate-key", "--new-key-file", new_file.to_str().unwrap(), "-y"])
+            .ok()
+            .stderr_has("export DATABASE_ENCRYPTION_KEY=");
+        assert!(!run.stderr.contains("AQEBAQEB"), "no key is printed");
+        assert!(!env.key_file().exists(), "no key file is written for an environment key");
+    }
+}
+
+/// `db backup` makes an SQLite copy that keyward can open; PostgreSQL points to pg_dump.
+#[test]
+fn backup_copies_sqlite_online() {
+    let env = Env::new(Backend::Sqlite).unwrap();
+    env.init();
+    let dest = env.home.path().join("backup.db");
+    env.run(&["db", "backup", dest.to_str().unwrap()]).ok();
+    assert_eq!(mode(&dest), 0o600);
+    let url = format!("sqlite://{}", dest.display());
+    let status = env
+        .run(&["--database-url", &url, "db", "status", "-o", "json"])
+        .ok()
+        .json();
+    assert_eq!(status["current"], true);
+    env.run(&["--database-url", &url, "audit", "verify"]).ok();
+    env.run(&["db", "backup", dest.to_str().unwrap()]).code(4);
+    if let Some(pg) = Env::new(Backend::Postgres) {
+        pg.init();
+        pg.run(&["db", "backup", "/tmp/never.db"])
+            .code(2)
+            .stderr_has("pg_dump");
+    }
+}
+
+fn set_mode(path: &std::path::Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}

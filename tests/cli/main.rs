@@ -1,0 +1,9 @@
+//! Integration tests that drive the `keyward` binary as users do, on both backends.
+
+#[path = "../support/mod.rs"]
+mod support;
+mod util;
+
+mod audit;
+mod config;
+mod db;

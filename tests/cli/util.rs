@@ -1,0 +1,188 @@
+//! Drives the real binary in an isolated environment: temp HOME and XDG
+//! dirs, cleared `KEYWARD_*`/`DATABASE_*` variables, a private database.
+//! Failures print the command, its stdout and its stderr.
+#![allow(dead_code)]
+
+use crate::support::{Backend, TestDb};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// What one run of keyward produced.
+pub struct Run {
+    pub args: Vec<String>,
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn show(&self) -> String {
+        format!(
+            "keyward {}\nexit: {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.args.join(" "),
+            self.code,
+            self.stdout,
+            self.stderr
+        )
+    }
+
+    /// Asserts the exit code, returning self.
+    #[track_caller]
+    pub fn code(self, want: i32) -> Self {
+        assert_eq!(self.code, want, "unexpected exit code\n{}", self.show());
+        self
+    }
+
+    /// Asserts success.
+    #[track_caller]
+    pub fn ok(self) -> Self {
+        self.code(0)
+    }
+
+    /// Parses stdout as one JSON document.
+    #[track_caller]
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e})\n{}", self.show()))
+    }
+
+    /// Asserts stderr contains `needle`.
+    #[track_caller]
+    pub fn stderr_has(self, needle: &str) -> Self {
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}\n{}",
+            self.show()
+        );
+        self
+    }
+}
+
+/// One test's world: a home directory and a database.
+pub struct Env {
+    pub home: tempfile::TempDir,
+    pub db: TestDb,
+    /// Extra environment variables for every run.
+    pub vars: Vec<(String, String)>,
+    /// Whether to pass `--database-url` (false: the platform default).
+    pub use_url: bool,
+}
+
+impl Env {
+    /// A world on `backend`, or `None` when PostgreSQL is not configured.
+    pub fn new(backend: Backend) -> Option<Env> {
+        Some(Env {
+            home: tempfile::tempdir().expect("temp home"),
+            db: TestDb::new(backend)?,
+            vars: Vec::new(),
+            use_url: true,
+        })
+    }
+
+    /// The URL of this test's database.
+    pub fn url(&self) -> &str {
+        &self.db.url
+    }
+
+    /// The default key file under the temp home.
+    pub fn key_file(&self) -> PathBuf {
+        self.home.path().join(".config/keyward/key")
+    }
+
+    /// The default SQLite file under the temp home.
+    pub fn default_db(&self) -> PathBuf {
+        self.home.path().join(".local/share/keyward/keyward.db")
+    }
+
+    /// A keyward command with a clean environment.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin!("keyward"));
+        cmd.env_clear()
+            .env("HOME", self.home.path())
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("USER", "tester")
+            .env("NO_COLOR", "1")
+            // Fast hashing for tests, through the documented setting.
+            .env("KEYWARD_PBKDF2_ITERATIONS", "1000");
+        if self.use_url && !args.contains(&"--database-url") {
+            cmd.arg("--database-url").arg(&self.db.url);
+        }
+        for (k, v) in &self.vars {
+            cmd.env(k, v);
+        }
+        cmd.args(args).stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs keyward with `args`, stdin empty.
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_with_stdin(args, None)
+    }
+
+    /// Runs keyward feeding `stdin`.
+    pub fn run_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> Run {
+        let mut cmd = self.command(args);
+        if stdin.is_some() {
+            cmd.stdin(Stdio::piped());
+        }
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("keyward starts");
+        if let Some(input) = stdin {
+            use std::io::Write;
+            let mut pipe = child.stdin.take().expect("stdin pipe");
+            pipe.write_all(input.as_bytes()).expect("write stdin");
+        }
+        let out = child.wait_with_output().expect("keyward finishes");
+        Run {
+            args: args.iter().map(|s| s.to_string()).collect(),
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// `db init`, asserting success.
+    pub fn init(&self) -> serde_json::Value {
+        self.run(&["db", "init", "-o", "json"]).ok().json()
+    }
+
+    /// Runs raw SQL against the test database, bypassing keyward's rules.
+    pub fn sql(&self, sql: &str) -> keyward::Result<u64> {
+        let mut store = self.db.open_raw();
+        keyward::store::write(store.as_mut(), |c| c.execute(sql, &[]))
+    }
+}
+
+/// The Unix mode bits of a file.
+pub fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .expect("file exists")
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// One test body, run on SQLite and (when configured) PostgreSQL, with an `Env`.
+#[macro_export]
+macro_rules! cli_test {
+    ($(#[$meta:meta])* fn $name:ident($env:ident) $body:block) => {
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            fn body($env: &mut $crate::util::Env) $body
+            #[test]
+            fn sqlite() {
+                let mut env = $crate::util::Env::new($crate::support::Backend::Sqlite).expect("sqlite env");
+                body(&mut env);
+            }
+            #[test]
+            fn postgres() {
+                if let Some(mut env) = $crate::util::Env::new($crate::support::Backend::Postgres) {
+                    body(&mut env);
+                }
+            }
+        }
+    };
+}
