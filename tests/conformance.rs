@@ -1,0 +1,276 @@
+//! The storage conformance suite: one story over the `Store` trait and the
+//! domain layer, run against SQLite and against a real PostgreSQL.
+
+#[path = "support/mod.rs"]
+mod support;
+
+use keyward::crypto::envelope;
+use keyward::crypto::keyring::{Key, KeySource, Keyring};
+use keyward::domain::audit::{self, Event, Filter};
+use keyward::domain::{keys, seed};
+use keyward::store::{self, Store, Value};
+use keyward::Error;
+
+fn ring(active: &Key, previous: &[&Key]) -> Keyring {
+    Keyring::new(
+        active.clone(),
+        previous.iter().map(|k| (*k).clone()).collect(),
+        KeySource::EnvVar("TEST_KEY".into()),
+    )
+}
+
+fn count(s: &mut dyn Store, table: &str) -> i64 {
+    store::read(s, |c| {
+        c.query_one(&format!("SELECT COUNT(*) FROM {table}"), &[])?
+            .int(0)
+    })
+    .unwrap()
+}
+
+both_backends! {
+    /// Migrations apply once, the schema is then current, and a second run applies nothing.
+    fn migrations_apply_once(db) {
+        let mut s = db.open_raw();
+        let err = store::ensure_current(s.as_mut()).unwrap_err();
+        assert_eq!(err.exit_code(), 6, "{err}");
+        assert!(err.to_string().contains("keyward db migrate"), "{err}");
+        let dry = s.migrate(true).unwrap();
+        assert!(!dry.is_empty());
+        assert!(s.migration_states().unwrap().iter().all(|m| !m.applied), "dry run changes nothing");
+        let applied = s.migrate(false).unwrap();
+        assert_eq!(applied.len(), dry.len());
+        store::ensure_current(s.as_mut()).unwrap();
+        assert!(s.migrate(false).unwrap().is_empty());
+        let states = s.migration_states().unwrap();
+        assert!(states.iter().all(|m| m.applied && !m.modified && !m.unknown));
+    }
+}
+
+both_backends! {
+    /// Every value kind survives a round trip, NULL included.
+    fn values_round_trip(db) {
+        let mut s = db.open();
+        let t = keyward::time::now();
+        store::write(s.as_mut(), |c| {
+            c.execute(
+                "INSERT INTO roles (name, description, is_system, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)",
+                &["r1".into(), Value::Null, true.into(), t.into()],
+            )
+        })
+        .unwrap();
+        let row = store::read(s.as_mut(), |c| {
+            c.query_one("SELECT id, name, description, is_system, created_at FROM roles WHERE name = $1", &["r1".into()])
+        })
+        .unwrap();
+        assert!(row.int(0).unwrap() >= 1);
+        assert_eq!(row.text(1).unwrap(), "r1");
+        assert_eq!(row.opt_text(2).unwrap(), None);
+        assert!(row.bool(3).unwrap());
+        assert_eq!(row.time(4).unwrap(), t);
+        // Time comparisons work on both encodings.
+        let later = store::read(s.as_mut(), |c| {
+            c.query("SELECT name FROM roles WHERE created_at >= $1", &[t.into()])
+        })
+        .unwrap();
+        assert_eq!(later.len(), 1);
+    }
+}
+
+both_backends! {
+    /// Driver errors become the crate's kinds: unique → conflict, check → invalid.
+    fn constraint_errors_map_to_exit_codes(db) {
+        let mut s = db.open();
+        let t = keyward::time::now();
+        let insert = |s: &mut dyn Store, action: &str| {
+            store::write(s, |c| {
+                c.execute(
+                    "INSERT INTO permissions (resource, action, created_at) VALUES ('x', $1, $2)",
+                    &[action.into(), t.into()],
+                )
+            })
+        };
+        insert(s.as_mut(), "read").unwrap();
+        assert_eq!(insert(s.as_mut(), "read").unwrap_err().exit_code(), 4);
+        assert_eq!(insert(s.as_mut(), "fly").unwrap_err().exit_code(), 2);
+    }
+}
+
+both_backends! {
+    /// A failing write transaction leaves nothing behind: all or nothing.
+    fn failed_transactions_roll_back(db) {
+        let mut s = db.open();
+        let before = count(s.as_mut(), "audit_events");
+        let result: keyward::Result<()> = store::write(s.as_mut(), |c| {
+            audit::record(c, "t", Event::new("test.one", "test", "a"))?;
+            seed::seed(c, "t")?;
+            Err(Error::Conflict("boom".into()))
+        });
+        assert!(result.is_err());
+        assert_eq!(count(s.as_mut(), "audit_events"), before);
+        assert_eq!(count(s.as_mut(), "permissions"), 0);
+    }
+}
+
+both_backends! {
+    /// The chain links every entry to the previous one and verifies; filters select.
+    fn audit_chain_records_and_verifies(db) {
+        let mut s = db.open();
+        for i in 0..30 {
+            let actor = if i % 2 == 0 { "even" } else { "odd" };
+            store::write(s.as_mut(), |c| {
+                audit::record(
+                    c,
+                    actor,
+                    Event::new(if i % 3 == 0 { "user.create" } else { "setting.update" }, "thing", format!("t{i}"))
+                        .details(serde_json::json!({ "i": i, "nested": { "b": [1, 2], "a": null } })),
+                )
+            })
+            .unwrap();
+        }
+        let v = store::read(s.as_mut(), audit::verify).unwrap();
+        assert!(v.ok, "{v:?}");
+        assert_eq!(v.entries, 30);
+        let all = store::read(s.as_mut(), |c| audit::list(c, &Filter::default())).unwrap();
+        assert_eq!(all.len(), 30);
+        assert!(all.windows(2).all(|w| w[1].prev_hash == w[0].hash && w[1].id == w[0].id + 1));
+        assert_eq!(all[0].prev_hash, audit::GENESIS);
+        assert!(all.windows(2).all(|w| w[1].occurred_at >= w[0].occurred_at));
+        let users = store::read(s.as_mut(), |c| {
+            audit::list(c, &Filter { action: Some("user.*".into()), ..Filter::default() })
+        })
+        .unwrap();
+        assert_eq!(users.len(), 10);
+        let odd = store::read(s.as_mut(), |c| {
+            audit::list(c, &Filter { actor: Some("odd".into()), limit: Some(5), ..Filter::default() })
+        })
+        .unwrap();
+        assert_eq!(odd.len(), 5);
+        assert_eq!(odd.last().unwrap().target, "t29");
+        assert_eq!(store::read(s.as_mut(), |c| audit::get(c, 7)).unwrap(), all[6]);
+        assert_eq!(store::read(s.as_mut(), |c| audit::get(c, 99)).unwrap_err().exit_code(), 3);
+    }
+}
+
+both_backends! {
+    /// Several writers at once (separate connections, as separate processes
+    /// would be) all succeed and keep one gapless, linear chain.
+    fn concurrent_writers_keep_one_linear_chain(db) {
+        const THREADS: usize = 4;
+        const EACH: usize = 25;
+        drop(db.open());
+        std::thread::scope(|scope| {
+            for t in 0..THREADS {
+                scope.spawn(move || {
+                    let mut s = db.open_raw();
+                    for i in 0..EACH {
+                        store::write(s.as_mut(), |c| {
+                            audit::record(c, &format!("writer{t}"), Event::new("test.write", "test", format!("{t}-{i}")))
+                        })
+                        .unwrap_or_else(|e| panic!("writer {t} entry {i}: {e}"));
+                    }
+                });
+            }
+        });
+        let mut s = db.open();
+        let v = store::read(s.as_mut(), audit::verify).unwrap();
+        assert!(v.ok, "{v:?}");
+        assert_eq!(v.entries, (THREADS * EACH) as i64);
+    }
+}
+
+both_backends! {
+    /// Audit rows cannot be updated or deleted, whatever the SQL.
+    fn audit_rows_are_append_only(db) {
+        let mut s = db.open();
+        store::write(s.as_mut(), |c| audit::record(c, "t", Event::new("test.one", "test", "a"))).unwrap();
+        for sql in ["UPDATE audit_events SET actor = 'x'", "DELETE FROM audit_events"] {
+            let err = store::write(s.as_mut(), |c| c.execute(sql, &[])).unwrap_err();
+            assert_eq!(err.exit_code(), 8, "{sql}: {err}");
+        }
+        assert_eq!(count(s.as_mut(), "audit_events"), 1);
+    }
+}
+
+both_backends! {
+    /// Seeding creates the SPEC's permissions and roles once.
+    fn seed_is_idempotent(db) {
+        let mut s = db.open();
+        let first = store::write(s.as_mut(), |c| seed::seed(c, "t")).unwrap();
+        assert_eq!(first.permissions_added, 13);
+        assert_eq!(first.roles_added, 4);
+        assert_eq!(first.grants_added, 13 + 10 + 5 + 6);
+        let second = store::write(s.as_mut(), |c| seed::seed(c, "t")).unwrap();
+        assert!(!second.changed());
+        assert_eq!(count(s.as_mut(), "role_permissions"), 34);
+        assert_eq!(count(s.as_mut(), "audit_events"), 1, "only the change is audited");
+    }
+}
+
+both_backends! {
+    /// The key is registered once, a wrong key is refused (exit 7), and a rotation
+    /// re-encrypts every sealed column so only the new ring (or old as previous) reads.
+    fn key_checks_and_rotation(db) {
+        let mut s = db.open();
+        let old = Key::generate().unwrap();
+        let new = Key::generate().unwrap();
+        let old_ring = ring(&old, &[]);
+        assert!(store::write(s.as_mut(), |c| keys::ensure(c, &old_ring, "t")).unwrap());
+        assert!(!store::write(s.as_mut(), |c| keys::ensure(c, &old_ring, "t")).unwrap());
+        let wrong = ring(&new, &[]);
+        let err = store::read(s.as_mut(), |c| keys::check(c, &wrong)).unwrap_err();
+        assert_eq!(err.exit_code(), 7);
+        assert!(err.to_string().contains(old.kid()), "{err}");
+
+        // Sealed values in both registered columns, one in the legacy format.
+        let t = keyward::time::now();
+        let secret = envelope::seal(&old, "setting:production:smtp.password", b"hunter2").unwrap();
+        let totp = envelope::seal(&old, "totp:alice", b"JBSWY3DPEHPK3PXP").unwrap();
+        store::write(s.as_mut(), |c| {
+            c.execute(
+                "INSERT INTO settings (key, environment, value, is_encrypted, created_at, updated_at) VALUES ('smtp.password', 'production', $1, TRUE, $2, $2)",
+                &[secret.clone().into(), t.into()],
+            )?;
+            c.execute(
+                "INSERT INTO users (username, email, password_hash, totp_secret, created_at, updated_at) VALUES ('alice', 'a@example.com', 'x', $1, $2, $2)",
+                &[totp.clone().into(), t.into()],
+            )
+        })
+        .unwrap();
+        assert_eq!(store::read(s.as_mut(), keys::count_sealed).unwrap(), 2);
+
+        let mut seen = Vec::new();
+        let rotation = store::write(s.as_mut(), |c| {
+            keys::rotate(c, &old_ring, &new, "t", &mut |done, total| seen.push((done, total)))
+        })
+        .unwrap();
+        assert_eq!(rotation.reencrypted, 2);
+        assert_eq!(seen.last(), Some(&(2, 2)));
+
+        let (value, totp_now) = store::read(s.as_mut(), |c| {
+            Ok((
+                c.query_one("SELECT value FROM settings", &[])?.text(0)?,
+                c.query_one("SELECT totp_secret FROM users", &[])?.text(0)?,
+            ))
+        })
+        .unwrap();
+        assert_eq!(envelope::kid_of(&value), Some(new.kid()));
+        let new_ring = ring(&new, &[&old]);
+        assert_eq!(&*envelope::open(&new_ring, "setting:production:smtp.password", &value).unwrap(), b"hunter2");
+        assert_eq!(&*envelope::open(&new_ring, "totp:alice", &totp_now).unwrap(), b"JBSWY3DPEHPK3PXP");
+        assert_eq!(envelope::open(&old_ring, "setting:production:smtp.password", &value).unwrap_err().exit_code(), 7);
+        store::read(s.as_mut(), |c| keys::check(c, &new_ring)).unwrap();
+        let err = store::read(s.as_mut(), |c| keys::check(c, &old_ring)).unwrap_err();
+        assert!(err.to_string().contains("retired"), "{err}");
+
+        // A rollback of the rotation (error inside) changes nothing.
+        let third = Key::generate().unwrap();
+        let failed: keyward::Result<()> = store::write(s.as_mut(), |c| {
+            keys::rotate(c, &new_ring, &third, "t", &mut |_, _| {})?;
+            Err(Error::Internal("killed".into()))
+        });
+        assert!(failed.is_err());
+        store::read(s.as_mut(), |c| keys::check(c, &new_ring)).unwrap();
+        let v = store::read(s.as_mut(), audit::verify).unwrap();
+        assert!(v.ok);
+    }
+}
