@@ -54,6 +54,28 @@ pub struct Flags {
     pub output: Option<Format>,
 }
 
+/// A secret string: zeroized on drop, redacted in Debug.
+#[derive(Clone, Default)]
+pub struct SecretString(Zeroizing<String>);
+
+impl SecretString {
+    /// Wraps a secret.
+    pub fn new(s: String) -> Self {
+        SecretString(Zeroizing::new(s))
+    }
+
+    /// The secret itself, for the one place that uses it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretString(***)")
+    }
+}
+
 /// Where the encryption key comes from (not yet read).
 #[derive(Debug, Clone)]
 pub enum KeyConfig {
@@ -62,7 +84,7 @@ pub enum KeyConfig {
         /// The variable's name.
         var: &'static str,
         /// Its value.
-        value: Zeroizing<String>,
+        value: SecretString,
     },
     /// A key file; `is_default` for the platform config dir's `key`.
     File {
@@ -94,7 +116,7 @@ pub struct Config {
     /// The encryption key's source.
     pub key: KeyConfig,
     /// Previous keys from `KEYWARD_PREVIOUS_KEYS` (decrypt only).
-    pub previous_keys: Option<Zeroizing<String>>,
+    pub previous_keys: Option<SecretString>,
     /// Environment of settings.
     pub environment: String,
     /// Who is recorded in the audit log.
@@ -110,7 +132,7 @@ pub struct Config {
 }
 
 /// The YAML config file.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     database: Option<FileDatabase>,
@@ -121,7 +143,7 @@ struct FileConfig {
     auth: Option<FileAuth>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileDatabase {
     url: Option<String>,
@@ -284,7 +306,15 @@ impl Config {
                         "DATABASE_POOL_SIZE {v:?} must be a number from 1 to 64"
                     ))
                 })?,
-            None => fdb.pool_size.unwrap_or(4).clamp(1, 64),
+            None => match fdb.pool_size {
+                Some(n) if !(1..=64).contains(&n) => {
+                    return Err(Error::invalid(format!(
+                        "config file database.pool_size {n} must be from 1 to 64"
+                    )))
+                }
+                Some(n) => n,
+                None => 4,
+            },
         };
 
         // Key.
@@ -296,7 +326,7 @@ impl Config {
         } else if let Some(value) = env("DATABASE_ENCRYPTION_KEY") {
             KeyConfig::Env {
                 var: "DATABASE_ENCRYPTION_KEY",
-                value: Zeroizing::new(value),
+                value: SecretString::new(value),
             }
         } else if let Some(path) = env("KEYWARD_KEY_FILE") {
             KeyConfig::File {
@@ -316,11 +346,11 @@ impl Config {
                 },
                 None => KeyConfig::Env {
                     var: "DATABASE_ENCRYPTION_KEY",
-                    value: Zeroizing::new(String::new()),
+                    value: SecretString::default(),
                 },
             }
         };
-        let previous_keys = env("KEYWARD_PREVIOUS_KEYS").map(Zeroizing::new);
+        let previous_keys = env("KEYWARD_PREVIOUS_KEYS").map(SecretString::new);
 
         // Environment of settings.
         let environment = flags
@@ -360,7 +390,15 @@ impl Config {
                     "KEYWARD_PBKDF2_ITERATIONS {v:?} must be a positive number"
                 ))
             })?,
-            None => fauth.pbkdf2_iterations.unwrap_or(DEFAULT_PBKDF2_ITERATIONS),
+            None => match fauth.pbkdf2_iterations {
+                Some(0) => {
+                    return Err(Error::invalid(
+                        "config file auth.pbkdf2_iterations must be a positive number",
+                    ))
+                }
+                Some(n) => n,
+                None => DEFAULT_PBKDF2_ITERATIONS,
+            },
         };
         if pbkdf2_iterations < DEFAULT_PBKDF2_ITERATIONS {
             warnings.push(format!(
@@ -373,7 +411,15 @@ impl Config {
                     "KEYWARD_MAX_FAILED_LOGINS {v:?} must be a positive number"
                 ))
             })?,
-            None => fauth.max_failed_logins.unwrap_or(5).max(1),
+            None => match fauth.max_failed_logins {
+                Some(0) => {
+                    return Err(Error::invalid(
+                        "config file auth.max_failed_logins must be a positive number",
+                    ))
+                }
+                Some(n) => n,
+                None => 5,
+            },
         };
         let lockout_duration = match env("KEYWARD_LOCKOUT_DURATION").or(fauth.lockout_duration) {
             Some(v) => {

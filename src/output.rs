@@ -159,7 +159,7 @@ fn object_table(v: &Value) -> String {
     let mut t = new_table();
     match v {
         Value::Object(m) => {
-            for (k, v) in m {
+            for (k, v) in m.iter().filter(|(_, v)| !v.is_null()) {
                 t.add_row(vec![k.clone(), cell(v)]);
             }
         }

@@ -95,7 +95,13 @@ fn init(ctx: &mut Context) -> Result<Reply> {
 
     // Make a key when none is configured, unless the database already has one.
     let mut key_created = false;
-    if let KeyConfig::File { path, .. } = &ctx.config.key {
+    if let KeyConfig::File { path, is_default } = &ctx.config.key {
+        if !path.exists() && !is_default {
+            return Err(Error::Key(format!(
+                "key file {} does not exist: check the path, or leave --key-file/KEYWARD_KEY_FILE unset so `db init` creates the default key",
+                path.display()
+            )));
+        }
         if !path.exists() {
             if let Some(kid) = &registered {
                 return Err(Error::Key(format!(
@@ -184,7 +190,7 @@ fn init(ctx: &mut Context) -> Result<Reply> {
 fn migrate(ctx: &mut Context, dry_run: bool) -> Result<Reply> {
     let actor = ctx.actor().to_owned();
     let database = ctx.config.database.to_string();
-    let store = ctx.store_unchecked(true)?;
+    let store = ctx.store_unchecked(!dry_run)?;
     let pending = store.migrate(dry_run)?;
     if !dry_run && !pending.is_empty() {
         // Migrations commit in refinery's own transaction; the record follows it.
@@ -362,6 +368,10 @@ fn rotate_key(ctx: &mut Context, new_key_file: &std::path::Path) -> Result<Reply
         new_key.kid()
     );
     ctx.confirm(&what)?;
+    if created {
+        // Written before the rotation commits, so the new key is never only in the database's hands.
+        keyring::write_key_file(new_key_file, &[&new_key], false)?;
+    }
     let bar = ctx.progress(total, "re-encrypting");
     let (store, ring) = ctx.store_and_keyring()?;
     let rotation = store::write(store, |c| {

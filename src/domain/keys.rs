@@ -25,10 +25,10 @@ fn check_aad(kid: &str) -> String {
 pub fn load(config: &Config) -> Result<Keyring> {
     let (mut keys, source) = match &config.key {
         KeyConfig::Env { var, value } => {
-            if value.is_empty() {
+            if value.expose().is_empty() {
                 return Err(no_key_error(config));
             }
-            let keys = keyring::parse_key_list(value, var)?;
+            let keys = keyring::parse_key_list(value.expose(), var)?;
             (keys, KeySource::EnvVar((*var).to_owned()))
         }
         KeyConfig::File { path, .. } => {
@@ -43,7 +43,10 @@ pub fn load(config: &Config) -> Result<Keyring> {
     }
     let active = keys.remove(0);
     if let Some(prev) = &config.previous_keys {
-        keys.extend(keyring::parse_key_list(prev, "KEYWARD_PREVIOUS_KEYS")?);
+        keys.extend(keyring::parse_key_list(
+            prev.expose(),
+            "KEYWARD_PREVIOUS_KEYS",
+        )?);
     }
     Ok(Keyring::new(active, keys, source))
 }
@@ -251,8 +254,9 @@ pub fn rotate(
     })
 }
 
-/// Reads the new key for a rotation from `path`, creating it (0600) when absent.
-/// Returns the key and whether the file was created.
+/// Reads the new key for a rotation from `path`, or makes a fresh one when the
+/// file does not exist. Returns the key and whether it is new (the caller
+/// writes it with [`keyring::write_key_file`] once the user has confirmed).
 pub fn new_key_from_file(path: &std::path::Path) -> Result<(Key, bool)> {
     if path.exists() {
         let mut keys = keyring::read_key_file(path)?;
@@ -261,9 +265,7 @@ pub fn new_key_from_file(path: &std::path::Path) -> Result<(Key, bool)> {
         }
         Ok((keys.remove(0), false))
     } else {
-        let key = Key::generate()?;
-        keyring::write_key_file(path, &[&key], false)?;
-        Ok((key, true))
+        Ok((Key::generate()?, true))
     }
 }
 

@@ -72,7 +72,11 @@ impl SqliteStore {
             )
         });
         let memory = path.is_none();
+        // r2d2 starts three maintenance threads by default; one is plenty for a CLI.
         let pool = r2d2::Pool::builder()
+            .thread_pool(std::sync::Arc::new(
+                scheduled_thread_pool::ScheduledThreadPool::new(1),
+            ))
             .max_size(size)
             .min_idle(Some(if memory { 1 } else { 0 }))
             .idle_timeout(None)

@@ -139,7 +139,18 @@ fn missing_sqlite_file_is_exit_6_and_not_created() {
     env.run(&["--database-url", &url, "audit", "list"])
         .code(6)
         .stderr_has("db init");
-    assert!(!path.exists());
+    env.run(&["--database-url", &url, "db", "migrate", "--dry-run"])
+        .code(6);
+    assert!(!path.exists(), "not even a dry run creates it");
+}
+
+cli_test! {
+    /// `db init` makes a key only at the default place: a --key-file that does not exist is a mistake.
+    fn init_does_not_create_a_mistyped_key_file(env) {
+        let typo = env.home.path().join("typo.key");
+        env.run(&["--key-file", typo.to_str().unwrap(), "db", "init"]).code(7).stderr_has("does not exist");
+        assert!(!typo.exists());
+    }
 }
 
 cli_test! {
@@ -164,6 +175,7 @@ cli_test! {
         let new_path = new_file.to_str().unwrap();
 
         env.run(&["db", "rotate-key", "--new-key-file", new_path]).code(2).stderr_has("--yes");
+        assert!(!new_file.exists(), "nothing is written before confirmation");
         let report = env
             .run(&["db", "rotate-key", "--new-key-file", new_path, "--yes", "-o", "json"])
             .ok()

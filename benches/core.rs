@@ -1,0 +1,64 @@
+//! Criterion benchmarks of the hot paths: envelope seal/open, PBKDF2, audited writes.
+//!
+//! Run with `cargo bench`. Whole-process timings (cold start) are measured
+//! with hyperfine instead; see the README.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use keyward::crypto::envelope;
+use keyward::crypto::keyring::{Key, KeySource, Keyring};
+use keyward::crypto::password;
+use keyward::domain::audit::{self, Event};
+use keyward::store::{self, DatabaseTarget, SqliteLocation};
+
+fn envelopes(c: &mut Criterion) {
+    let key = Key::generate().expect("random key");
+    let ring = Keyring::new(key.clone(), Vec::new(), KeySource::EnvVar("BENCH".into()));
+    let mut group = c.benchmark_group("envelope");
+    for size in [32usize, 4096] {
+        let plain = vec![7u8; size];
+        let sealed = envelope::seal(&key, "setting:production:k", &plain).expect("seal");
+        group.bench_with_input(BenchmarkId::new("seal", size), &plain, |b, p| {
+            b.iter(|| envelope::seal(&key, "setting:production:k", p).expect("seal"))
+        });
+        group.bench_with_input(BenchmarkId::new("open", size), &sealed, |b, s| {
+            b.iter(|| envelope::open(&ring, "setting:production:k", s).expect("open"))
+        });
+    }
+    group.finish();
+}
+
+fn pbkdf2(c: &mut Criterion) {
+    let mut group = c.benchmark_group("pbkdf2");
+    group.sample_size(10);
+    group.bench_function("hash_600000", |b| {
+        b.iter(|| password::hash(b"correct horse battery staple", 600_000).expect("hash"))
+    });
+    group.finish();
+}
+
+fn audited_writes(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let target = DatabaseTarget::Sqlite(SqliteLocation::File {
+        path: dir.path().join("bench.db"),
+        is_default: false,
+    });
+    let mut s = store::open(&target, 1, true).expect("open");
+    s.migrate(false).expect("migrate");
+    let mut n = 0u64;
+    c.bench_function("sqlite_audit_record", |b| {
+        b.iter(|| {
+            n += 1;
+            store::write(s.as_mut(), |conn| {
+                audit::record(
+                    conn,
+                    "bench",
+                    Event::new("bench.write", "bench", n.to_string()),
+                )
+            })
+            .expect("write")
+        })
+    });
+}
+
+criterion_group!(benches, envelopes, pbkdf2, audited_writes);
+criterion_main!(benches);
