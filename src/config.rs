@@ -129,6 +129,8 @@ pub struct Config {
     pub config_file: Option<PathBuf>,
     /// Warnings found while resolving (printed on stderr by the binary).
     pub warnings: Vec<String>,
+    /// Warnings about password hashing, printed by commands that hash.
+    pub hashing_warnings: Vec<String>,
 }
 
 /// The YAML config file.
@@ -243,7 +245,8 @@ impl Config {
         dirs: &Dirs,
     ) -> Result<Self> {
         let env = |k: &str| env(k).filter(|v| !v.is_empty());
-        let mut warnings = Vec::new();
+        let warnings = Vec::new();
+        let mut hashing_warnings = Vec::new();
 
         // The config file: explicit (must exist) or default (may be absent).
         let (file, config_file) = match flags
@@ -401,7 +404,7 @@ impl Config {
             },
         };
         if pbkdf2_iterations < DEFAULT_PBKDF2_ITERATIONS {
-            warnings.push(format!(
+            hashing_warnings.push(format!(
                 "PBKDF2 iterations set to {pbkdf2_iterations}, below the recommended {DEFAULT_PBKDF2_ITERATIONS}: new password hashes are weaker"
             ));
         }
@@ -443,6 +446,7 @@ impl Config {
             },
             config_file,
             warnings,
+            hashing_warnings,
         })
     }
 }
@@ -599,7 +603,7 @@ mod tests {
     fn low_iterations_warn_and_bad_values_fail() {
         let c = resolve(&Flags::default(), &[("KEYWARD_PBKDF2_ITERATIONS", "1000")]).unwrap();
         assert_eq!(c.auth.pbkdf2_iterations, 1000);
-        assert_eq!(c.warnings.len(), 1);
+        assert_eq!(c.hashing_warnings.len(), 1);
         assert_eq!(
             resolve(&Flags::default(), &[("KEYWARD_ENV", "Prod!")])
                 .unwrap_err()

@@ -82,6 +82,13 @@ impl Context {
         self.keyring = None;
     }
 
+    /// Prints the hashing warnings (weak PBKDF2 settings) before a password is hashed.
+    pub fn warn_before_hashing(&self) {
+        for w in &self.config.hashing_warnings {
+            eprintln!("warning: {w}");
+        }
+    }
+
     /// The actor recorded in the audit log.
     pub fn actor(&self) -> &str {
         &self.config.actor

@@ -12,6 +12,7 @@ pub mod crypto;
 pub mod domain;
 pub mod error;
 pub mod output;
+pub mod secret;
 pub mod store;
 pub mod time;
 

@@ -3,6 +3,8 @@
 
 mod audit;
 mod db;
+mod roles;
+mod users;
 
 use crate::config::{Config, Dirs, Flags, Format};
 use crate::context::Context;
@@ -78,6 +80,12 @@ enum Command {
     /// Create, migrate, check and back up the database; rotate the encryption key
     #[command(subcommand)]
     Db(db::DbCommand),
+    /// Manage users: passwords, lockout, TOTP, permission checks
+    #[command(subcommand)]
+    Users(users::UsersCommand),
+    /// Manage roles and their RESOURCE:ACTION permissions
+    #[command(subcommand)]
+    Roles(roles::RolesCommand),
     /// Read and verify the tamper-evident audit trail
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -168,6 +176,8 @@ fn run(cli: Cli) -> Result<(Format, Reply)> {
     let mut ctx = Context::new(config, g.yes);
     let reply = match cli.command {
         Command::Db(c) => db::run(&mut ctx, c)?,
+        Command::Users(c) => users::run(&mut ctx, c)?,
+        Command::Roles(c) => roles::run(&mut ctx, c)?,
         Command::Audit(c) => audit::run(&mut ctx, c)?,
         Command::Completions { .. } => unreachable_completions()?,
     };

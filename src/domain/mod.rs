@@ -2,4 +2,6 @@
 
 pub mod audit;
 pub mod keys;
+pub mod roles;
 pub mod seed;
+pub mod users;

@@ -7,3 +7,5 @@ mod util;
 mod audit;
 mod config;
 mod db;
+mod roles;
+mod users;

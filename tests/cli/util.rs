@@ -153,6 +153,30 @@ impl Env {
     }
 }
 
+impl Env {
+    /// Reads one text value with raw SQL, bypassing keyward.
+    pub fn sql_text(&self, sql: &str) -> String {
+        let mut store = self.db.open_raw();
+        keyward::store::read(store.as_mut(), |c| c.query_one(sql, &[])?.text(0)).expect(sql)
+    }
+}
+
+/// Runs a Python 3 snippet (an independent implementation to check against).
+pub fn python(code: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(code)
+        .args(args)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
 /// The Unix mode bits of a file.
 pub fn mode(path: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;

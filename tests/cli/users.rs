@@ -1,0 +1,224 @@
+//! `keyward users …`: accounts, password policy, lockout, permissions, TOTP.
+
+use crate::cli_test;
+use crate::util::{python, Env};
+
+const PW: &str = "correct horse battery staple 9\n";
+
+fn add_alice(env: &Env, role: &str) {
+    env.run_with_stdin(
+        &[
+            "users",
+            "add",
+            "alice",
+            "--email",
+            "Alice@Example.COM",
+            "--role",
+            role,
+            "--password-stdin",
+        ],
+        Some(PW),
+    )
+    .ok();
+}
+
+fn check(env: &Env, user: &str, pw: &str) -> crate::util::Run {
+    env.run_with_stdin(
+        &[
+            "users",
+            "check-password",
+            user,
+            "--password-stdin",
+            "-o",
+            "json",
+        ],
+        Some(pw),
+    )
+}
+
+cli_test! {
+    /// The issue's first story: alice is created with a lowercased email, her
+    /// roles show, and no hash or secret ever does.
+    fn add_and_show_never_reveal_secrets(env) {
+        env.init();
+        add_alice(env, "operator");
+        let run = env.run(&["users", "show", "alice", "-o", "json"]).ok();
+        let user = run.json();
+        assert_eq!(user["email"], "alice@example.com");
+        assert_eq!(user["roles"], serde_json::json!(["operator"]));
+        assert!(user["permissions"].as_array().unwrap().contains(&"settings:write".into()));
+        assert!(!run.stdout.contains("pbkdf2") && !run.stdout.contains("password_hash"), "{}", run.stdout);
+        let list = env.run(&["users", "list", "-o", "json"]).ok().json();
+        assert_eq!(list.as_array().unwrap().len(), 1);
+        assert!(!env.run(&["audit", "export"]).ok().stdout.contains("pbkdf2"));
+
+        // Clashes and unknowns.
+        env.run_with_stdin(&["users", "add", "alice", "--email", "x@example.com", "--password-stdin"], Some(PW)).code(4).stderr_has("alice");
+        env.run_with_stdin(&["users", "add", "bob", "--email", "ALICE@example.com", "--password-stdin"], Some(PW)).code(4).stderr_has("alice@example.com");
+        env.run_with_stdin(&["users", "add", "bob", "--email", "bob@example.com", "--role", "nope", "--password-stdin"], Some(PW)).code(3).stderr_has("nope");
+        env.run_with_stdin(&["users", "add", "Bob!", "--email", "bob@example.com", "--password-stdin"], Some(PW)).code(2);
+        env.run_with_stdin(&["users", "add", "bob", "--email", "not-an-email", "--password-stdin"], Some(PW)).code(2).stderr_has("email");
+        env.run(&["users", "show", "nobody"]).code(3).stderr_has("user 'nobody' not found");
+        // No terminal and no --password-stdin: refuse, don't hang.
+        env.run(&["users", "add", "carol", "--email", "carol@example.com"]).code(2).stderr_has("--password-stdin");
+    }
+}
+
+cli_test! {
+    /// Weak and short passwords are refused with the reason; --allow-weak accepts them and is audited.
+    fn password_policy(env) {
+        env.init();
+        for weak in ["short\n", "password1234\n", "bobbobbob12345\n"] {
+            env.run_with_stdin(&["users", "add", "bob", "--email", "bob@example.com", "--password-stdin"], Some(weak))
+                .code(2)
+                .stderr_has("password refused");
+        }
+        env.run_with_stdin(&["users", "add", "bob", "--email", "bob@example.com", "--password-stdin", "--allow-weak"], Some("short\n")).ok();
+        let created = env.run(&["audit", "list", "--action", "user.create", "-o", "json"]).ok().json();
+        assert_eq!(created[0]["details"]["weak_password_allowed"], true);
+        env.run_with_stdin(&["users", "passwd", "bob", "--password-stdin"], Some("short\n")).code(2);
+        env.run_with_stdin(&["users", "passwd", "bob", "--password-stdin"], Some(PW)).ok();
+        check(env, "bob", PW).ok();
+    }
+}
+
+cli_test! {
+    /// Five wrong passwords lock the account (exit 5, with the unlock time);
+    /// the right one is then refused until `users unlock`; all of it is audited.
+    fn lockout_after_five_failures(env) {
+        env.init();
+        add_alice(env, "operator");
+        let ok = check(env, "alice", PW).ok().json();
+        assert_eq!(ok["valid"], true);
+        for i in 1..=4 {
+            let run = check(env, "alice", "wrong password\n").code(5).stderr_has("wrong password");
+            assert_eq!(run.json()["failed_login_attempts"], i);
+        }
+        let locked = check(env, "alice", "wrong password\n").code(5).stderr_has("locked until");
+        assert!(locked.json()["locked_until"].is_string());
+        check(env, "alice", PW).code(5).stderr_has("locked");
+        let listed = env.run(&["users", "list", "--locked", "-o", "json"]).ok().json();
+        assert_eq!(listed.as_array().unwrap().len(), 1);
+        env.run(&["users", "unlock", "alice"]).ok();
+        check(env, "alice", PW).ok();
+        let actions: Vec<String> = env.run(&["audit", "list", "--target", "alice", "-o", "json"]).ok().json()
+            .as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap().to_owned()).collect();
+        for a in ["user.create", "user.login", "user.login_failed", "user.lock", "user.login_denied", "user.unlock"] {
+            assert!(actions.iter().any(|x| x == a), "{a} missing from {actions:?}");
+        }
+        // Unknown users get the same answer as a wrong password.
+        check(env, "nobody", PW).code(5);
+        // Admin lock and a disabled account.
+        env.run(&["users", "lock", "alice"]).ok();
+        check(env, "alice", PW).code(5);
+        env.run(&["users", "unlock", "alice"]).ok();
+        env.run(&["users", "update", "alice", "--active", "false"]).ok();
+        check(env, "alice", PW).code(5).stderr_has("disabled");
+        env.run(&["users", "can", "alice", "settings:read"]).code(5).stderr_has("disabled");
+        env.run(&["audit", "verify"]).ok();
+    }
+}
+
+cli_test! {
+    /// `users can` answers from roles; admin on a resource implies the rest.
+    fn can_follows_roles(env) {
+        env.init();
+        add_alice(env, "operator");
+        env.run_with_stdin(&["users", "add", "victor", "--email", "v@example.com", "--role", "viewer", "--password-stdin"], Some(PW)).ok();
+        env.run(&["users", "can", "alice", "settings:write"]).ok();
+        env.run(&["users", "can", "victor", "settings:write"]).code(5);
+        env.run(&["users", "can", "victor", "settings:read"]).ok();
+        env.run(&["users", "can", "victor", "billing:delete"]).code(5);
+        env.run(&["roles", "add", "billing-admin"]).ok();
+        env.run(&["roles", "grant", "billing-admin", "billing:admin"]).ok();
+        env.run(&["roles", "assign", "billing-admin", "victor"]).ok();
+        let answer = env.run(&["users", "can", "victor", "billing:delete", "-o", "json"]).ok().json();
+        assert_eq!(answer["allowed"], true);
+        assert_eq!(answer["granted_by"], serde_json::json!(["billing-admin"]));
+        env.run(&["users", "can", "victor", "billing"]).code(2);
+        env.run(&["users", "can", "nobody", "billing:read"]).code(3);
+    }
+}
+
+cli_test! {
+    /// The stored hash is a PHC string any PBKDF2-HMAC-SHA256 (here Python's) verifies;
+    /// a weaker hash is upgraded on the next successful check.
+    fn stored_hash_is_standard_and_rehashed(env) {
+        env.init();
+        add_alice(env, "viewer");
+        let phc = env.sql_text("SELECT password_hash FROM users WHERE username = 'alice'");
+        assert!(phc.starts_with("$pbkdf2-sha256$i=1000,l=32$"), "{phc}");
+        let verified = python(
+            "import sys,hashlib,base64\n\
+             _,alg,params,salt,h=sys.argv[1].split('$')\n\
+             p=dict(x.split('=') for x in params.split(','))\n\
+             b=lambda s: base64.b64decode(s+'='*(-len(s)%4))\n\
+             d=hashlib.pbkdf2_hmac('sha256',sys.argv[2].encode(),b(salt),int(p['i']),int(p['l']))\n\
+             print(d==b(h))",
+            &[&phc, PW.trim_end()],
+        );
+        assert_eq!(verified, "True");
+        env.vars.push(("KEYWARD_PBKDF2_ITERATIONS".into(), "2000".into()));
+        let run = check(env, "alice", PW).ok();
+        assert_eq!(run.json()["rehashed"], true);
+        let upgraded = env.sql_text("SELECT password_hash FROM users WHERE username = 'alice'");
+        assert!(upgraded.starts_with("$pbkdf2-sha256$i=2000,l=32$"), "{upgraded}");
+        assert_eq!(check(env, "alice", PW).ok().json()["rehashed"], false);
+    }
+}
+
+cli_test! {
+    /// A TOTP code computed by another implementation (Python's hmac) verifies once, never twice;
+    /// the secret is stored encrypted and survives key rotation.
+    fn totp_enroll_verify_once(env) {
+        env.init();
+        add_alice(env, "viewer");
+        let enrolled = env.run(&["users", "totp", "enroll", "alice", "-o", "json"]).ok().json();
+        let uri = enrolled["uri"].as_str().unwrap().to_owned();
+        assert!(uri.starts_with("otpauth://totp/keyward:alice?secret="), "{uri}");
+        assert!(uri.contains("issuer=keyward"));
+        let secret = uri.split("secret=").nth(1).unwrap().split('&').next().unwrap().to_owned();
+        let stored = env.sql_text("SELECT totp_secret FROM users WHERE username = 'alice'");
+        assert!(stored.starts_with("kw1:") && !stored.contains(&secret));
+        let shown = env.run(&["users", "show", "alice", "-o", "json"]).ok().json();
+        assert_eq!(shown["totp_pending"], true);
+        assert_eq!(shown["totp_enabled"], false);
+        let rotate_to = env.home.path().join("n.key");
+        env.run(&["db", "rotate-key", "--new-key-file", rotate_to.to_str().unwrap(), "-y"]).ok();
+
+        let code = python(
+            "import sys,time,hmac,hashlib,struct,base64\n\
+             s=sys.argv[1]; k=base64.b32decode(s+'='*(-len(s)%8))\n\
+             h=hmac.new(k,struct.pack('>Q',int(time.time())//30),hashlib.sha1).digest()\n\
+             o=h[-1]&15\n\
+             print('%06d'%((struct.unpack('>I',h[o:o+4])[0]&0x7fffffff)%1000000))",
+            &[&secret],
+        );
+        let first = env.run(&["users", "totp", "verify", "alice", &code, "-o", "json"]).ok().json();
+        assert_eq!(first["activated"], true);
+        let again = env.run(&["users", "totp", "verify", "alice", &code, "-o", "json"]).code(5);
+        assert_eq!(again.json()["reason"], "code_already_used");
+        env.run(&["users", "totp", "verify", "alice", "000000"]).code(5);
+        env.run(&["users", "totp", "verify", "alice", "12ab"]).code(2);
+        assert_eq!(env.run(&["users", "show", "alice", "-o", "json"]).ok().json()["totp_enabled"], true);
+        env.run(&["users", "totp", "enroll", "alice"]).code(4);
+        env.run(&["users", "totp", "disable", "alice"]).ok();
+        env.run(&["users", "totp", "verify", "alice", &code]).code(3);
+        let plain = env.run(&["users", "totp", "enroll", "alice"]).ok().stdout;
+        assert!(plain.trim().starts_with("otpauth://"), "off a terminal the URI alone: {plain}");
+    }
+}
+
+cli_test! {
+    /// Delete needs --yes off a terminal and takes the user's roles with it.
+    fn delete_needs_confirmation(env) {
+        env.init();
+        add_alice(env, "operator");
+        env.run(&["users", "delete", "alice"]).code(2).stderr_has("--yes");
+        env.run(&["users", "delete", "alice", "--yes"]).ok();
+        env.run(&["users", "show", "alice"]).code(3);
+        let members = env.run(&["roles", "show", "operator", "-o", "json"]).ok().json();
+        assert_eq!(members["members"], serde_json::json!([]));
+        env.run(&["users", "delete", "alice", "--yes"]).code(3);
+    }
+}
