@@ -36,6 +36,8 @@ complete -c keyward -n "__fish_keyward_needs_command" -s y -l yes -d 'Proceed wi
 complete -c keyward -n "__fish_keyward_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c keyward -n "__fish_keyward_needs_command" -s V -l version -d 'Print version'
 complete -c keyward -n "__fish_keyward_needs_command" -f -a "db" -d 'Create, migrate, check and back up the database; rotate the encryption key'
+complete -c keyward -n "__fish_keyward_needs_command" -f -a "users" -d 'Manage users: passwords, lockout, TOTP, permission checks'
+complete -c keyward -n "__fish_keyward_needs_command" -f -a "roles" -d 'Manage roles and their RESOURCE:ACTION permissions'
 complete -c keyward -n "__fish_keyward_needs_command" -f -a "audit" -d 'Read and verify the tamper-evident audit trail'
 complete -c keyward -n "__fish_keyward_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c keyward -n "__fish_keyward_using_subcommand db; and not __fish_seen_subcommand_from init migrate status seed health rotate-key backup" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
@@ -135,6 +137,285 @@ yaml\t'One YAML document'"
 complete -c keyward -n "__fish_keyward_using_subcommand db; and __fish_seen_subcommand_from backup" -s y -l yes -d 'Proceed with destructive actions without asking'
 complete -c keyward -n "__fish_keyward_using_subcommand db; and __fish_seen_subcommand_from backup" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c keyward -n "__fish_keyward_using_subcommand db; and __fish_seen_subcommand_from backup" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand users; and not __fish_seen_subcommand_from add list show update passwd lock unlock delete check-password can totp" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand users; and not __fish_seen_subcommand_from add list show update passwd lock unlock delete check-password can totp" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand users; and not __fish_seen_subcommand_from add list show update passwd lock unlock delete check-password can totp" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand users; and not __fish_seen_subcommand_from add list show update passwd lock unlock delete check-password can totp" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand users; and not __fish_seen_subcommand_from add list show update passwd lock unlock delete check-password can totp" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand users; and not __fish_seen_subcommand_from add list show update passwd lock unlock delete check-password can totp" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand users; and not __fish_seen_subcommand_from add list show update passwd lock unlock delete check-password can totp" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand users; and not __fish_seen_subcommand_from add list show update passwd lock unlock delete check-password can totp" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand users; and not __fish_seen_subcommand_from add list show update passwd lock unlock delete check-password can totp" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand users; and not __fish_seen_subcommand_from add list show update passwd lock unlock delete check-password can totp" -f -a "add" -d 'Create a user (password from a prompt, or one line of stdin with --password-stdin)'
+complete -c keyward -n "__fish_keyward_using_subcommand users; and not __fish_seen_subcommand_from add list show update passwd lock unlock delete check-password can totp" -f -a "list" -d 'List users'
+complete -c keyward -n "__fish_keyward_using_subcommand users; and not __fish_seen_subcommand_from add list show update passwd lock unlock delete check-password can totp" -f -a "show" -d 'Show one user with roles and permissions'
+complete -c keyward -n "__fish_keyward_using_subcommand users; and not __fish_seen_subcommand_from add list show update passwd lock unlock delete check-password can totp" -f -a "update" -d 'Change a user\'s email or active flag'
+complete -c keyward -n "__fish_keyward_using_subcommand users; and not __fish_seen_subcommand_from add list show update passwd lock unlock delete check-password can totp" -f -a "passwd" -d 'Set a new password'
+complete -c keyward -n "__fish_keyward_using_subcommand users; and not __fish_seen_subcommand_from add list show update passwd lock unlock delete check-password can totp" -f -a "lock" -d 'Lock an account (until `unlock`, or for a while with --for)'
+complete -c keyward -n "__fish_keyward_using_subcommand users; and not __fish_seen_subcommand_from add list show update passwd lock unlock delete check-password can totp" -f -a "unlock" -d 'Unlock an account and clear its failed-login count'
+complete -c keyward -n "__fish_keyward_using_subcommand users; and not __fish_seen_subcommand_from add list show update passwd lock unlock delete check-password can totp" -f -a "delete" -d 'Delete a user with their sessions, role assignments and API keys'
+complete -c keyward -n "__fish_keyward_using_subcommand users; and not __fish_seen_subcommand_from add list show update passwd lock unlock delete check-password can totp" -f -a "check-password" -d 'The login check: exit 0 when the password is right; counts failures and locks'
+complete -c keyward -n "__fish_keyward_using_subcommand users; and not __fish_seen_subcommand_from add list show update passwd lock unlock delete check-password can totp" -f -a "can" -d 'Whether a user may do RESOURCE:ACTION (exit 0 allowed, 5 denied)'
+complete -c keyward -n "__fish_keyward_using_subcommand users; and not __fish_seen_subcommand_from add list show update passwd lock unlock delete check-password can totp" -f -a "totp" -d 'Time-based one-time passwords (RFC 6238)'
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from add" -l email -d 'Email address (stored lowercase)' -r
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from add" -l role -d 'Role to assign (repeatable)' -r
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from add" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from add" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from add" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from add" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from add" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from add" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from add" -l password-stdin -d 'Read the password as one line from stdin'
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from add" -l allow-weak -d 'Accept a password that fails the policy (recorded in the audit log)'
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from add" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from add" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from list" -l role -d 'Only members of this role' -r
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from list" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from list" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from list" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from list" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from list" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from list" -l locked -d 'Only users locked now'
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from list" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from show" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from show" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from show" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from show" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from show" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from show" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from show" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from update" -l email -d 'New email address' -r
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from update" -l active -d 'Enable or disable the account' -r -f -a "true\t''
+false\t''"
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from update" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from update" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from update" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from update" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from update" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from update" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from update" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from update" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from update" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from passwd" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from passwd" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from passwd" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from passwd" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from passwd" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from passwd" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from passwd" -l password-stdin -d 'Read the password as one line from stdin'
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from passwd" -l allow-weak -d 'Accept a password that fails the policy (recorded in the audit log)'
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from passwd" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from passwd" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from passwd" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from lock" -l for -d 'Lock for this long (`15m`, `2h`, `7d`) instead of until unlocked' -r
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from lock" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from lock" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from lock" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from lock" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from lock" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from lock" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from lock" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from lock" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from lock" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from unlock" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from unlock" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from unlock" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from unlock" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from unlock" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from unlock" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from unlock" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from unlock" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from unlock" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from delete" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from delete" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from delete" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from delete" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from delete" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from delete" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from delete" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from delete" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from delete" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from check-password" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from check-password" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from check-password" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from check-password" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from check-password" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from check-password" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from check-password" -l password-stdin -d 'Read the password as one line from stdin'
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from check-password" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from check-password" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from check-password" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from can" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from can" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from can" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from can" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from can" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from can" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from can" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from can" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from can" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from totp" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from totp" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from totp" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from totp" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from totp" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from totp" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from totp" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from totp" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from totp" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from totp" -f -a "enroll" -d 'Make a secret and print its otpauth:// URI (and a QR code on a terminal)'
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from totp" -f -a "verify" -d 'Check a code (exit 0 valid, 5 not); the first good code activates enrolment'
+complete -c keyward -n "__fish_keyward_using_subcommand users; and __fish_seen_subcommand_from totp" -f -a "disable" -d 'Remove TOTP from the account'
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and not __fish_seen_subcommand_from add list show delete grant revoke assign unassign permissions" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and not __fish_seen_subcommand_from add list show delete grant revoke assign unassign permissions" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and not __fish_seen_subcommand_from add list show delete grant revoke assign unassign permissions" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and not __fish_seen_subcommand_from add list show delete grant revoke assign unassign permissions" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and not __fish_seen_subcommand_from add list show delete grant revoke assign unassign permissions" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and not __fish_seen_subcommand_from add list show delete grant revoke assign unassign permissions" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and not __fish_seen_subcommand_from add list show delete grant revoke assign unassign permissions" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and not __fish_seen_subcommand_from add list show delete grant revoke assign unassign permissions" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and not __fish_seen_subcommand_from add list show delete grant revoke assign unassign permissions" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and not __fish_seen_subcommand_from add list show delete grant revoke assign unassign permissions" -f -a "add" -d 'Create a role'
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and not __fish_seen_subcommand_from add list show delete grant revoke assign unassign permissions" -f -a "list" -d 'List roles'
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and not __fish_seen_subcommand_from add list show delete grant revoke assign unassign permissions" -f -a "show" -d 'Show a role\'s permissions and members'
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and not __fish_seen_subcommand_from add list show delete grant revoke assign unassign permissions" -f -a "delete" -d 'Delete a role (system roles cannot be deleted)'
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and not __fish_seen_subcommand_from add list show delete grant revoke assign unassign permissions" -f -a "grant" -d 'Grant RESOURCE:ACTION pairs (created if new; admin implies read, write, delete)'
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and not __fish_seen_subcommand_from add list show delete grant revoke assign unassign permissions" -f -a "revoke" -d 'Revoke RESOURCE:ACTION pairs'
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and not __fish_seen_subcommand_from add list show delete grant revoke assign unassign permissions" -f -a "assign" -d 'Give the role to a user'
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and not __fish_seen_subcommand_from add list show delete grant revoke assign unassign permissions" -f -a "unassign" -d 'Take the role from a user'
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and not __fish_seen_subcommand_from add list show delete grant revoke assign unassign permissions" -f -a "permissions" -d 'List every permission and the roles granting it'
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from add" -l description -d 'What the role is for' -r
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from add" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from add" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from add" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from add" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from add" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from add" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from add" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from add" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from list" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from list" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from list" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from list" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from list" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from list" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from show" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from show" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from show" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from show" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from show" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from show" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from show" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from delete" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from delete" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from delete" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from delete" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from delete" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from delete" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from delete" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from delete" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from delete" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from grant" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from grant" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from grant" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from grant" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from grant" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from grant" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from grant" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from grant" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from grant" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from revoke" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from revoke" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from revoke" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from revoke" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from revoke" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from revoke" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from revoke" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from revoke" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from revoke" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from assign" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from assign" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from assign" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from assign" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from assign" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from assign" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from assign" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from assign" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from assign" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from unassign" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from unassign" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from unassign" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from unassign" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from unassign" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from unassign" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from unassign" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from unassign" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from unassign" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from permissions" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from permissions" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from permissions" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from permissions" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from permissions" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from permissions" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from permissions" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from permissions" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from permissions" -s V -l version -d 'Print version'
 complete -c keyward -n "__fish_keyward_using_subcommand audit; and not __fish_seen_subcommand_from list show verify export" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
 complete -c keyward -n "__fish_keyward_using_subcommand audit; and not __fish_seen_subcommand_from list show verify export" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
 complete -c keyward -n "__fish_keyward_using_subcommand audit; and not __fish_seen_subcommand_from list show verify export" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
