@@ -41,6 +41,8 @@ pub struct Reply {
     pub quiet_table: bool,
     /// An error to report after the data (e.g. unhealthy, chain broken): sets the exit code.
     pub failure: Option<Error>,
+    /// An exit code passed through from a child process (`settings run`).
+    pub exit: Option<u8>,
 }
 
 impl Reply {

@@ -4,6 +4,7 @@
 mod audit;
 mod db;
 mod roles;
+mod settings;
 mod users;
 
 use crate::config::{Config, Dirs, Flags, Format};
@@ -86,6 +87,9 @@ enum Command {
     /// Manage roles and their RESOURCE:ACTION permissions
     #[command(subcommand)]
     Roles(roles::RolesCommand),
+    /// Per-environment settings: versioned, encrypted when secret, importable
+    #[command(subcommand)]
+    Settings(settings::SettingsCommand),
     /// Read and verify the tamper-evident audit trail
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -140,9 +144,10 @@ fn finish(format: Format, reply: Reply) -> ExitCode {
     if let Some(msg) = &reply.message {
         eprintln!("{msg}");
     }
-    match &reply.failure {
-        Some(e) => report(e),
-        None => ExitCode::SUCCESS,
+    match (&reply.failure, reply.exit) {
+        (Some(e), _) => report(e),
+        (None, Some(code)) => ExitCode::from(code),
+        (None, None) => ExitCode::SUCCESS,
     }
 }
 
@@ -178,6 +183,7 @@ fn run(cli: Cli) -> Result<(Format, Reply)> {
         Command::Db(c) => db::run(&mut ctx, c)?,
         Command::Users(c) => users::run(&mut ctx, c)?,
         Command::Roles(c) => roles::run(&mut ctx, c)?,
+        Command::Settings(c) => settings::run(&mut ctx, c)?,
         Command::Audit(c) => audit::run(&mut ctx, c)?,
         Command::Completions { .. } => unreachable_completions()?,
     };

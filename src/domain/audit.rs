@@ -74,46 +74,105 @@ pub struct Entry {
 
 /// Appends an event to the chain. Must run inside a write transaction.
 pub fn record(conn: &mut dyn Conn, actor: &str, event: Event) -> Result<Entry> {
-    let head = conn.query_opt(
-        "SELECT id, hash, occurred_at FROM audit_events ORDER BY id DESC LIMIT 1",
-        &[],
-    )?;
-    let (id, prev_hash, occurred_at) = match head {
-        Some(r) => {
-            // Never go back in time along the chain, even if clocks differ between hosts.
-            let last = r.time(2)?;
-            (r.int(0)? + 1, r.text(1)?, crate::time::now().max(last))
-        }
-        None => (1, GENESIS.to_owned(), crate::time::now()),
-    };
-    let mut entry = Entry {
-        id,
-        occurred_at,
-        actor: actor.to_owned(),
-        action: event.action,
-        target_type: event.target_type,
-        target: event.target,
-        details: event.details,
-        prev_hash,
-        hash: String::new(),
-    };
-    entry.hash = hash_of(&entry);
-    conn.execute(
-        "INSERT INTO audit_events (id, occurred_at, actor, action, target_type, target, details, prev_hash, hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        &[
-            entry.id.into(),
-            entry.occurred_at.into(),
-            entry.actor.as_str().into(),
-            entry.action.as_str().into(),
-            entry.target_type.as_str().into(),
-            entry.target.as_str().into(),
-            canonical_json(&entry.details).into(),
-            entry.prev_hash.as_str().into(),
-            entry.hash.as_str().into(),
-        ],
-    )?;
+    let mut chain = Chain::at_head(conn)?;
+    let entry = chain.push(actor, event);
+    chain.flush(conn)?;
     Ok(entry)
+}
+
+/// Many appends in one transaction: the head is read once, entries are
+/// hashed in memory and inserted many rows per statement.
+pub struct Chain {
+    next_id: i64,
+    prev_hash: String,
+    last_time: Option<OffsetDateTime>,
+    pending: Vec<Entry>,
+}
+
+impl Chain {
+    /// Reads the chain's head (inside a write transaction, which holds the lock).
+    pub fn at_head(conn: &mut dyn Conn) -> Result<Self> {
+        let head = conn.query_opt(
+            "SELECT id, hash, occurred_at FROM audit_events ORDER BY id DESC LIMIT 1",
+            &[],
+        )?;
+        Ok(match head {
+            Some(r) => Chain {
+                next_id: r.int(0)? + 1,
+                prev_hash: r.text(1)?,
+                last_time: Some(r.time(2)?),
+                pending: Vec::new(),
+            },
+            None => Chain {
+                next_id: 1,
+                prev_hash: GENESIS.to_owned(),
+                last_time: None,
+                pending: Vec::new(),
+            },
+        })
+    }
+
+    /// Adds an entry (written by [`Chain::flush`]).
+    pub fn push(&mut self, actor: &str, event: Event) -> Entry {
+        // Never go back in time along the chain, even if clocks differ between hosts.
+        let now = crate::time::now();
+        let occurred_at = self.last_time.map_or(now, |t| now.max(t));
+        let mut entry = Entry {
+            id: self.next_id,
+            occurred_at,
+            actor: actor.to_owned(),
+            action: event.action,
+            target_type: event.target_type,
+            target: event.target,
+            details: event.details,
+            prev_hash: std::mem::take(&mut self.prev_hash),
+            hash: String::new(),
+        };
+        entry.hash = hash_of(&entry);
+        self.prev_hash = entry.hash.clone();
+        self.next_id += 1;
+        self.last_time = Some(occurred_at);
+        self.pending.push(entry.clone());
+        entry
+    }
+
+    /// Inserts the pending entries.
+    pub fn flush(&mut self, conn: &mut dyn Conn) -> Result<()> {
+        let rows = self
+            .pending
+            .drain(..)
+            .map(|e| {
+                vec![
+                    e.id.into(),
+                    e.occurred_at.into(),
+                    e.actor.into(),
+                    e.action.into(),
+                    e.target_type.into(),
+                    e.target.into(),
+                    canonical_json(&e.details).into(),
+                    e.prev_hash.into(),
+                    e.hash.into(),
+                ]
+            })
+            .collect();
+        crate::store::insert_rows(
+            conn,
+            "audit_events",
+            &[
+                "id",
+                "occurred_at",
+                "actor",
+                "action",
+                "target_type",
+                "target",
+                "details",
+                "prev_hash",
+                "hash",
+            ],
+            rows,
+        )?;
+        Ok(())
+    }
 }
 
 /// The hash an entry should carry, from its contents and `prev_hash`.

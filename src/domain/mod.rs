@@ -4,4 +4,6 @@ pub mod audit;
 pub mod keys;
 pub mod roles;
 pub mod seed;
+pub mod settings;
+pub mod settings_file;
 pub mod users;

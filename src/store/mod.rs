@@ -299,6 +299,47 @@ fn run<T>(
     out.ok_or_else(|| Error::internal("transaction finished without a result"))
 }
 
+/// Inserts rows many per statement (portable multi-row VALUES), in chunks.
+pub fn insert_rows(
+    conn: &mut dyn Conn,
+    table: &str,
+    columns: &[&str],
+    rows: Vec<Vec<Value>>,
+) -> Result<u64> {
+    // Stay far below both dialects' parameter limits (SQLite 32766, PostgreSQL 65535).
+    let per_chunk = (4000 / columns.len().max(1)).max(1);
+    let mut total = 0;
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<Vec<Value>> = rows.by_ref().take(per_chunk).collect();
+        let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
+        let mut params = Vec::with_capacity(chunk.len() * columns.len());
+        for (i, row) in chunk.into_iter().enumerate() {
+            if row.len() != columns.len() {
+                return Err(Error::internal(format!(
+                    "row for {table} has {} values, not {}",
+                    row.len(),
+                    columns.len()
+                )));
+            }
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('(');
+            for j in 0..columns.len() {
+                if j > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!("${}", params.len() + j + 1));
+            }
+            sql.push(')');
+            params.extend(row);
+        }
+        total += conn.execute(&sql, &params)?;
+    }
+    Ok(total)
+}
+
 /// Opens the database a target names. `create` allows making a new SQLite file.
 pub fn open(target: &DatabaseTarget, pool_size: u32, create: bool) -> Result<Box<dyn Store>> {
     match target {

@@ -1,0 +1,926 @@
+//! `keyward settings`: per-environment, versioned, encrypted-when-secret settings.
+
+use crate::config::Format;
+use crate::context::Context;
+use crate::crypto::keyring::Keyring;
+use crate::domain::keys;
+use crate::domain::settings::{self, Desired, Journal, Stored, ValueType};
+use crate::domain::settings_file;
+use crate::error::{Error, Result};
+use crate::output::{Data, Reply};
+use crate::{secret, store};
+use clap::{Subcommand, ValueEnum};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use zeroize::Zeroizing;
+
+const MASK: &str = "********";
+const LIST_COLUMNS: &[&str] = &[
+    "key",
+    "value",
+    "type",
+    "secret",
+    "category",
+    "version",
+    "updated_at",
+];
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SettingsCommand {
+    /// Create or change a setting (a new version when anything differs)
+    Set {
+        /// Setting key, e.g. smtp.host
+        key: String,
+        /// The value (for secrets prefer --value-stdin: argv ends up in shell history)
+        value: Option<String>,
+        /// Read the value from stdin (all of it, minus one trailing newline)
+        #[arg(long, conflicts_with_all = ["value", "from_file"])]
+        value_stdin: bool,
+        /// Read the value from a file, as it is
+        #[arg(long, value_name = "FILE", conflicts_with = "value")]
+        from_file: Option<PathBuf>,
+        /// Store it encrypted; shown masked unless --reveal
+        #[arg(long)]
+        secret: bool,
+        /// Value type (default: the current type, else string)
+        #[arg(long = "type", value_enum, value_name = "TYPE")]
+        value_type: Option<ValueType>,
+        /// Category
+        #[arg(long)]
+        category: Option<String>,
+        /// Description
+        #[arg(long)]
+        description: Option<String>,
+        /// Only if the setting is at this version (0: only if it does not exist)
+        #[arg(long, value_name = "N")]
+        if_version: Option<i64>,
+    },
+    /// Show a setting
+    Get {
+        key: String,
+        /// Show a secret's value
+        #[arg(long)]
+        reveal: bool,
+        /// Print only the value, for $(…) in scripts
+        #[arg(long)]
+        raw: bool,
+    },
+    /// List settings
+    List {
+        /// Only this category
+        #[arg(long)]
+        category: Option<String>,
+        /// Only keys starting with this
+        #[arg(long)]
+        prefix: Option<String>,
+        /// Show secrets' values
+        #[arg(long)]
+        reveal: bool,
+    },
+    /// Delete a setting (its history stays; `rollback` can restore it)
+    Delete {
+        key: String,
+        /// Only if the setting is at this version
+        #[arg(long, value_name = "N")]
+        if_version: Option<i64>,
+    },
+    /// Show every version of a setting
+    History {
+        key: String,
+        /// Show secrets' values
+        #[arg(long)]
+        reveal: bool,
+    },
+    /// Write an earlier version back as a new version (also for a deleted setting)
+    Rollback {
+        key: String,
+        /// The version to restore
+        #[arg(long, value_name = "N")]
+        to_version: i64,
+    },
+    /// Apply a YAML file declaratively: print the plan, apply it in one transaction
+    Import {
+        /// The file (- for stdin)
+        #[arg(short = 'f', long = "file", value_name = "FILE")]
+        file: PathBuf,
+        /// Print the plan only
+        #[arg(long)]
+        dry_run: bool,
+        /// Also delete settings the file does not name
+        #[arg(long)]
+        prune: bool,
+    },
+    /// Print the environment's settings (yaml/json re-import with `import`)
+    Export {
+        /// Output format
+        #[arg(long, value_enum, default_value = "yaml")]
+        format: ExportFormat,
+        /// Include secrets' values (otherwise they are left out)
+        #[arg(long)]
+        reveal: bool,
+    },
+    /// Run a command with the settings as environment variables (smtp.password → SMTP_PASSWORD)
+    Run {
+        /// Only keys starting with this
+        #[arg(long)]
+        prefix: Option<String>,
+        /// The command and its arguments, after --
+        #[arg(last = true, required = true, value_name = "CMD")]
+        command: Vec<String>,
+    },
+    /// Compare this environment (--env) with another: keys in only one, values that differ
+    Diff {
+        /// The environment to compare against
+        #[arg(long, value_name = "ENV")]
+        against: String,
+    },
+    /// Copy settings from one environment to another, as audited changes there
+    Promote {
+        /// Keys to copy
+        #[arg(required = true)]
+        keys: Vec<String>,
+        /// Source environment
+        #[arg(long, value_name = "ENV")]
+        from: String,
+        /// Target environment
+        #[arg(long, value_name = "ENV")]
+        to: String,
+        /// Print the plan only
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum ExportFormat {
+    Yaml,
+    Json,
+    Dotenv,
+    Shell,
+}
+
+pub(crate) fn run(ctx: &mut Context, cmd: SettingsCommand) -> Result<Reply> {
+    let env = ctx.config.environment.clone();
+    match cmd {
+        SettingsCommand::Set {
+            key,
+            value,
+            value_stdin,
+            from_file,
+            secret,
+            value_type,
+            category,
+            description,
+            if_version,
+        } => {
+            settings::validate_key(&key)?;
+            let raw = match (value, value_stdin, from_file) {
+                (Some(v), false, None) => {
+                    if secret {
+                        eprintln!("warning: a secret given on the command line may stay in your shell history and process list; prefer --value-stdin");
+                    }
+                    Zeroizing::new(v)
+                }
+                (None, true, None) => secret::stdin_all("value")?,
+                (None, false, Some(path)) => {
+                    Zeroizing::new(std::fs::read_to_string(&path).map_err(|e| {
+                        Error::invalid(format!("cannot read {}: {e}", path.display()))
+                    })?)
+                }
+                _ => return Err(Error::invalid(
+                    "give the value as an argument, with --value-stdin, or with --from-file FILE",
+                )),
+            };
+            set(
+                ctx,
+                &env,
+                &key,
+                &raw,
+                secret,
+                value_type,
+                category,
+                description,
+                if_version,
+            )
+        }
+        SettingsCommand::Get { key, reveal, raw } => {
+            let ring = ring_for(ctx, reveal)?;
+            let store = ctx.store()?;
+            let (s, value) = store::read(store, |c| {
+                let s = settings::get(c, &env, &key)?;
+                let value = shown_value(c, ring.as_ref(), &s, reveal)?;
+                Ok((s, value))
+            })?;
+            if raw {
+                let Some(text) = value else {
+                    return Err(Error::invalid(format!(
+                        "'{key}' is secret: add --reveal to print its value"
+                    )));
+                };
+                return Ok(Reply {
+                    data: Data::Raw(format!("{}\n", *text)),
+                    ..Reply::default()
+                });
+            }
+            Ok(Reply::object(view(
+                ctx.config.output,
+                &s,
+                value.as_deref().map(|v| s.value_type.to_json(v)),
+            )))
+        }
+        SettingsCommand::List {
+            category,
+            prefix,
+            reveal,
+        } => {
+            let ring = ring_for(ctx, reveal)?;
+            let format = ctx.config.output;
+            let rows = store::read(ctx.store()?, |c| {
+                let list = settings::list(c, &env, category.as_deref(), prefix.as_deref())?;
+                list.iter()
+                    .map(|s| {
+                        let v = shown_value(c, ring.as_ref(), s, reveal)?;
+                        Ok(view(
+                            format,
+                            s,
+                            v.as_deref().map(|v| s.value_type.to_json(v)),
+                        ))
+                    })
+                    .collect::<Result<Vec<_>>>()
+            })?;
+            Ok(Reply::list(LIST_COLUMNS, rows))
+        }
+        SettingsCommand::Delete { key, if_version } => {
+            store::read(ctx.store()?, |c| settings::get(c, &env, &key))?;
+            ctx.confirm(&format!("delete setting '{key}' from '{env}'"))?;
+            let actor = ctx.actor().to_owned();
+            let written = store::write(ctx.store()?, |c| {
+                let mut journal = Journal::new(c, &actor)?;
+                let w = settings::delete(c, &mut journal, &env, &key, if_version)?;
+                journal.flush(c)?;
+                Ok(w)
+            })?;
+            let msg = format!(
+                "deleted '{key}' from '{env}' (version {}; `settings rollback` can restore it)",
+                written.version
+            );
+            Ok(Reply::object(written).with_message(msg).quiet_table())
+        }
+        SettingsCommand::History { key, reveal } => {
+            let ring = ring_for(ctx, reveal)?;
+            let format = ctx.config.output;
+            let rows = store::read(ctx.store()?, |c| {
+                let versions = settings::history(c, &env, &key)?;
+                if reveal && versions.iter().any(|v| v.secret) {
+                    if let Some(r) = ring.as_ref() {
+                        keys::check(c, r)?;
+                    }
+                }
+                versions
+                    .iter()
+                    .map(|v| {
+                        let value = match (&v.value, v.secret && !reveal) {
+                            (None, _) => serde_json::Value::Null,
+                            (Some(_), true) => mask(format),
+                            (Some(stored), false) => {
+                                let text = settings::plaintext(
+                                    ring.as_ref(),
+                                    &env,
+                                    &key,
+                                    v.secret,
+                                    stored,
+                                )?;
+                                v.value_type.to_json(&text)
+                            }
+                        };
+                        Ok(serde_json::json!({
+                            "version": v.version,
+                            "action": v.action,
+                            "value": value,
+                            "type": v.value_type.name(),
+                            "secret": v.secret,
+                            "category": v.category,
+                            "description": v.description,
+                            "actor": v.actor,
+                            "changed_at": crate::time::rfc3339(v.changed_at),
+                        }))
+                    })
+                    .collect::<Result<Vec<_>>>()
+            })?;
+            Ok(Reply::list(
+                &[
+                    "version",
+                    "action",
+                    "value",
+                    "type",
+                    "secret",
+                    "actor",
+                    "changed_at",
+                ],
+                rows,
+            ))
+        }
+        SettingsCommand::Rollback { key, to_version } => rollback(ctx, &env, &key, to_version),
+        SettingsCommand::Import {
+            file,
+            dry_run,
+            prune,
+        } => import(ctx, &env, &file, dry_run, prune),
+        SettingsCommand::Export { format, reveal } => export(ctx, &env, format, reveal),
+        SettingsCommand::Run { prefix, command } => {
+            run_command(ctx, &env, prefix.as_deref(), &command)
+        }
+        SettingsCommand::Diff { against } => diff(ctx, &env, &against),
+        SettingsCommand::Promote {
+            keys,
+            from,
+            to,
+            dry_run,
+        } => promote(ctx, &keys, &from, &to, dry_run),
+    }
+}
+
+fn mask(format: Format) -> serde_json::Value {
+    match format {
+        Format::Table => MASK.into(),
+        _ => serde_json::Value::Null,
+    }
+}
+
+/// The key ring when the command may need to read or write a secret.
+fn ring_for(ctx: &mut Context, needed: bool) -> Result<Option<Keyring>> {
+    if needed {
+        Ok(Some(ctx.keyring()?.clone()))
+    } else {
+        Ok(None)
+    }
+}
+
+/// The value to show: plaintext, or None for a masked secret.
+fn shown_value(
+    conn: &mut dyn crate::store::Conn,
+    ring: Option<&Keyring>,
+    s: &Stored,
+    reveal: bool,
+) -> Result<Option<Zeroizing<String>>> {
+    let Some(stored) = &s.value else {
+        return Ok(None);
+    };
+    if s.secret && !reveal {
+        return Ok(None);
+    }
+    if s.secret {
+        if let Some(r) = ring {
+            keys::check(conn, r)?;
+        }
+    }
+    settings::plaintext(ring, &s.environment, &s.key, s.secret, stored).map(Some)
+}
+
+fn view(format: Format, s: &Stored, value: Option<serde_json::Value>) -> serde_json::Value {
+    let value = match value {
+        Some(v) => v,
+        None if s.secret => mask(format),
+        None => serde_json::Value::Null,
+    };
+    serde_json::json!({
+        "key": s.key,
+        "environment": s.environment,
+        "value": value,
+        "type": s.value_type.name(),
+        "secret": s.secret,
+        "category": s.category,
+        "description": s.description,
+        "version": s.version,
+        "updated_at": crate::time::rfc3339(s.updated_at),
+        "updated_by": s.updated_by,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn set(
+    ctx: &mut Context,
+    env: &str,
+    key: &str,
+    raw: &str,
+    secret_flag: bool,
+    value_type: Option<ValueType>,
+    category: Option<String>,
+    description: Option<String>,
+    if_version: Option<i64>,
+) -> Result<Reply> {
+    let actor = ctx.actor().to_owned();
+    let current = store::read(ctx.store()?, |c| settings::find(c, env, key))?;
+    let live = current.as_ref().filter(|c| !c.deleted);
+    // A secret stays secret: a new value never silently lands in plain text.
+    let secret = secret_flag || live.is_some_and(|c| c.secret);
+    let ty = value_type
+        .or(live.map(|c| c.value_type))
+        .unwrap_or(ValueType::String);
+    let want = Desired {
+        value: Zeroizing::new(ty.normalize(key, raw)?),
+        value_type: ty,
+        secret,
+        category: category.or_else(|| live.and_then(|c| c.category.clone())),
+        description: description.or_else(|| live.and_then(|c| c.description.clone())),
+    };
+    let ring = ring_for(ctx, secret || current.as_ref().is_some_and(|c| c.secret))?;
+    let written = store::write(ctx.store()?, |c| {
+        if let Some(r) = &ring {
+            keys::ensure(c, r, &actor)?;
+        }
+        let current = settings::find(c, env, key)?;
+        settings::check_version(env, key, current.as_ref(), if_version)?;
+        let mut journal = Journal::new(c, &actor)?;
+        let w = settings::apply(
+            c,
+            &mut journal,
+            ring.as_ref(),
+            env,
+            key,
+            current.as_ref(),
+            &want,
+            false,
+        )?;
+        journal.flush(c)?;
+        Ok(w)
+    })?;
+    let msg = match written.action {
+        "unchanged" => format!(
+            "'{key}' in '{env}' already has that value: nothing changed (version {})",
+            written.version
+        ),
+        "create" => format!("created '{key}' in '{env}' (version {})", written.version),
+        _ => format!("updated '{key}' in '{env}' to version {}", written.version),
+    };
+    Ok(Reply::object(written).with_message(msg).quiet_table())
+}
+
+fn rollback(ctx: &mut Context, env: &str, key: &str, to_version: i64) -> Result<Reply> {
+    let actor = ctx.actor().to_owned();
+    let versions = store::read(ctx.store()?, |c| settings::history(c, env, key))?;
+    let ring = ring_for(ctx, versions.iter().any(|v| v.secret))?;
+    let written = store::write(ctx.store()?, |c| {
+        if let Some(r) = &ring {
+            keys::ensure(c, r, &actor)?;
+        }
+        let versions = settings::history(c, env, key)?;
+        let want = settings::state_at(ring.as_ref(), env, key, &versions, to_version)?;
+        let current = settings::find(c, env, key)?;
+        let mut journal = Journal::new(c, &actor)?;
+        let w = settings::apply(
+            c,
+            &mut journal,
+            ring.as_ref(),
+            env,
+            key,
+            current.as_ref(),
+            &want,
+            true,
+        )?;
+        journal.flush(c)?;
+        Ok(w)
+    })?;
+    let msg = format!(
+        "rolled '{key}' in '{env}' back to the value of version {to_version}, as version {}",
+        written.version
+    );
+    Ok(Reply::object(written).with_message(msg).quiet_table())
+}
+
+#[derive(serde::Serialize)]
+struct Plan {
+    environment: String,
+    dry_run: bool,
+    applied: bool,
+    added: Vec<String>,
+    changed: Vec<serde_json::Value>,
+    removed: Vec<String>,
+    unchanged: usize,
+}
+
+impl Plan {
+    fn lines(&self) -> String {
+        let mut out = String::new();
+        for k in &self.added {
+            out.push_str(&format!("+ {k}\n"));
+        }
+        for c in &self.changed {
+            let fields: Vec<&str> = c["fields"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|f| f.as_str()).collect())
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "~ {} ({})\n",
+                c["key"].as_str().unwrap_or_default(),
+                fields.join(", ")
+            ));
+        }
+        for k in &self.removed {
+            out.push_str(&format!("- {k}\n"));
+        }
+        out
+    }
+
+    fn summary(&self) -> String {
+        let verb = if self.applied {
+            "applied"
+        } else if self.dry_run {
+            "dry run, nothing changed"
+        } else {
+            "nothing to do"
+        };
+        format!(
+            "{}: {} to add, {} to change, {} to remove, {} unchanged ({verb})",
+            self.environment,
+            self.added.len(),
+            self.changed.len(),
+            self.removed.len(),
+            self.unchanged
+        )
+    }
+}
+
+fn import(
+    ctx: &mut Context,
+    default_env: &str,
+    file: &std::path::Path,
+    dry_run: bool,
+    prune: bool,
+) -> Result<Reply> {
+    let (text, source) = if file.as_os_str() == "-" {
+        (secret::stdin_all("settings file")?, "stdin".to_owned())
+    } else {
+        let t = std::fs::read_to_string(file)
+            .map_err(|e| Error::invalid(format!("cannot read {}: {e}", file.display())))?;
+        (Zeroizing::new(t), file.display().to_string())
+    };
+    let parsed = settings_file::parse(&text, &source)?;
+    let env = parsed
+        .environment
+        .clone()
+        .unwrap_or_else(|| default_env.to_owned());
+    if prune && !dry_run {
+        ctx.confirm(&format!(
+            "import into '{env}' and delete every setting the file does not name"
+        ))?;
+    }
+    let actor = ctx.actor().to_owned();
+    let has_secrets = store::read(ctx.store()?, |c| {
+        Ok(c.query_opt(
+            "SELECT 1 FROM settings WHERE environment = $1 AND is_encrypted = TRUE LIMIT 1",
+            &[env.as_str().into()],
+        )?
+        .is_some())
+    })?;
+    let ring = ring_for(
+        ctx,
+        has_secrets || parsed.entries.iter().any(|(_, d)| d.secret),
+    )?;
+    let body = |c: &mut dyn crate::store::Conn, apply: bool| -> Result<Plan> {
+        if let Some(r) = &ring {
+            if apply {
+                keys::ensure(c, r, &actor)?;
+            } else {
+                keys::check(c, r)?;
+            }
+        }
+        let current: BTreeMap<String, Stored> = settings::all(c, &env)?
+            .into_iter()
+            .map(|s| (s.key.clone(), s))
+            .collect();
+        let mut plan = Plan {
+            environment: env.clone(),
+            dry_run,
+            applied: false,
+            added: vec![],
+            changed: vec![],
+            removed: vec![],
+            unchanged: 0,
+        };
+        let mut journal = if apply {
+            Some(Journal::new(c, &actor)?)
+        } else {
+            None
+        };
+        let mut named = std::collections::HashSet::new();
+        for (key, want) in &parsed.entries {
+            named.insert(key.as_str());
+            let cur = current.get(key);
+            let fields = match cur {
+                Some(s) if !s.deleted => settings::changed_fields(ring.as_ref(), s, want)?,
+                _ => vec!["created"],
+            };
+            if fields.is_empty() {
+                plan.unchanged += 1;
+                continue;
+            }
+            if fields == ["created"] {
+                plan.added.push(key.clone());
+            } else {
+                plan.changed
+                    .push(serde_json::json!({"key": key, "fields": fields}));
+            }
+            if let Some(j) = journal.as_mut() {
+                settings::apply(c, j, ring.as_ref(), &env, key, cur, want, false)?;
+            }
+        }
+        if prune {
+            for (key, s) in &current {
+                if !s.deleted && !named.contains(key.as_str()) {
+                    plan.removed.push(key.clone());
+                    if let Some(j) = journal.as_mut() {
+                        settings::delete(c, j, &env, key, None)?;
+                    }
+                }
+            }
+        }
+        if let Some(mut j) = journal {
+            j.flush(c)?;
+            plan.applied =
+                !(plan.added.is_empty() && plan.changed.is_empty() && plan.removed.is_empty());
+        }
+        Ok(plan)
+    };
+    let plan = if dry_run {
+        store::read(ctx.store()?, |c| body(c, false))?
+    } else {
+        store::write(ctx.store()?, |c| body(c, true))?
+    };
+    let summary = plan.summary();
+    if ctx.config.output == Format::Table {
+        return Ok(Reply {
+            data: Data::Raw(plan.lines()),
+            message: Some(summary),
+            ..Reply::default()
+        });
+    }
+    Ok(Reply::object(plan).with_message(summary))
+}
+
+/// Live settings of an environment with plaintext values (secrets only with `reveal`).
+fn load_plain(
+    ctx: &mut Context,
+    env: &str,
+    prefix: Option<&str>,
+    reveal: bool,
+) -> Result<(Vec<(Stored, Desired)>, usize)> {
+    let has_secrets = store::read(ctx.store()?, |c| {
+        Ok(c.query_opt("SELECT 1 FROM settings WHERE environment = $1 AND is_encrypted = TRUE AND is_deleted = FALSE LIMIT 1", &[env.into()])?.is_some())
+    })?;
+    let ring = ring_for(ctx, reveal && has_secrets)?;
+    store::read(ctx.store()?, |c| {
+        if let Some(r) = &ring {
+            keys::check(c, r)?;
+        }
+        let mut out = Vec::new();
+        let mut hidden = 0;
+        for s in settings::list(c, env, None, prefix)? {
+            if s.secret && !reveal {
+                hidden += 1;
+                continue;
+            }
+            let value = match &s.value {
+                Some(v) => settings::plaintext(ring.as_ref(), env, &s.key, s.secret, v)?,
+                None => continue,
+            };
+            let d = Desired {
+                value,
+                value_type: s.value_type,
+                secret: s.secret,
+                category: s.category.clone(),
+                description: s.description.clone(),
+            };
+            out.push((s, d));
+        }
+        Ok((out, hidden))
+    })
+}
+
+fn env_pairs(list: &[(Stored, Desired)]) -> Result<Vec<(String, Zeroizing<String>)>> {
+    let mut seen: BTreeMap<String, &str> = BTreeMap::new();
+    let mut out = Vec::new();
+    for (s, d) in list {
+        let name = settings::env_var_name(&s.key);
+        if let Some(other) = seen.insert(name.clone(), &s.key) {
+            return Err(Error::invalid(format!(
+                "settings '{other}' and '{}' both become the environment variable {name}: rename one",
+                s.key
+            )));
+        }
+        out.push((name, d.value.clone()));
+    }
+    Ok(out)
+}
+
+fn export(ctx: &mut Context, env: &str, format: ExportFormat, reveal: bool) -> Result<Reply> {
+    let (list, hidden) = load_plain(ctx, env, None, reveal)?;
+    let text = match format {
+        ExportFormat::Yaml | ExportFormat::Json => {
+            let mut settings_map = serde_json::Map::new();
+            for (s, d) in &list {
+                settings_map.insert(s.key.clone(), settings_file::to_entry(d));
+            }
+            let doc = serde_json::json!({"environment": env, "settings": settings_map});
+            match format {
+                ExportFormat::Json => format!(
+                    "{}\n",
+                    serde_json::to_string_pretty(&doc).map_err(Error::internal)?
+                ),
+                _ => serde_yaml::to_string(&doc).map_err(Error::internal)?,
+            }
+        }
+        ExportFormat::Dotenv | ExportFormat::Shell => {
+            let prefix = if matches!(format, ExportFormat::Shell) {
+                "export "
+            } else {
+                ""
+            };
+            env_pairs(&list)?
+                .iter()
+                .map(|(name, value)| {
+                    format!("{prefix}{name}={}\n", settings_file::shell_quote(value))
+                })
+                .collect()
+        }
+    };
+    let message = (hidden > 0)
+        .then(|| format!("{hidden} secret setting(s) left out: add --reveal to include them"));
+    Ok(Reply {
+        data: Data::Raw(text),
+        message,
+        ..Reply::default()
+    })
+}
+
+fn run_command(
+    ctx: &mut Context,
+    env: &str,
+    prefix: Option<&str>,
+    command: &[String],
+) -> Result<Reply> {
+    let (list, _) = load_plain(ctx, env, prefix, true)?;
+    let pairs = env_pairs(&list)?;
+    let (program, args) = command
+        .split_first()
+        .ok_or_else(|| Error::invalid("no command given after --"))?;
+    let mut child = std::process::Command::new(program);
+    child.args(args);
+    for (name, value) in &pairs {
+        child.env(name, value.as_str());
+    }
+    let status = match child.status() {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!("error: command not found: {program}");
+            return Ok(Reply {
+                exit: Some(127),
+                ..Reply::default()
+            });
+        }
+        Err(e) => {
+            eprintln!("error: cannot run {program}: {e}");
+            return Ok(Reply {
+                exit: Some(126),
+                ..Reply::default()
+            });
+        }
+    };
+    use std::os::unix::process::ExitStatusExt;
+    let code = match (status.code(), status.signal()) {
+        (Some(c), _) => c,
+        (None, Some(sig)) => 128 + sig,
+        (None, None) => 1,
+    };
+    Ok(Reply {
+        exit: Some(u8::try_from(code).unwrap_or(1)),
+        ..Reply::default()
+    })
+}
+
+fn diff(ctx: &mut Context, env: &str, against: &str) -> Result<Reply> {
+    crate::config::validate_environment(against)?;
+    let (left, _) = load_plain(ctx, env, None, true)?;
+    let (right, _) = load_plain(ctx, against, None, true)?;
+    let right: BTreeMap<&str, &(Stored, Desired)> =
+        right.iter().map(|p| (p.0.key.as_str(), p)).collect();
+    let left_map: BTreeMap<&str, &(Stored, Desired)> =
+        left.iter().map(|p| (p.0.key.as_str(), p)).collect();
+    let mut keys: Vec<&str> = left_map.keys().chain(right.keys()).copied().collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let mut rows = Vec::new();
+    for k in keys {
+        let (status, secret) = match (left_map.get(k), right.get(k)) {
+            (Some(l), None) => (format!("only_in_{env}"), l.0.secret),
+            (None, Some(r)) => (format!("only_in_{against}"), r.0.secret),
+            (Some(l), Some(r)) => {
+                let same = *l.1.value == *r.1.value && l.1.value_type == r.1.value_type;
+                if same {
+                    continue;
+                }
+                ("different".to_owned(), l.0.secret || r.0.secret)
+            }
+            (None, None) => continue,
+        };
+        rows.push(serde_json::json!({"key": k, "status": status, "secret": secret}));
+    }
+    let msg = format!(
+        "{} difference(s) between '{env}' and '{against}'",
+        rows.len()
+    );
+    Ok(Reply::list(&["key", "status", "secret"], rows).with_message(msg))
+}
+
+fn promote(
+    ctx: &mut Context,
+    keys_list: &[String],
+    from: &str,
+    to: &str,
+    dry_run: bool,
+) -> Result<Reply> {
+    crate::config::validate_environment(from)?;
+    crate::config::validate_environment(to)?;
+    let actor = ctx.actor().to_owned();
+    let needs_ring = store::read(ctx.store()?, |c| {
+        Ok(c.query_opt(
+            "SELECT 1 FROM settings WHERE (environment = $1 OR environment = $2) AND is_encrypted = TRUE LIMIT 1",
+            &[from.into(), to.into()],
+        )?
+        .is_some())
+    })?;
+    let ring = ring_for(ctx, needs_ring)?;
+    let body = |c: &mut dyn crate::store::Conn, apply: bool| -> Result<Vec<serde_json::Value>> {
+        if let Some(r) = &ring {
+            if apply {
+                keys::ensure(c, r, &actor)?;
+            } else {
+                keys::check(c, r)?;
+            }
+        }
+        let mut journal = if apply {
+            Some(Journal::new(c, &actor)?)
+        } else {
+            None
+        };
+        let mut out = Vec::new();
+        for key in keys_list {
+            let src = settings::get(c, from, key)?;
+            let value = settings::plaintext(
+                ring.as_ref(),
+                from,
+                key,
+                src.secret,
+                src.value.as_deref().unwrap_or_default(),
+            )?;
+            let want = Desired {
+                value,
+                value_type: src.value_type,
+                secret: src.secret,
+                category: src.category.clone(),
+                description: src.description.clone(),
+            };
+            let target = settings::find(c, to, key)?;
+            let fields = match &target {
+                Some(t) if !t.deleted => settings::changed_fields(ring.as_ref(), t, &want)?,
+                _ => vec!["created"],
+            };
+            let mut version = target.as_ref().map_or(0, |t| t.version);
+            if let (Some(j), false) = (journal.as_mut(), fields.is_empty()) {
+                version =
+                    settings::apply(c, j, ring.as_ref(), to, key, target.as_ref(), &want, false)?
+                        .version;
+            }
+            let action = if fields.is_empty() {
+                "unchanged"
+            } else if fields == ["created"] {
+                "create"
+            } else {
+                "update"
+            };
+            out.push(serde_json::json!({"key": key, "action": action, "fields": fields, "version": version}));
+        }
+        if let Some(mut j) = journal {
+            j.flush(c)?;
+        }
+        Ok(out)
+    };
+    let rows = if dry_run {
+        store::read(ctx.store()?, |c| body(c, false))?
+    } else {
+        store::write(ctx.store()?, |c| body(c, true))?
+    };
+    let changed = rows.iter().filter(|r| r["action"] != "unchanged").count();
+    let msg = if dry_run {
+        format!(
+            "{changed} of {} setting(s) would change in '{to}' (dry run, nothing changed)",
+            rows.len()
+        )
+    } else {
+        format!(
+            "promoted {changed} of {} setting(s) from '{from}' to '{to}'",
+            rows.len()
+        )
+    };
+    Ok(Reply::list(&["key", "action", "fields", "version"], rows).with_message(msg))
+}

@@ -1,0 +1,251 @@
+//! The declarative settings file (`settings import` / `export`):
+//!
+//! ```yaml
+//! environment: production        # optional; else --env
+//! settings:
+//!   smtp.host: mail.example.com
+//!   smtp.port: {value: 587, type: int, category: email}
+//!   smtp.password: {value: "s3cr3t", secret: true}
+//! ```
+//!
+//! A scalar is a value whose type follows YAML (string, int, float, bool); a
+//! mapping is the long form with `value` and optional `type`, `secret`,
+//! `category`, `description`. Absent attributes mean none: the file is the
+//! whole truth for the keys it names.
+
+use crate::domain::settings::{self, Desired, ValueType};
+use crate::error::{Error, Result};
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Document {
+    environment: Option<String>,
+    #[serde(default)]
+    settings: Option<serde_yaml::Mapping>,
+}
+
+/// A parsed settings file.
+#[derive(Debug)]
+pub struct SettingsFile {
+    /// The environment it names, if any.
+    pub environment: Option<String>,
+    /// The settings in file order.
+    pub entries: Vec<(String, Desired)>,
+}
+
+fn yaml_error(source: &str, e: &serde_yaml::Error) -> Error {
+    let at = e
+        .location()
+        .map(|l| format!(" at line {}, column {}", l.line(), l.column()))
+        .unwrap_or_default();
+    let what = e.to_string();
+    let what = what.split(" at line").next().unwrap_or(&what).to_owned();
+    Error::invalid(format!("{source}{at}: {what}"))
+}
+
+fn scalar_text(key: &str, v: &serde_yaml::Value) -> Result<(String, ValueType)> {
+    use serde_yaml::Value as Y;
+    match v {
+        Y::Bool(b) => Ok((b.to_string(), ValueType::Bool)),
+        Y::Number(n) if n.is_i64() || n.is_u64() => Ok((n.to_string(), ValueType::Int)),
+        Y::Number(n) => Ok((n.to_string(), ValueType::Float)),
+        Y::String(s) => Ok((s.clone(), ValueType::String)),
+        Y::Sequence(_) | Y::Mapping(_) => Ok((
+            serde_json::to_string(v)
+                .map_err(|e| Error::invalid(format!("setting '{key}': {e}")))?,
+            ValueType::Json,
+        )),
+        Y::Null => Err(Error::invalid(format!("setting '{key}' has no value"))),
+        Y::Tagged(_) => Err(Error::invalid(format!(
+            "setting '{key}': YAML tags are not supported"
+        ))),
+    }
+}
+
+fn entry(key: &str, v: &serde_yaml::Value) -> Result<Desired> {
+    let long = match v {
+        serde_yaml::Value::Mapping(m) => m,
+        other => {
+            let (text, ty) = scalar_text(key, other)?;
+            return Ok(Desired {
+                value: Zeroizing::new(ty.normalize(key, &text)?),
+                value_type: ty,
+                secret: false,
+                category: None,
+                description: None,
+            });
+        }
+    };
+    let mut value = None;
+    let mut ty = None;
+    let mut secret = false;
+    let mut category = None;
+    let mut description = None;
+    for (k, v) in long {
+        let name = k.as_str().unwrap_or_default();
+        let text = |what: &str| -> Result<Option<String>> {
+            match v {
+                serde_yaml::Value::Null => Ok(None),
+                serde_yaml::Value::String(s) => Ok(Some(s.clone())),
+                _ => Err(Error::invalid(format!(
+                    "setting '{key}': `{what}` must be text"
+                ))),
+            }
+        };
+        match name {
+            "value" => value = Some(v),
+            "type" => ty = text("type")?.map(|t| ValueType::parse(&t)).transpose().map_err(|e| e.context(format!("setting '{key}'")))?,
+            "secret" => {
+                secret = v.as_bool().ok_or_else(|| Error::invalid(format!("setting '{key}': `secret` must be true or false")))?
+            }
+            "category" => category = text("category")?,
+            "description" => description = text("description")?,
+            other => {
+                return Err(Error::invalid(format!(
+                    "setting '{key}': unknown field `{other}` (expected value, type, secret, category, description)"
+                )))
+            }
+        }
+    }
+    let value = value.ok_or_else(|| Error::invalid(format!("setting '{key}' has no `value`")))?;
+    let (text, inferred) = match (ty, value) {
+        // A JSON value given as YAML structure or scalar.
+        (Some(ValueType::Json), serde_yaml::Value::String(s)) => (s.clone(), ValueType::Json),
+        (Some(ValueType::Json), other) => (
+            serde_json::to_string(other)
+                .map_err(|e| Error::invalid(format!("setting '{key}': {e}")))?,
+            ValueType::Json,
+        ),
+        (_, other) => scalar_text(key, other)?,
+    };
+    let ty = ty.unwrap_or(inferred);
+    Ok(Desired {
+        value: Zeroizing::new(ty.normalize(key, &text)?),
+        value_type: ty,
+        secret,
+        category,
+        description,
+    })
+}
+
+/// Parses a settings file; `source` names it in errors.
+pub fn parse(text: &str, source: &str) -> Result<SettingsFile> {
+    let doc: Document = serde_yaml::from_str(text).map_err(|e| yaml_error(source, &e))?;
+    if let Some(env) = &doc.environment {
+        crate::config::validate_environment(env).map_err(|e| e.context(source))?;
+    }
+    let mut entries = Vec::new();
+    for (k, v) in doc.settings.unwrap_or_default() {
+        let key = match &k {
+            serde_yaml::Value::String(s) => s.clone(),
+            serde_yaml::Value::Number(n) => n.to_string(),
+            serde_yaml::Value::Bool(b) => b.to_string(),
+            _ => {
+                return Err(Error::invalid(format!(
+                    "{source}: a setting key must be text"
+                )))
+            }
+        };
+        settings::validate_key(&key).map_err(|e| e.context(source))?;
+        entries.push((key.clone(), entry(&key, &v).map_err(|e| e.context(source))?));
+    }
+    Ok(SettingsFile {
+        environment: doc.environment,
+        entries,
+    })
+}
+
+/// One setting in the import format (short form when nothing is lost).
+pub fn to_entry(d: &Desired) -> serde_json::Value {
+    let value = d.value_type.to_json(&d.value);
+    let short = !d.secret
+        && d.category.is_none()
+        && d.description.is_none()
+        && matches!(
+            d.value_type,
+            ValueType::String | ValueType::Int | ValueType::Bool
+        );
+    if short {
+        return value;
+    }
+    let mut m = serde_json::Map::new();
+    m.insert("value".into(), value);
+    if d.value_type != ValueType::String {
+        m.insert("type".into(), d.value_type.name().into());
+    }
+    if d.secret {
+        m.insert("secret".into(), true.into());
+    }
+    if let Some(c) = &d.category {
+        m.insert("category".into(), c.clone().into());
+    }
+    if let Some(c) = &d.description {
+        m.insert("description".into(), c.clone().into());
+    }
+    serde_json::Value::Object(m)
+}
+
+/// Single-quotes a value for POSIX shells (survives quotes, `$`, newlines).
+pub fn shell_quote(value: &str) -> String {
+    format!("'{}'", value.replace('\'', r"'\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_short_and_long_forms() {
+        let f = parse(
+            "environment: production\nsettings:\n  smtp.host: mail.example.com\n  smtp.port: {value: 587, type: int, category: email}\n  smtp.password: {value: \"s3cr3t\", secret: true}\n  limits: {value: {a: 1}, type: json}\n  ratio: 0.5\n  on: true\n",
+            "f.yaml",
+        )
+        .unwrap();
+        assert_eq!(f.environment.as_deref(), Some("production"));
+        let by = |k: &str| {
+            f.entries
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, d)| d.clone())
+                .unwrap()
+        };
+        assert_eq!(by("smtp.port").value_type, ValueType::Int);
+        assert_eq!(by("smtp.port").category.as_deref(), Some("email"));
+        assert!(by("smtp.password").secret);
+        assert_eq!(*by("limits").value, r#"{"a":1}"#);
+        assert_eq!(by("ratio").value_type, ValueType::Float);
+        assert_eq!(by("on").value_type, ValueType::Bool);
+    }
+
+    #[test]
+    fn syntax_errors_name_the_line() {
+        let err = parse("settings:\n  a: 1\n  b: [1\n", "f.yaml").unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("line"), "{err}");
+        let err = parse("settings:\n  a: {value: 1, typo: x}\n", "f.yaml").unwrap_err();
+        assert!(err.to_string().contains("typo"), "{err}");
+        assert!(parse("settings:\n  a: {value: x, type: int}\n", "f.yaml").is_err());
+        assert!(parse("settngs: {}\n", "f.yaml").is_err());
+    }
+
+    #[test]
+    fn export_round_trips() {
+        let f = parse("settings:\n  a: '587'\n  b: 587\n  c: {value: 1.5, type: float}\n  d: {value: [1, 2], type: json, description: list}\n", "f").unwrap();
+        let doc = serde_json::json!({"settings": f.entries.iter().map(|(k, d)| (k.clone(), to_entry(d))).collect::<serde_json::Map<_, _>>()});
+        let yaml = serde_yaml::to_string(&doc).unwrap();
+        let again = parse(&yaml, "again").unwrap();
+        for ((k1, d1), (k2, d2)) in f.entries.iter().zip(&again.entries) {
+            assert_eq!(k1, k2);
+            assert_eq!(*d1.value, *d2.value, "{k1}: {yaml}");
+            assert_eq!(d1.value_type, d2.value_type, "{k1}");
+            assert_eq!(d1.description, d2.description);
+        }
+    }
+
+    #[test]
+    fn shell_quoting() {
+        assert_eq!(shell_quote("it's $HOME\n"), "'it'\\''s $HOME\n'");
+    }
+}
