@@ -38,6 +38,7 @@ complete -c keyward -n "__fish_keyward_needs_command" -s V -l version -d 'Print 
 complete -c keyward -n "__fish_keyward_needs_command" -f -a "db" -d 'Create, migrate, check and back up the database; rotate the encryption key'
 complete -c keyward -n "__fish_keyward_needs_command" -f -a "users" -d 'Manage users: passwords, lockout, TOTP, permission checks'
 complete -c keyward -n "__fish_keyward_needs_command" -f -a "roles" -d 'Manage roles and their RESOURCE:ACTION permissions'
+complete -c keyward -n "__fish_keyward_needs_command" -f -a "settings" -d 'Per-environment settings: versioned, encrypted when secret, importable'
 complete -c keyward -n "__fish_keyward_needs_command" -f -a "audit" -d 'Read and verify the tamper-evident audit trail'
 complete -c keyward -n "__fish_keyward_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c keyward -n "__fish_keyward_using_subcommand db; and not __fish_seen_subcommand_from init migrate status seed health rotate-key backup" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
@@ -416,6 +417,181 @@ yaml\t'One YAML document'"
 complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from permissions" -s y -l yes -d 'Proceed with destructive actions without asking'
 complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from permissions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from permissions" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run diff promote" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run diff promote" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run diff promote" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run diff promote" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run diff promote" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run diff promote" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run diff promote" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run diff promote" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run diff promote" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run diff promote" -f -a "set" -d 'Create or change a setting (a new version when anything differs)'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run diff promote" -f -a "get" -d 'Show a setting'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run diff promote" -f -a "list" -d 'List settings'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run diff promote" -f -a "delete" -d 'Delete a setting (its history stays; `rollback` can restore it)'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run diff promote" -f -a "history" -d 'Show every version of a setting'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run diff promote" -f -a "rollback" -d 'Write an earlier version back as a new version (also for a deleted setting)'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run diff promote" -f -a "import" -d 'Apply a YAML file declaratively: print the plan, apply it in one transaction'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run diff promote" -f -a "export" -d 'Print the environment\'s settings (yaml/json re-import with `import`)'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run diff promote" -f -a "run" -d 'Run a command with the settings as environment variables (smtp.password → SMTP_PASSWORD)'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run diff promote" -f -a "diff" -d 'Compare this environment (--env) with another: keys in only one, values that differ'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run diff promote" -f -a "promote" -d 'Copy settings from one environment to another, as audited changes there'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from set" -l from-file -d 'Read the value from a file, as it is' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from set" -l type -d 'Value type (default: the current type, else string)' -r -f -a "string\t'Text'
+int\t'A 64-bit integer'
+float\t'A finite float'
+bool\t'true / false'
+json\t'Any JSON document'"
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from set" -l category -d 'Category' -r
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from set" -l description -d 'Description' -r
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from set" -l if-version -d 'Only if the setting is at this version (0: only if it does not exist)' -r
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from set" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from set" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from set" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from set" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from set" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from set" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from set" -l value-stdin -d 'Read the value from stdin (all of it, minus one trailing newline)'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from set" -l secret -d 'Store it encrypted; shown masked unless --reveal'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from set" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from set" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from set" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from get" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from get" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from get" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from get" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from get" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from get" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from get" -l reveal -d 'Show a secret\'s value'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from get" -l raw -d 'Print only the value, for $(…) in scripts'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from get" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from get" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from get" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from list" -l category -d 'Only this category' -r
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from list" -l prefix -d 'Only keys starting with this' -r
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from list" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from list" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from list" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from list" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from list" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from list" -l reveal -d 'Show secrets\' values'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from list" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from delete" -l if-version -d 'Only if the setting is at this version' -r
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from delete" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from delete" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from delete" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from delete" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from delete" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from delete" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from delete" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from delete" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from delete" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from history" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from history" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from history" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from history" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from history" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from history" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from history" -l reveal -d 'Show secrets\' values'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from history" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from history" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from history" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from rollback" -l to-version -d 'The version to restore' -r
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from rollback" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from rollback" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from rollback" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from rollback" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from rollback" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from rollback" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from rollback" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from rollback" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from rollback" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from import" -s f -l file -d 'The file (- for stdin)' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from import" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from import" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from import" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from import" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from import" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from import" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from import" -l dry-run -d 'Print the plan only'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from import" -l prune -d 'Also delete settings the file does not name'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from import" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from import" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from import" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from export" -l format -d 'Output format' -r -f -a "yaml\t''
+json\t''
+dotenv\t''
+shell\t''"
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from export" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from export" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from export" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from export" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from export" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from export" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from export" -l reveal -d 'Include secrets\' values (otherwise they are left out)'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from export" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from export" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from export" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from run" -l prefix -d 'Only keys starting with this' -r
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from run" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from run" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from run" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from run" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from run" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from run" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from run" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from run" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from run" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from diff" -l against -d 'The environment to compare against' -r
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from diff" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from diff" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from diff" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from diff" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from diff" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from diff" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from diff" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from diff" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from diff" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from promote" -l from -d 'Source environment' -r
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from promote" -l to -d 'Target environment' -r
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from promote" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from promote" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from promote" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from promote" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from promote" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from promote" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from promote" -l dry-run -d 'Print the plan only'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from promote" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from promote" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from promote" -s V -l version -d 'Print version'
 complete -c keyward -n "__fish_keyward_using_subcommand audit; and not __fish_seen_subcommand_from list show verify export" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
 complete -c keyward -n "__fish_keyward_using_subcommand audit; and not __fish_seen_subcommand_from list show verify export" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
 complete -c keyward -n "__fish_keyward_using_subcommand audit; and not __fish_seen_subcommand_from list show verify export" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F

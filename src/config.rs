@@ -299,6 +299,18 @@ impl Config {
         } else {
             default_sqlite(dirs)?
         };
+        let url_has_sslmode = flags
+            .database_url
+            .clone()
+            .or_else(|| env("DATABASE_URL"))
+            .is_some_and(|u| u.contains("sslmode="));
+        let mut database = database;
+        if let (DatabaseTarget::Postgres(pg), Some(mode), false) =
+            (&mut database, env("DATABASE_SSL_MODE"), url_has_sslmode)
+        {
+            pg.ssl_mode =
+                crate::store::SslMode::parse(&mode).map_err(|e| e.context("DATABASE_SSL_MODE"))?;
+        }
         let pool_size = match env("DATABASE_POOL_SIZE") {
             Some(v) => v
                 .parse::<u32>()
@@ -430,6 +442,12 @@ impl Config {
             }
             None => time::Duration::minutes(15),
         };
+        if lockout_duration <= time::Duration::ZERO || lockout_duration > time::Duration::days(3650)
+        {
+            return Err(Error::invalid(
+                "auth.lockout_duration must be between 1s and 3650d",
+            ));
+        }
 
         Ok(Config {
             database,

@@ -96,6 +96,20 @@ pub fn format_duration(d: Duration) -> String {
     out
 }
 
+/// `t + d`, or an input error when it leaves the representable range.
+pub fn add(t: OffsetDateTime, d: Duration) -> Result<OffsetDateTime> {
+    t.checked_add(d)
+        .filter(|r| r.year() <= 9999)
+        .ok_or_else(|| Error::invalid(format!("duration {} is too long", format_duration(d))))
+}
+
+/// `t - d`, or an input error when it leaves the representable range.
+pub fn sub(t: OffsetDateTime, d: Duration) -> Result<OffsetDateTime> {
+    t.checked_sub(d)
+        .filter(|r| r.year() >= 1)
+        .ok_or_else(|| Error::invalid(format!("duration {} is too long", format_duration(d))))
+}
+
 /// Parses `--since`: a duration back from now (`24h`) or an RFC 3339 instant.
 pub fn parse_since(s: &str) -> Result<OffsetDateTime> {
     if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
@@ -106,7 +120,7 @@ pub fn parse_since(s: &str) -> Result<OffsetDateTime> {
             "invalid --since {s:?}: give a duration back from now (`24h`, `7d`) or an RFC 3339 time"
         ))
     })?;
-    Ok(now() - d)
+    sub(now(), d)
 }
 
 #[cfg(test)]
@@ -122,6 +136,9 @@ mod tests {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
         assert_eq!(format_duration(Duration::minutes(90)), "1h30m");
+        let huge = parse_duration("2147483647w").unwrap();
+        assert_eq!(add(now(), huge).unwrap_err().exit_code(), 2);
+        assert_eq!(sub(now(), huge).unwrap_err().exit_code(), 2);
     }
 
     #[test]

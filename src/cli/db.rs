@@ -85,8 +85,38 @@ fn init(ctx: &mut Context) -> Result<Reply> {
         DatabaseTarget::Sqlite(SqliteLocation::Memory) => true,
         DatabaseTarget::Postgres(_) => false,
     };
+    // Check the key before touching the database: a typo'd or too-open key
+    // file must not leave a half-made database behind.
+    let create_key_at = match &ctx.config.key {
+        KeyConfig::File { path, is_default } if !path.exists() => {
+            if !is_default {
+                return Err(Error::Key(format!(
+                    "key file {} does not exist: check the path, or leave --key-file/KEYWARD_KEY_FILE unset so `db init` creates the default key",
+                    path.display()
+                )));
+            }
+            Some(path.clone())
+        }
+        _ => {
+            ctx.keyring()?;
+            None
+        }
+    };
+    let actor = ctx.actor().to_owned();
     let store = ctx.store_unchecked(true)?;
     let applied = store.migrate(false)?;
+    if !applied.is_empty() {
+        // refinery commits on its own; the record follows at once.
+        store::write(store, |c| {
+            audit::record(
+                c,
+                &actor,
+                Event::new("db.migrate", "database", database.clone()).details(serde_json::json!({
+                    "applied": applied.iter().map(migration_label).collect::<Vec<_>>(),
+                })),
+            )
+        })?;
+    }
     let registered: Option<String> = store::read(store, |c| {
         c.query_opt("SELECT kid FROM key_checks WHERE state = 'active'", &[])?
             .map(|r| r.text(0))
@@ -95,40 +125,22 @@ fn init(ctx: &mut Context) -> Result<Reply> {
 
     // Make a key when none is configured, unless the database already has one.
     let mut key_created = false;
-    if let KeyConfig::File { path, is_default } = &ctx.config.key {
-        if !path.exists() && !is_default {
+    if let Some(path) = create_key_at {
+        if let Some(kid) = &registered {
             return Err(Error::Key(format!(
-                "key file {} does not exist: check the path, or leave --key-file/KEYWARD_KEY_FILE unset so `db init` creates the default key",
+                "this database already uses key {kid}, but the key file {} does not exist: restore it from your backup, or point to it with --key-file or DATABASE_ENCRYPTION_KEY",
                 path.display()
             )));
         }
-        if !path.exists() {
-            if let Some(kid) = &registered {
-                return Err(Error::Key(format!(
-                    "this database already uses key {kid}, but the key file {} does not exist: restore it from your backup, or point to it with --key-file or DATABASE_ENCRYPTION_KEY",
-                    path.display()
-                )));
-            }
-            let key = Key::generate()?;
-            keyring::write_key_file(path, &[&key], false)?;
-            key_created = true;
-        }
+        let key = Key::generate()?;
+        keyring::write_key_file(&path, &[&key], false)?;
+        key_created = true;
     }
 
-    let actor = ctx.actor().to_owned();
     let (store, ring) = ctx.store_and_keyring()?;
     let kid = ring.active().kid().to_owned();
     let key_source = ring.source().to_string();
     let (seeded, key_registered) = store::write(store, |c| {
-        if !applied.is_empty() {
-            audit::record(
-                c,
-                &actor,
-                Event::new("db.migrate", "database", database.clone()).details(serde_json::json!({
-                    "applied": applied.iter().map(migration_label).collect::<Vec<_>>(),
-                })),
-            )?;
-        }
         let seeded = seed::seed(c, &actor)?;
         let registered = keys::ensure(c, ring, &actor)?;
         Ok((seeded, registered))
@@ -219,19 +231,7 @@ fn migrate(ctx: &mut Context, dry_run: bool) -> Result<Reply> {
     Ok(Reply::list(&["version", "name"], pending).with_message(message))
 }
 
-#[derive(Serialize)]
-struct Status {
-    database: String,
-    backend: &'static str,
-    current: bool,
-    applied: usize,
-    pending: usize,
-    migrations: Vec<MigrationState>,
-}
-
 fn status(ctx: &mut Context) -> Result<Reply> {
-    let database = ctx.config.database.to_string();
-    let backend = backend(ctx);
     let states = ctx.store_unchecked(false)?.migration_states()?;
     let pending = states.iter().filter(|m| !m.applied).count();
     let current = pending == 0 && !states.iter().any(|m| m.unknown || m.modified);
@@ -251,20 +251,7 @@ fn status(ctx: &mut Context) -> Result<Reply> {
             })
         })
         .collect();
-    let report = Status {
-        database,
-        backend,
-        current,
-        applied: states.len() - pending,
-        pending,
-        migrations: states,
-    };
-    let mut reply = Reply::object(&report).with_message(message);
-    if ctx.config.output == crate::config::Format::Table {
-        reply = Reply::list(&["version", "name", "applied", "applied_on"], table)
-            .with_message(reply.message.unwrap_or_default());
-    }
-    Ok(reply)
+    Ok(Reply::list(&["version", "name", "applied", "applied_on"], table).with_message(message))
 }
 
 fn seed_cmd(ctx: &mut Context) -> Result<Reply> {

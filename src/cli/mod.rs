@@ -137,7 +137,11 @@ fn finish(format: Format, reply: Reply) -> ExitCode {
     let written = output::render(&mut out, format, &reply).and_then(|()| out.flush());
     if let Err(e) = written {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
-            return ExitCode::SUCCESS;
+            // The reader went away; the outcome still decides the exit code.
+            return match &reply.failure {
+                Some(f) => ExitCode::from(f.exit_code()),
+                None => ExitCode::from(reply.exit.unwrap_or(0)),
+            };
         }
         return report(&Error::internal(format!("cannot write output: {e}")));
     }

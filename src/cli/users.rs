@@ -202,7 +202,7 @@ pub(crate) fn run(ctx: &mut Context, cmd: UsersCommand) -> Result<Reply> {
         }
         UsersCommand::Lock { username, duration } => {
             let until = match duration {
-                Some(d) => crate::time::now() + crate::time::parse_duration(&d)?,
+                Some(d) => crate::time::add(crate::time::now(), crate::time::parse_duration(&d)?)?,
                 None => users::indefinitely(),
             };
             let user = store::write(ctx.store()?, |c| users::lock(c, &actor, &username, until))?;

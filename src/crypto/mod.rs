@@ -9,6 +9,7 @@
 pub mod envelope;
 pub mod keyring;
 pub mod password;
+pub mod pbkdf2_sha256;
 pub mod random;
 
 pub use keyring::{Key, KeySource, Keyring};

@@ -5,14 +5,17 @@
 //! output. Verification accepts any iteration count and an output length of
 //! 16 to 64 bytes, compares in constant time, and says whether the hash should
 //! be recomputed because its iteration count is below the configured one.
+//!
+//! The derivation is [`pbkdf2_sha256::derive`], a PBKDF2-HMAC-SHA256
+//! specialised over the SHA-256 compression function; the `pbkdf2` crate is
+//! kept as the reference its tests compare against.
 
 use base64::engine::general_purpose::STANDARD_NO_PAD;
 use base64::Engine as _;
-use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use crate::crypto::random;
+use crate::crypto::{pbkdf2_sha256, random};
 use crate::error::{Error, Result};
 
 /// The default PBKDF2 iteration count for new hashes.
@@ -60,7 +63,7 @@ pub fn hash(password: &[u8], iterations: u32) -> Result<String> {
     }
     let salt = random::bytes::<SALT_LEN>()?;
     let mut out = Zeroizing::new([0u8; HASH_LEN]);
-    pbkdf2::pbkdf2_hmac::<Sha256>(password, &salt, iterations, out.as_mut_slice());
+    pbkdf2_sha256::derive(password, &salt, iterations, out.as_mut_slice());
     Ok(format!(
         "${ALGORITHM}$i={iterations},l={HASH_LEN}${}${}",
         STANDARD_NO_PAD.encode(salt),
@@ -72,7 +75,7 @@ pub fn hash(password: &[u8], iterations: u32) -> Result<String> {
 pub fn verify(password: &[u8], phc: &str, configured_iterations: u32) -> Result<Verdict> {
     let parsed = parse(phc).ok_or_else(malformed)?;
     let mut derived = Zeroizing::new(vec![0u8; parsed.hash.len()]);
-    pbkdf2::pbkdf2_hmac::<Sha256>(password, &parsed.salt, parsed.iterations, &mut derived);
+    pbkdf2_sha256::derive(password, &parsed.salt, parsed.iterations, &mut derived);
     let matches: bool = derived.as_slice().ct_eq(parsed.hash.as_slice()).into();
     Ok(if matches {
         Verdict::Valid {
@@ -88,12 +91,21 @@ pub fn verify(password: &[u8], phc: &str, configured_iterations: u32) -> Result<
 /// Call it when there is no stored hash (e.g. unknown user) so that the
 /// response time does not tell whether the account exists.
 pub fn dummy_verify(password: &[u8], iterations: u32) {
+    dummy_derive(password, iterations);
+}
+
+/// The work `dummy_verify` does: a full derivation against a fixed salt.
+fn dummy_derive(password: &[u8], iterations: u32) -> Zeroizing<[u8; HASH_LEN]> {
     let mut out = Zeroizing::new([0u8; HASH_LEN]);
-    pbkdf2::pbkdf2_hmac::<Sha256>(password, &DUMMY_SALT, iterations.max(1), out.as_mut_slice());
+    pbkdf2_sha256::derive(password, &DUMMY_SALT, iterations.max(1), out.as_mut_slice());
     // Compare as verify does, and keep the optimizer from dropping the work.
     let choice = out.as_slice().ct_eq(&[0u8; HASH_LEN]);
     std::hint::black_box(bool::from(choice));
+    out
 }
+
+/// The largest iteration count a stored hash may carry (100 million, ~10 s here).
+pub const MAX_ITERATIONS: u32 = 100_000_000;
 
 /// The error for a stored hash that cannot be parsed; it never quotes the hash.
 fn malformed() -> Error {
@@ -138,7 +150,12 @@ fn parse(phc: &str) -> Option<Parsed> {
     }
     let iterations = iterations?;
     let length = usize::try_from(length?).ok()?;
-    if iterations == 0 || !(MIN_HASH_LEN..=MAX_HASH_LEN).contains(&length) {
+    // A stored count past this is damage or tampering, not a policy: refuse it
+    // rather than spin for hours (SPEC §5: a row edited behind our back).
+    if iterations == 0
+        || iterations > MAX_ITERATIONS
+        || !(MIN_HASH_LEN..=MAX_HASH_LEN).contains(&length)
+    {
         return None;
     }
 
@@ -172,6 +189,7 @@ fn parse_decimal(s: &str) -> Option<u32> {
 mod tests {
     use super::*;
     use hex_literal::hex;
+    use sha2::Sha256;
 
     /// Builds a PHC string from its parts, for tests.
     fn phc(iterations: u32, salt: &[u8], hash: &[u8]) -> String {
@@ -406,8 +424,18 @@ mod tests {
     }
 
     #[test]
-    fn dummy_verify_runs() {
-        dummy_verify(b"whatever", 1_000);
+    fn dummy_verify_does_a_full_derivation() {
         dummy_verify(b"", 0);
+        let mut reference = [0u8; HASH_LEN];
+        pbkdf2::pbkdf2_hmac::<sha2::Sha256>(b"whatever", &DUMMY_SALT, 1_000, &mut reference);
+        assert_eq!(*dummy_derive(b"whatever", 1_000), reference);
+    }
+
+    #[test]
+    fn absurd_stored_iteration_counts_are_refused() {
+        let phc = hash(b"pw", 1_000)
+            .unwrap()
+            .replace("i=1000", "i=4294967295");
+        assert_eq!(verify(b"pw", &phc, 1_000).unwrap_err().exit_code(), 8);
     }
 }

@@ -72,8 +72,9 @@ impl Seeded {
     }
 }
 
-/// Ensures the seed data exists (inside a write transaction). System roles
-/// regain any seeded permission they lack; nothing else is touched.
+/// Ensures the seed data exists (inside a write transaction): missing
+/// permissions, and missing system roles with their grants. Grants an
+/// operator revoked later are not restored.
 pub fn seed(conn: &mut dyn Conn, actor: &str) -> Result<Seeded> {
     let now = crate::time::now();
     let mut out = Seeded::default();
@@ -86,11 +87,16 @@ pub fn seed(conn: &mut dyn Conn, actor: &str) -> Result<Seeded> {
         )?;
     }
     for (name, description) in SYSTEM_ROLES {
-        out.roles_added += conn.execute(
+        let created = conn.execute(
             "INSERT INTO roles (name, description, is_system, created_at, updated_at) \
              VALUES ($1, $2, TRUE, $3, $3) ON CONFLICT (name) DO NOTHING",
             &[name.into(), description.into(), now.into()],
         )?;
+        out.roles_added += created;
+        // Grants go with a role's creation only: an operator's later revoke stays revoked.
+        if created == 0 {
+            continue;
+        }
         for p in role_permissions(name) {
             let (resource, action) = p.split_once(':').unwrap_or((p, ""));
             out.grants_added += conn.execute(

@@ -25,6 +25,19 @@ pub fn runner(dialect: Dialect) -> refinery::Runner {
     runner.set_grouped(true).set_abort_divergent(true)
 }
 
+/// Keeps the migrations refinery reports it applied itself (another process may have applied the rest).
+pub fn applied_by(report: &refinery::Report, pending: Vec<MigrationState>) -> Vec<MigrationState> {
+    let done: Vec<i64> = report
+        .applied_migrations()
+        .iter()
+        .map(|m| i64::from(m.version()))
+        .collect();
+    pending
+        .into_iter()
+        .filter(|m| done.contains(&m.version))
+        .collect()
+}
+
 /// An applied migration as recorded in the history table.
 #[derive(Debug, Clone)]
 pub struct Applied {

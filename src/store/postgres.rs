@@ -381,12 +381,13 @@ impl Store for PgStore {
                 return Ok(pending);
             }
             let runner = migrate::runner(Dialect::Postgres);
-            self.rt
+            let report = self
+                .rt
                 .block_on(runner.run_async(&mut self.client))
                 .map_err(|e| {
                     Error::Unavailable(format!("migrating {} failed: {e}", self.location))
                 })?;
-            Ok(pending)
+            Ok(migrate::applied_by(&report, pending))
         })();
         let released = self
             .rt

@@ -268,10 +268,10 @@ impl Store for SqliteStore {
             return Ok(pending);
         }
         let mut pooled = self.conn()?;
-        migrate::runner(Dialect::Sqlite)
+        let report = migrate::runner(Dialect::Sqlite)
             .run(&mut *pooled)
             .map_err(|e| Error::Unavailable(format!("migrating {} failed: {e}", self.location)))?;
-        Ok(pending)
+        Ok(migrate::applied_by(&report, pending))
     }
 
     fn transaction(

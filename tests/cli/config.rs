@@ -41,9 +41,11 @@ fn database_parts_reach_postgres() {
         ),
         ("DATABASE_SSL_MODE".to_owned(), "prefer".to_owned()),
     ]);
-    // The parts name no schema, so this reaches the server's default one: status only reads.
-    let status = env.run(&["db", "status", "-o", "json"]).ok().json();
-    assert_eq!(status["backend"], "postgres");
+    // The parts name no schema, so this reaches the server's default one: health only reads,
+    // and whatever it finds there, it reports a connection to PostgreSQL.
+    let health = env.run(&["db", "health", "-o", "json"]).json();
+    assert_eq!(health["backend"], "postgres");
+    assert_eq!(health["connected"], true, "{health}");
 }
 
 /// A config file sets the database and output; flags beat it; a bad one is exit 2 with the line.
@@ -62,9 +64,15 @@ fn config_file_is_read_and_checked() {
     e.home = tempfile::tempdir().unwrap();
     e.run(&["--config", cfg_arg, "db", "init"]).ok();
     let status = e.run(&["--config", cfg_arg, "db", "status"]).ok().json();
-    assert_eq!(
-        status["database"],
-        env.url().trim_start_matches("sqlite://")
+    assert!(status
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|m| m["applied"] == true));
+    assert!(std::path::Path::new(env.url().trim_start_matches("sqlite://")).exists());
+    assert!(
+        !e.default_db().exists(),
+        "the config file's database was used"
     );
     let table = e
         .run(&["--config", cfg_arg, "-o", "table", "db", "status"])
