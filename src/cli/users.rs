@@ -271,11 +271,16 @@ fn check_password(
     let iterations = ctx.config.auth.pbkdf2_iterations;
     let creds = store::read(ctx.store()?, |c| users::credentials(c, username))?;
     let Some(creds) = creds else {
-        // Same work as a real check, so timing does not tell whether the user exists.
+        // The same work as a real check (hash, then a write), so timing does not tell whether the user exists.
         password::dummy_verify(pw.as_bytes(), iterations);
-        return Err(Error::Denied(format!(
-            "invalid username or password for '{username}'"
-        )));
+        let check = store::write(ctx.store()?, |c| {
+            users::record_unknown_login(c, actor, username)
+        })?;
+        return Ok(Reply::object(check)
+            .quiet_table()
+            .failing(Error::Denied(format!(
+                "invalid username or password for '{username}'"
+            ))));
     };
     let verdict = users::verify_password(&pw, &creds.hash, iterations)?;
     let (ok, rehash) = match verdict {
@@ -360,9 +365,10 @@ fn totp(ctx: &mut Context, actor: &str, cmd: TotpCommand) -> Result<Reply> {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_err(|_| Error::internal("the system clock is before 1970"))?
                 .as_secs();
+            let auth = ctx.config.auth.clone();
             let (store, ring) = ctx.store_and_keyring()?;
             let check = store::write(store, |c| {
-                users::totp_verify(c, actor, ring, &username, &code, now)
+                users::totp_verify(c, actor, ring, &username, &code, now, &auth)
             })?;
             if check.valid {
                 let msg = if check.activated {
@@ -372,10 +378,10 @@ fn totp(ctx: &mut Context, actor: &str, cmd: TotpCommand) -> Result<Reply> {
                 };
                 Ok(Reply::object(check).with_message(msg).quiet_table())
             } else {
-                let why = if check.reason == "code_already_used" {
-                    "this code was already used"
-                } else {
-                    "invalid code"
+                let why = match check.reason {
+                    "code_already_used" => "this code was already used",
+                    "locked" => "the account is locked after too many failed attempts",
+                    _ => "invalid code",
                 };
                 Ok(Reply::object(check)
                     .quiet_table()

@@ -103,8 +103,13 @@ pub fn check(conn: &mut dyn Conn, ring: &Keyring) -> Result<KeyStatus> {
             ),
             None => format!("the configured key ({}) is {kid}", ring.source()),
         };
+        let interrupted = if ring.find(&expected).is_none() {
+            format!(" If a `keyward db rotate-key` was interrupted, key {expected} is the first line of the file it was given as --new-key-file.")
+        } else {
+            String::new()
+        };
         return Err(Error::Key(format!(
-            "wrong encryption key: this database expects key {expected}, but {why}. Configure key {expected} (--key-file, KEYWARD_KEY_FILE or DATABASE_ENCRYPTION_KEY)"
+            "wrong encryption key: this database expects key {expected}, but {why}. Configure key {expected} (--key-file, KEYWARD_KEY_FILE or DATABASE_ENCRYPTION_KEY).{interrupted}"
         )));
     }
     envelope::open(ring, &check_aad(&kid), &active_row.text(1)?).map_err(|_| {

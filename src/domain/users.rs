@@ -481,9 +481,82 @@ pub struct LoginCheck {
     pub rehashed: bool,
 }
 
-/// Records the outcome of a password check (write transaction). `verdict`
-/// comes from a hash check done outside the lock; `rehash` is the new hash
-/// to store if the old one was weaker than configured.
+/// Counts one failed login or code for user `id` (whose stored state is
+/// `failures`, `locked_until`), locking at the configured maximum.
+/// Returns the new count and the lock, if one was set.
+#[allow(clippy::too_many_arguments)]
+fn count_failure(
+    conn: &mut dyn Conn,
+    actor: &str,
+    username: &str,
+    id: i64,
+    failures: i64,
+    stored_lock: Option<OffsetDateTime>,
+    auth: &AuthConfig,
+    action: &str,
+) -> Result<(i64, Option<OffsetDateTime>)> {
+    let now = crate::time::now();
+    // A lock that has run out starts a fresh count.
+    let failures = if stored_lock.is_some_and(|t| t <= now) {
+        1
+    } else {
+        failures + 1
+    };
+    audit::record(
+        conn,
+        actor,
+        Event::new(action, "user", username)
+            .details(serde_json::json!({"failed_login_attempts": failures})),
+    )?;
+    if failures >= i64::from(auth.max_failed_logins) {
+        let until = crate::time::add(now, auth.lockout_duration)?;
+        conn.execute(
+            "UPDATE users SET failed_login_attempts = $1, locked_until = $2 WHERE id = $3",
+            &[failures.into(), until.into(), id.into()],
+        )?;
+        audit::record(
+            conn,
+            actor,
+            Event::new("user.lock", "user", username).details(serde_json::json!({
+                "until": crate::time::rfc3339(until),
+                "after_failed_attempts": failures,
+            })),
+        )?;
+        return Ok((failures, Some(until)));
+    }
+    conn.execute(
+        "UPDATE users SET failed_login_attempts = $1, locked_until = NULL WHERE id = $2",
+        &[failures.into(), id.into()],
+    )?;
+    Ok((failures, None))
+}
+
+/// Records a check for a user that does not exist, with the same work as a real one.
+pub fn record_unknown_login(
+    conn: &mut dyn Conn,
+    actor: &str,
+    username: &str,
+) -> Result<LoginCheck> {
+    audit::record(
+        conn,
+        actor,
+        Event::new("user.login_failed", "user", username)
+            .details(serde_json::json!({"reason": "unknown_user"})),
+    )?;
+    Ok(LoginCheck {
+        username: username.to_owned(),
+        valid: false,
+        reason: "wrong_password",
+        failed_login_attempts: 0,
+        locked_until: None,
+        rehashed: false,
+    })
+}
+
+/// Records the outcome of a password check (write transaction). The verdict
+/// was reached outside the lock against `creds.hash`; the row is read again
+/// here, so a password changed or an account disabled meanwhile wins.
+/// `rehash` is the upgraded hash to store when the old one was weaker than configured.
 pub fn record_login(
     conn: &mut dyn Conn,
     actor: &str,
@@ -496,37 +569,39 @@ pub fn record_login(
     let now = crate::time::now();
     let current = conn
         .query_opt(
-            "SELECT password_hash, locked_until, failed_login_attempts FROM users WHERE id = $1",
+            "SELECT password_hash, locked_until, failed_login_attempts, is_active FROM users WHERE id = $1",
             &[creds.id.into()],
         )?
         .ok_or_else(|| not_found(username))?;
-    let locked_until = current.opt_time(1)?.filter(|t| *t > now);
+    let stored_lock = current.opt_time(1)?;
+    let locked_until = stored_lock.filter(|t| *t > now);
+    let failures = current.int(2)?;
+    // A password changed since the check was made: the verdict no longer holds.
+    let password_ok = password_ok && current.text(0)? == creds.hash;
     let mut check = LoginCheck {
         username: username.to_owned(),
         valid: false,
         reason: "wrong_password",
-        failed_login_attempts: current.int(2)?,
+        failed_login_attempts: failures,
         locked_until,
         rehashed: false,
     };
-    if !creds.active {
-        check.reason = "disabled";
+    let deny = |conn: &mut dyn Conn, reason: &'static str, check: &mut LoginCheck| -> Result<()> {
+        check.reason = reason;
         audit::record(
             conn,
             actor,
             Event::new("user.login_denied", "user", username)
-                .details(serde_json::json!({"reason": "disabled"})),
+                .details(serde_json::json!({"reason": reason})),
         )?;
+        Ok(())
+    };
+    if !current.bool(3)? {
+        deny(conn, "disabled", &mut check)?;
         return Ok(check);
     }
     if locked_until.is_some() {
-        check.reason = "locked";
-        audit::record(
-            conn,
-            actor,
-            Event::new("user.login_denied", "user", username)
-                .details(serde_json::json!({"reason": "locked"})),
-        )?;
+        deny(conn, "locked", &mut check)?;
         return Ok(check);
     }
     if password_ok {
@@ -552,35 +627,20 @@ pub fn record_login(
         )?;
         return Ok(check);
     }
-    let failures = current.int(2)? + 1;
-    check.failed_login_attempts = failures;
-    audit::record(
+    let (count, lock) = count_failure(
         conn,
         actor,
-        Event::new("user.login_failed", "user", username)
-            .details(serde_json::json!({"failed_login_attempts": failures})),
+        username,
+        creds.id,
+        failures,
+        stored_lock,
+        auth,
+        "user.login_failed",
     )?;
-    if failures >= i64::from(auth.max_failed_logins) {
-        let until = now + auth.lockout_duration;
-        conn.execute(
-            "UPDATE users SET failed_login_attempts = 0, locked_until = $1 WHERE id = $2",
-            &[until.into(), creds.id.into()],
-        )?;
-        check.locked_until = Some(until);
+    check.failed_login_attempts = count;
+    if lock.is_some() {
+        check.locked_until = lock;
         check.reason = "locked";
-        audit::record(
-            conn,
-            actor,
-            Event::new("user.lock", "user", username).details(serde_json::json!({
-                "until": crate::time::rfc3339(until),
-                "after_failed_logins": failures,
-            })),
-        )?;
-    } else {
-        conn.execute(
-            "UPDATE users SET failed_login_attempts = $1 WHERE id = $2",
-            &[failures.into(), creds.id.into()],
-        )?;
     }
     Ok(check)
 }
@@ -711,6 +771,7 @@ pub struct TotpCheck {
 }
 
 /// Checks a code: ±1 step, and never a step at or before the last one used.
+/// Bad codes count towards the same lockout as wrong passwords, so codes cannot be guessed.
 pub fn totp_verify(
     conn: &mut dyn Conn,
     actor: &str,
@@ -718,10 +779,11 @@ pub fn totp_verify(
     username: &str,
     code: &str,
     now_unix: u64,
+    auth: &AuthConfig,
 ) -> Result<TotpCheck> {
     let row = conn
         .query_opt(
-            "SELECT id, totp_secret, totp_enabled, totp_last_step FROM users WHERE username = $1",
+            "SELECT id, totp_secret, totp_enabled, totp_last_step, locked_until, failed_login_attempts FROM users WHERE username = $1",
             &[username.into()],
         )?
         .ok_or_else(|| not_found(username))?;
@@ -733,6 +795,15 @@ pub fn totp_verify(
     let code = code.trim();
     if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
         return Err(Error::invalid("a TOTP code is 6 digits"));
+    }
+    let stored_lock = row.opt_time(4)?;
+    if stored_lock.is_some_and(|t| t > crate::time::now()) {
+        return Ok(TotpCheck {
+            username: username.to_owned(),
+            valid: false,
+            reason: "locked",
+            activated: false,
+        });
     }
     let secret = envelope::open(ring, &totp_aad(username), &sealed)?;
     let totp = totp_for(secret.to_vec());
@@ -776,12 +847,19 @@ pub fn totp_verify(
             )?;
         }
     } else {
-        audit::record(
+        let (_, lock) = count_failure(
             conn,
             actor,
-            Event::new("user.totp_failed", "user", username)
-                .details(serde_json::json!({"reason": reason})),
+            username,
+            row.int(0)?,
+            row.int(5)?,
+            stored_lock,
+            auth,
+            "user.totp_failed",
         )?;
+        if lock.is_some() {
+            check.reason = "locked";
+        }
     }
     Ok(check)
 }

@@ -106,8 +106,12 @@ cli_test! {
         for a in ["user.create", "user.login", "user.login_failed", "user.lock", "user.login_denied", "user.unlock"] {
             assert!(actions.iter().any(|x| x == a), "{a} missing from {actions:?}");
         }
-        // Unknown users get the same answer as a wrong password.
-        check(env, "nobody", PW).code(5);
+        // Unknown users get the same answer as a wrong password, in the same shape, and are audited.
+        let unknown = check(env, "nobody", PW).code(5).json();
+        assert_eq!(unknown["valid"], false);
+        assert_eq!(unknown["reason"], "wrong_password");
+        let failed = env.run(&["audit", "list", "--target", "nobody", "-o", "json"]).ok().json();
+        assert_eq!(failed[0]["action"], "user.login_failed");
         // Admin lock and a disabled account.
         env.run(&["users", "lock", "alice"]).ok();
         check(env, "alice", PW).code(5);
@@ -199,6 +203,8 @@ cli_test! {
         let again = env.run(&["users", "totp", "verify", "alice", &code, "-o", "json"]).code(5);
         assert_eq!(again.json()["reason"], "code_already_used");
         env.run(&["users", "totp", "verify", "alice", "000000"]).code(5);
+        // The replayed code and the wrong one both count towards lockout.
+        assert_eq!(env.run(&["users", "show", "alice", "-o", "json"]).ok().json()["failed_login_attempts"], 2);
         env.run(&["users", "totp", "verify", "alice", "12ab"]).code(2);
         assert_eq!(env.run(&["users", "show", "alice", "-o", "json"]).ok().json()["totp_enabled"], true);
         env.run(&["users", "totp", "enroll", "alice"]).code(4);
@@ -220,5 +226,36 @@ cli_test! {
         let members = env.run(&["roles", "show", "operator", "-o", "json"]).ok().json();
         assert_eq!(members["members"], serde_json::json!([]));
         env.run(&["users", "delete", "alice", "--yes"]).code(3);
+    }
+}
+
+cli_test! {
+    /// Guessing TOTP codes locks the account like wrong passwords do.
+    fn totp_guessing_locks_the_account(env) {
+        env.init();
+        add_alice(env, "viewer");
+        env.run(&["users", "totp", "enroll", "alice"]).ok();
+        let mut last = None;
+        for _ in 0..5 {
+            last = Some(env.run(&["users", "totp", "verify", "alice", "000000", "-o", "json"]).code(5).json());
+        }
+        // (000000 could be the real code once in a million runs; the lock still follows.)
+        assert_eq!(last.unwrap()["reason"], "locked");
+        let shown = env.run(&["users", "show", "alice", "-o", "json"]).ok().json();
+        assert_eq!(shown["locked"], true);
+        assert_eq!(shown["failed_login_attempts"], 5);
+        env.run(&["users", "totp", "verify", "alice", "123456"]).code(5).stderr_has("locked");
+    }
+}
+
+cli_test! {
+    /// Out-of-range durations are input errors, never crashes.
+    fn huge_durations_are_exit_2(env) {
+        env.init();
+        add_alice(env, "viewer");
+        env.run(&["users", "lock", "alice", "--for", "2147483647w"]).code(2);
+        env.run(&["audit", "list", "--since", "99999999w"]).code(2);
+        env.vars.push(("KEYWARD_LOCKOUT_DURATION".into(), "2147483647w".into()));
+        check(env, "alice", "wrong\n").code(2);
     }
 }
