@@ -36,13 +36,10 @@ pub struct SettingsFile {
 }
 
 fn yaml_error(source: &str, e: &serde_yaml::Error) -> Error {
-    let at = e
-        .location()
-        .map(|l| format!(" at line {}, column {}", l.line(), l.column()))
-        .unwrap_or_default();
-    let what = e.to_string();
-    let what = what.split(" at line").next().unwrap_or(&what).to_owned();
-    Error::invalid(format!("{source}{at}: {what}"))
+    // serde_yaml names where it noticed the fault and, for unclosed
+    // structures, where they began ("… at line 8 column 4, while parsing a
+    // flow sequence at line 7 column 6"): keep all of it.
+    Error::invalid(format!("{source}: {e}"))
 }
 
 fn scalar_text(key: &str, v: &serde_yaml::Value) -> Result<(String, ValueType)> {

@@ -8,4 +8,5 @@ mod audit;
 mod config;
 mod db;
 mod roles;
+mod settings;
 mod users;
