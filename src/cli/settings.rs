@@ -604,6 +604,7 @@ fn import(
             None
         };
         let mut named = std::collections::HashSet::new();
+        let mut creates: Vec<(&str, &Desired)> = Vec::new();
         for (key, want) in &parsed.entries {
             named.insert(key.as_str());
             let cur = current.get(key);
@@ -621,9 +622,16 @@ fn import(
                 plan.changed
                     .push(serde_json::json!({"key": key, "fields": fields}));
             }
-            if let Some(j) = journal.as_mut() {
-                settings::apply(c, j, ring.as_ref(), &env, key, cur, want, false)?;
+            match (journal.as_mut(), cur) {
+                (Some(_), None) => creates.push((key.as_str(), want)),
+                (Some(j), Some(_)) => {
+                    settings::apply(c, j, ring.as_ref(), &env, key, cur, want, false)?;
+                }
+                (None, _) => {}
             }
+        }
+        if let Some(j) = journal.as_mut() {
+            settings::create_many(c, j, ring.as_ref(), &env, &creates)?;
         }
         if prune {
             for (key, s) in &current {

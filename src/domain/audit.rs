@@ -112,8 +112,13 @@ impl Chain {
         })
     }
 
-    /// Adds an entry (written by [`Chain::flush`]).
+    /// Adds an entry (written by [`Chain::flush`]) and returns a copy of it.
     pub fn push(&mut self, actor: &str, event: Event) -> Entry {
+        self.append(actor, event).clone()
+    }
+
+    /// Adds an entry (written by [`Chain::flush`]).
+    pub fn append(&mut self, actor: &str, event: Event) -> &Entry {
         // Never go back in time along the chain, even if clocks differ between hosts.
         let now = crate::time::now();
         let occurred_at = self.last_time.map_or(now, |t| now.max(t));
@@ -132,8 +137,9 @@ impl Chain {
         self.prev_hash = entry.hash.clone();
         self.next_id += 1;
         self.last_time = Some(occurred_at);
-        self.pending.push(entry.clone());
-        entry
+        let at = self.pending.len();
+        self.pending.push(entry);
+        &self.pending[at]
     }
 
     /// Inserts the pending entries.
@@ -206,22 +212,38 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// Compact JSON with object keys sorted at every depth.
 pub fn canonical_json(v: &serde_json::Value) -> String {
-    fn sorted(v: &serde_json::Value) -> serde_json::Value {
+    fn write(v: &serde_json::Value, out: &mut String) {
         match v {
             serde_json::Value::Object(m) => {
-                let mut keys: Vec<_> = m.keys().collect();
-                keys.sort();
-                let mut out = serde_json::Map::new();
-                for k in keys {
-                    out.insert(k.clone(), sorted(&m[k]));
+                let mut entries: Vec<_> = m.iter().collect();
+                entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                out.push('{');
+                for (i, (k, v)) in entries.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&serde_json::Value::String(k.clone()).to_string());
+                    out.push(':');
+                    write(v, out);
                 }
-                serde_json::Value::Object(out)
+                out.push('}');
             }
-            serde_json::Value::Array(a) => serde_json::Value::Array(a.iter().map(sorted).collect()),
-            other => other.clone(),
+            serde_json::Value::Array(a) => {
+                out.push('[');
+                for (i, v) in a.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write(v, out);
+                }
+                out.push(']');
+            }
+            scalar => out.push_str(&scalar.to_string()),
         }
     }
-    sorted(v).to_string()
+    let mut out = String::with_capacity(128);
+    write(v, &mut out);
+    out
 }
 
 const COLUMNS: &str =

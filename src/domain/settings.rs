@@ -384,7 +384,7 @@ impl<'a> Journal<'a> {
             self.actor.into(),
             self.now.into(),
         ]);
-        self.chain.push(
+        let _ = self.chain.append(
             self.actor,
             Event::new(&format!("setting.{}", action.name()), "setting", key).details(
                 serde_json::json!({
@@ -540,6 +540,86 @@ pub fn apply(
         action: action.name(),
         changed: fields,
     })
+}
+
+/// Creates many new settings (none of them has a row yet) with few statements:
+/// what `import` does with a fresh environment.
+pub fn create_many(
+    conn: &mut dyn Conn,
+    journal: &mut Journal<'_>,
+    ring: Option<&Keyring>,
+    env: &str,
+    items: &[(&str, &Desired)],
+) -> Result<()> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    let now = journal.now();
+    let mut sealed = Vec::with_capacity(items.len());
+    let mut rows = Vec::with_capacity(items.len());
+    for (key, want) in items {
+        let value = seal(ring, env, key, want)?;
+        rows.push(vec![
+            (*key).into(),
+            env.into(),
+            value.as_str().into(),
+            want.value_type.name().into(),
+            want.secret.into(),
+            want.category.clone().into(),
+            want.description.clone().into(),
+            Value::Int(1),
+            false.into(),
+            now.into(),
+            now.into(),
+            journal.actor.into(),
+        ]);
+        sealed.push(value);
+    }
+    crate::store::insert_rows(
+        conn,
+        "settings",
+        &[
+            "key",
+            "environment",
+            "value",
+            "value_type",
+            "is_encrypted",
+            "category",
+            "description",
+            "version",
+            "is_deleted",
+            "created_at",
+            "updated_at",
+            "updated_by",
+        ],
+        rows,
+    )?;
+    let ids: std::collections::HashMap<String, i64> = conn
+        .query(
+            "SELECT key, id FROM settings WHERE environment = $1",
+            &[env.into()],
+        )?
+        .iter()
+        .map(|r| Ok((r.text(0)?, r.int(1)?)))
+        .collect::<Result<_>>()?;
+    for ((key, want), value) in items.iter().zip(&sealed) {
+        let id = *ids.get(*key).ok_or_else(|| {
+            Error::internal(format!("setting '{key}' vanished while being created"))
+        })?;
+        journal.log(
+            id,
+            env,
+            key,
+            Action::Create,
+            None,
+            Some(value),
+            want,
+            want.secret,
+            1,
+            &["created"],
+        );
+    }
+    Ok(())
 }
 
 /// Hides a setting (history kept). `if_version` is check-and-set.

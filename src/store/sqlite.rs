@@ -68,7 +68,7 @@ impl SqliteStore {
         let manager = manager.with_init(|c| {
             c.busy_timeout(BUSY_TIMEOUT)?;
             c.execute_batch(
-                "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -8000;",
             )
         });
         let memory = path.is_none();
