@@ -119,6 +119,8 @@ pub struct Config {
     pub previous_keys: Option<SecretString>,
     /// Environment of settings.
     pub environment: String,
+    /// Whether the environment was chosen (flag, KEYWARD_ENV, config file) rather than defaulted.
+    pub environment_explicit: bool,
     /// Who is recorded in the audit log.
     pub actor: String,
     /// Output format.
@@ -368,12 +370,13 @@ impl Config {
         let previous_keys = env("KEYWARD_PREVIOUS_KEYS").map(SecretString::new);
 
         // Environment of settings.
-        let environment = flags
+        let explicit_environment = flags
             .env
             .clone()
             .or_else(|| env("KEYWARD_ENV"))
-            .or(file.environment)
-            .unwrap_or_else(|| "development".into());
+            .or(file.environment);
+        let environment_explicit = explicit_environment.is_some();
+        let environment = explicit_environment.unwrap_or_else(|| "development".into());
         validate_environment(&environment)?;
 
         let actor = flags
@@ -455,6 +458,7 @@ impl Config {
             key,
             previous_keys,
             environment,
+            environment_explicit,
             actor,
             output,
             auth: AuthConfig {

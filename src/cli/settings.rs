@@ -556,10 +556,15 @@ fn import(
         (Zeroizing::new(t), file.display().to_string())
     };
     let parsed = settings_file::parse(&text, &source)?;
-    let env = parsed
-        .environment
-        .clone()
-        .unwrap_or_else(|| default_env.to_owned());
+    let env = match &parsed.environment {
+        Some(file_env) if ctx.config.environment_explicit && file_env != default_env => {
+            return Err(Error::invalid(format!(
+                "{source} is for environment '{file_env}' but '{default_env}' was asked for (--env or KEYWARD_ENV): drop one of them"
+            )))
+        }
+        Some(file_env) => file_env.clone(),
+        None => default_env.to_owned(),
+    };
     if prune && !dry_run {
         ctx.confirm(&format!(
             "import into '{env}' and delete every setting the file does not name"

@@ -311,10 +311,8 @@ fn check_password(
             check.locked_until.map(crate::time::rfc3339).unwrap_or_default()
         ),
         "disabled" => format!("account '{username}' is disabled"),
-        _ => format!(
-            "wrong password for '{username}' ({} of {} failed attempts before lockout)",
-            check.failed_login_attempts, auth.max_failed_logins
-        ),
+        // The same words as for an unknown user: the message does not tell who exists.
+        _ => format!("invalid username or password for '{username}'"),
     };
     Ok(Reply::object(check)
         .quiet_table()

@@ -74,7 +74,7 @@ impl ValueType {
             ValueType::Bool => match raw.trim().to_ascii_lowercase().as_str() {
                 "true" | "yes" | "on" | "1" => Ok("true".into()),
                 "false" | "no" | "off" | "0" => Ok("false".into()),
-                _ => Err(bad("a boolean (true or false)")),
+                _ => Err(bad("a boolean (true/false, yes/no, on/off or 1/0)")),
             },
             ValueType::Json => serde_json::from_str::<serde_json::Value>(raw)
                 .map(|v| v.to_string())
@@ -766,8 +766,10 @@ pub fn state_at(
 }
 
 /// The environment variable a key becomes: `smtp.password` → `SMTP_PASSWORD`.
+/// A key starting with a digit gets a leading `_` (`9lives` → `_9LIVES`), as shells require.
 pub fn env_var_name(key: &str) -> String {
-    key.chars()
+    let name: String = key
+        .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() {
                 c.to_ascii_uppercase()
@@ -775,7 +777,12 @@ pub fn env_var_name(key: &str) -> String {
                 '_'
             }
         })
-        .collect()
+        .collect();
+    if name.starts_with(|c: char| c.is_ascii_digit()) {
+        format!("_{name}")
+    } else {
+        name
+    }
 }
 
 #[cfg(test)]
@@ -809,5 +816,6 @@ mod tests {
         assert!(validate_key("a b").is_err());
         assert_eq!(env_var_name("smtp.password"), "SMTP_PASSWORD");
         assert_eq!(env_var_name("feature-x.on"), "FEATURE_X_ON");
+        assert_eq!(env_var_name("9lives"), "_9LIVES");
     }
 }

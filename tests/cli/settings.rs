@@ -184,6 +184,8 @@ cli_test! {
         // From stdin too, and a bad value names its key.
         env.run_with_stdin(&["settings", "import", "-f", "-"], Some("settings:\n  p: {value: x, type: int}\n")).code(2).stderr_has("'p'");
         env.run_with_stdin(&["settings", "import", "-f", "-"], Some("settings:\n  p: {value: 5, type: int}\n")).ok();
+        // A file for one environment is not applied to another asked for explicitly.
+        env.run(&["settings", "import", "-f", s, "--env", "staging"]).code(2).stderr_has("production");
         env.run(&["audit", "verify"]).ok();
     }
 }

@@ -91,7 +91,7 @@ cli_test! {
         let ok = check(env, "alice", PW).ok().json();
         assert_eq!(ok["valid"], true);
         for i in 1..=4 {
-            let run = check(env, "alice", "wrong password\n").code(5).stderr_has("wrong password");
+            let run = check(env, "alice", "wrong password\n").code(5).stderr_has("invalid username or password");
             assert_eq!(run.json()["failed_login_attempts"], i);
         }
         let locked = check(env, "alice", "wrong password\n").code(5).stderr_has("locked until");
