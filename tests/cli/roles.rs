@@ -44,3 +44,24 @@ cli_test! {
         env.run(&["audit", "verify"]).ok();
     }
 }
+
+cli_test! {
+    /// A grant with one bad pair changes nothing; revoking what is not granted and
+    /// unknown roles or users are reported, not half-applied.
+    fn grants_are_all_or_nothing(env) {
+        env.init();
+        env.run(&["roles", "add", "ops"]).ok();
+        env.run(&["roles", "grant", "ops", "alpha:read", "beta:fly", "gamma:write"]).code(2).stderr_has("beta:fly");
+        let ops = env.run(&["roles", "show", "ops", "-o", "json"]).ok().json();
+        assert_eq!(ops["permissions"], serde_json::json!([]), "nothing was granted");
+        let perms = env.run(&["roles", "permissions", "-o", "json"]).ok().json();
+        assert!(!perms.to_string().contains("alpha"), "no permission was created either");
+        env.run(&["roles", "revoke", "ops", "alpha:read", "-y"]).ok().stderr_has("nothing changed");
+        env.run(&["roles", "unassign", "nope", "ann"]).code(3).stderr_has("role 'nope'");
+        env.run(&["roles", "assign", "ops", "ghost"]).code(3).stderr_has("user 'ghost'");
+        env.run(&["roles", "grant", "ops", "alpha:read"]).ok();
+        env.run(&["roles", "grant", "ops", "alpha:read"]).ok().stderr_has("nothing changed");
+        let events = env.run(&["audit", "list", "--action", "role.grant", "-o", "json"]).ok().json();
+        assert_eq!(events.as_array().unwrap().len(), 1, "only the real change is audited");
+    }
+}
