@@ -247,19 +247,10 @@ pub fn revoke(
     Ok(removed)
 }
 
-fn user_id(conn: &mut dyn Conn, username: &str) -> Result<i64> {
-    conn.query_opt(
-        "SELECT id FROM users WHERE username = $1",
-        &[username.into()],
-    )?
-    .ok_or_else(|| Error::NotFound(format!("user '{username}' not found")))?
-    .int(0)
-}
-
 /// Gives a role to a user; false when already held.
 pub fn assign(conn: &mut dyn Conn, actor: &str, name: &str, username: &str) -> Result<bool> {
     let rid = role_id(conn, name)?;
-    let uid = user_id(conn, username)?;
+    let uid = crate::domain::users::user_id(conn, username)?;
     let n = conn.execute(
         "INSERT INTO user_roles (user_id, role_id, assigned_at) VALUES ($1, $2, $3) ON CONFLICT (user_id, role_id) DO NOTHING",
         &[uid.into(), rid.into(), crate::time::now().into()],
@@ -277,7 +268,7 @@ pub fn assign(conn: &mut dyn Conn, actor: &str, name: &str, username: &str) -> R
 /// Takes a role from a user; false when not held.
 pub fn unassign(conn: &mut dyn Conn, actor: &str, name: &str, username: &str) -> Result<bool> {
     let rid = role_id(conn, name)?;
-    let uid = user_id(conn, username)?;
+    let uid = crate::domain::users::user_id(conn, username)?;
     let n = conn.execute(
         "DELETE FROM user_roles WHERE user_id = $1 AND role_id = $2",
         &[uid.into(), rid.into()],

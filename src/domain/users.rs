@@ -177,7 +177,8 @@ fn not_found(username: &str) -> Error {
     Error::NotFound(format!("user '{username}' not found"))
 }
 
-fn user_id(conn: &mut dyn Conn, username: &str) -> Result<i64> {
+/// The id of a user (exit 3 when absent).
+pub(crate) fn user_id(conn: &mut dyn Conn, username: &str) -> Result<i64> {
     conn.query_opt(
         "SELECT id FROM users WHERE username = $1",
         &[username.into()],

@@ -130,7 +130,11 @@ impl Env {
         if let Some(input) = stdin {
             use std::io::Write;
             let mut pipe = child.stdin.take().expect("stdin pipe");
-            pipe.write_all(input.as_bytes()).expect("write stdin");
+            // keyward may refuse before reading stdin (e.g. the user exists); a closed pipe is fine then.
+            match pipe.write_all(input.as_bytes()) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => panic!("write stdin: {e}"),
+                _ => {}
+            }
         }
         let out = child.wait_with_output().expect("keyward finishes");
         Run {
