@@ -401,3 +401,22 @@ cli_test! {
         }
     }
 }
+
+cli_test! {
+    /// --from-file stores the file exactly; --value-stdin drops one trailing newline; conflicting sources are refused.
+    fn value_sources(env) {
+        env.init();
+        let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        let file = env.home.path().join("cert.pem");
+        std::fs::write(&file, pem).unwrap();
+        env.run(&["settings", "set", "tls.cert", "--from-file", file.to_str().unwrap()]).ok();
+        let got = env.run(&["settings", "get", "tls.cert", "-o", "json"]).ok().json();
+        assert_eq!(got["value"], pem);
+        env.run_with_stdin(&["settings", "set", "motd", "--value-stdin"], Some("two\nlines\n\n")).ok();
+        assert_eq!(env.run(&["settings", "get", "motd", "-o", "json"]).ok().json()["value"], "two\nlines\n");
+        env.run(&["settings", "set", "x", "1", "--value-stdin"]).code(2);
+        env.run(&["settings", "set", "x"]).code(2).stderr_has("--value-stdin");
+        env.run(&["settings", "set", "bad key", "1"]).code(2).stderr_has("invalid setting key");
+        env.run(&["--env", "Prod", "settings", "list"]).code(2);
+    }
+}
