@@ -32,6 +32,7 @@ pub(crate) enum SettingsCommand {
         /// Setting key, e.g. smtp.host
         key: String,
         /// The value (for secrets prefer --value-stdin: argv ends up in shell history)
+        #[arg(allow_hyphen_values = true)]
         value: Option<String>,
         /// Read the value from stdin (all of it, minus one trailing newline)
         #[arg(long, conflicts_with_all = ["value", "from_file"])]

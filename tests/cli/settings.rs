@@ -418,5 +418,8 @@ cli_test! {
         env.run(&["settings", "set", "x"]).code(2).stderr_has("--value-stdin");
         env.run(&["settings", "set", "bad key", "1"]).code(2).stderr_has("invalid setting key");
         env.run(&["--env", "Prod", "settings", "list"]).code(2);
+        // A negative number is a value, not a flag.
+        env.run(&["settings", "set", "limit", "-5", "--type", "int"]).ok();
+        assert_eq!(env.run(&["settings", "get", "limit", "--raw"]).ok().stdout, "-5\n");
     }
 }
