@@ -538,7 +538,7 @@ complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_see
 complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from import" -s y -l yes -d 'Proceed with destructive actions without asking'
 complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from import" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from import" -s V -l version -d 'Print version'
-complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from export" -l format -d 'Output format' -r -f -a "yaml\t''
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from export" -l format -d 'Output format [default: json with `-o json`, else yaml]' -r -f -a "yaml\t''
 json\t''
 dotenv\t''
 shell\t''"

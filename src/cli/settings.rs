@@ -114,8 +114,9 @@ pub(crate) enum SettingsCommand {
     /// Print the environment's settings (yaml/json re-import with `import`)
     Export {
         /// Output format
-        #[arg(long, value_enum, default_value = "yaml")]
-        format: ExportFormat,
+        /// [default: json with `-o json`, else yaml]
+        #[arg(long, value_enum)]
+        format: Option<ExportFormat>,
         /// Include secrets' values (otherwise they are left out)
         #[arg(long)]
         reveal: bool,
@@ -175,11 +176,10 @@ pub(crate) fn run(ctx: &mut Context, cmd: SettingsCommand) -> Result<Reply> {
             if_version,
         } => {
             settings::validate_key(&key)?;
+            let mut from_argv = false;
             let raw = match (value, value_stdin, from_file) {
                 (Some(v), false, None) => {
-                    if secret {
-                        eprintln!("warning: a secret given on the command line may stay in your shell history and process list; prefer --value-stdin");
-                    }
+                    from_argv = true;
                     Zeroizing::new(v)
                 }
                 (None, true, None) => secret::stdin_all("value")?,
@@ -197,6 +197,7 @@ pub(crate) fn run(ctx: &mut Context, cmd: SettingsCommand) -> Result<Reply> {
                 &env,
                 &key,
                 &raw,
+                from_argv,
                 secret,
                 value_type,
                 category,
@@ -205,13 +206,9 @@ pub(crate) fn run(ctx: &mut Context, cmd: SettingsCommand) -> Result<Reply> {
             )
         }
         SettingsCommand::Get { key, reveal, raw } => {
-            let ring = ring_for(ctx, reveal)?;
-            let store = ctx.store()?;
-            let (s, value) = store::read(store, |c| {
-                let s = settings::get(c, &env, &key)?;
-                let value = shown_value(c, ring.as_ref(), &s, reveal)?;
-                Ok((s, value))
-            })?;
+            let s = store::read(ctx.store()?, |c| settings::get(c, &env, &key))?;
+            let ring = ring_for(ctx, reveal && s.secret)?;
+            let value = store::read(ctx.store()?, |c| shown_value(c, ring.as_ref(), &s, reveal))?;
             if raw {
                 let Some(text) = value else {
                     return Err(Error::invalid(format!(
@@ -219,7 +216,8 @@ pub(crate) fn run(ctx: &mut Context, cmd: SettingsCommand) -> Result<Reply> {
                     )));
                 };
                 return Ok(Reply {
-                    data: Data::Raw(format!("{}\n", *text)),
+                    // The bare value, as Vault's `-field` prints it: no newline added.
+                    data: Data::Raw(text.to_string()),
                     ..Reply::default()
                 });
             }
@@ -234,10 +232,12 @@ pub(crate) fn run(ctx: &mut Context, cmd: SettingsCommand) -> Result<Reply> {
             prefix,
             reveal,
         } => {
-            let ring = ring_for(ctx, reveal)?;
+            let list = store::read(ctx.store()?, |c| {
+                settings::list(c, &env, category.as_deref(), prefix.as_deref())
+            })?;
+            let ring = ring_for(ctx, reveal && list.iter().any(|s| s.secret))?;
             let format = ctx.config.output;
             let rows = store::read(ctx.store()?, |c| {
-                let list = settings::list(c, &env, category.as_deref(), prefix.as_deref())?;
                 list.iter()
                     .map(|s| {
                         let v = shown_value(c, ring.as_ref(), s, reveal)?;
@@ -268,7 +268,10 @@ pub(crate) fn run(ctx: &mut Context, cmd: SettingsCommand) -> Result<Reply> {
             Ok(Reply::object(written).with_message(msg).quiet_table())
         }
         SettingsCommand::History { key, reveal } => {
-            let ring = ring_for(ctx, reveal)?;
+            let has_secret = store::read(ctx.store()?, |c| {
+                Ok(settings::history(c, &env, &key)?.iter().any(|v| v.secret))
+            })?;
+            let ring = ring_for(ctx, reveal && has_secret)?;
             let format = ctx.config.output;
             let rows = store::read(ctx.store()?, |c| {
                 let versions = settings::history(c, &env, &key)?;
@@ -327,7 +330,13 @@ pub(crate) fn run(ctx: &mut Context, cmd: SettingsCommand) -> Result<Reply> {
             dry_run,
             prune,
         } => import(ctx, &env, &file, dry_run, prune),
-        SettingsCommand::Export { format, reveal } => export(ctx, &env, format, reveal),
+        SettingsCommand::Export { format, reveal } => {
+            let format = format.unwrap_or(match ctx.config.output {
+                Format::Json => ExportFormat::Json,
+                _ => ExportFormat::Yaml,
+            });
+            export(ctx, &env, format, reveal)
+        }
         SettingsCommand::Run { prefix, command } => {
             run_command(ctx, &env, prefix.as_deref(), &command)
         }
@@ -404,6 +413,7 @@ fn set(
     env: &str,
     key: &str,
     raw: &str,
+    from_argv: bool,
     secret_flag: bool,
     value_type: Option<ValueType>,
     category: Option<String>,
@@ -415,6 +425,9 @@ fn set(
     let live = current.as_ref().filter(|c| !c.deleted);
     // A secret stays secret: a new value never silently lands in plain text.
     let secret = secret_flag || live.is_some_and(|c| c.secret);
+    if secret && from_argv {
+        eprintln!("warning: a secret given on the command line may stay in your shell history and process list; prefer --value-stdin");
+    }
     let ty = value_type
         .or(live.map(|c| c.value_type))
         .unwrap_or(ValueType::String);
@@ -566,6 +579,11 @@ fn import(
         Some(file_env) => file_env.clone(),
         None => default_env.to_owned(),
     };
+    if prune && parsed.entries.is_empty() {
+        return Err(Error::invalid(format!(
+            "{source} names no settings: with --prune it would delete every setting in '{env}'. Refusing; use `keyward settings delete` for that"
+        )));
+    }
     if prune && !dry_run {
         ctx.confirm(&format!(
             "import into '{env}' and delete every setting the file does not name"
@@ -581,7 +599,7 @@ fn import(
     })?;
     let ring = ring_for(
         ctx,
-        has_secrets || parsed.entries.iter().any(|(_, d)| d.secret),
+        has_secrets || parsed.entries.iter().any(|(_, d, _)| d.secret),
     )?;
     let body = |c: &mut dyn crate::store::Conn, apply: bool| -> Result<Plan> {
         if let Some(r) = &ring {
@@ -611,9 +629,23 @@ fn import(
         };
         let mut named = std::collections::HashSet::new();
         let mut creates: Vec<(&str, &Desired)> = Vec::new();
-        for (key, want) in &parsed.entries {
+        for (key, file_want, secret_given) in &parsed.entries {
             named.insert(key.as_str());
             let cur = current.get(key);
+            // A file that does not say `secret:` keeps an existing secret secret.
+            let sticky;
+            let want = if !secret_given
+                && !file_want.secret
+                && cur.is_some_and(|c| !c.deleted && c.secret)
+            {
+                sticky = Desired {
+                    secret: true,
+                    ..file_want.clone()
+                };
+                &sticky
+            } else {
+                file_want
+            };
             let fields = match cur {
                 Some(s) if !s.deleted => settings::changed_fields(ring.as_ref(), s, want)?,
                 _ => vec!["created"],
@@ -629,7 +661,8 @@ fn import(
                     .push(serde_json::json!({"key": key, "fields": fields}));
             }
             match (journal.as_mut(), cur) {
-                (Some(_), None) => creates.push((key.as_str(), want)),
+                // Nothing to keep secret for a new key: the file's entry as it is.
+                (Some(_), None) => creates.push((key.as_str(), file_want)),
                 (Some(j), Some(_)) => {
                     settings::apply(c, j, ring.as_ref(), &env, key, cur, want, false)?;
                 }
@@ -680,7 +713,9 @@ fn load_plain(
     reveal: bool,
 ) -> Result<(Vec<(Stored, Desired)>, usize)> {
     let has_secrets = store::read(ctx.store()?, |c| {
-        Ok(c.query_opt("SELECT 1 FROM settings WHERE environment = $1 AND is_encrypted = TRUE AND is_deleted = FALSE LIMIT 1", &[env.into()])?.is_some())
+        Ok(settings::list(c, env, None, prefix)?
+            .iter()
+            .any(|s| s.secret))
     })?;
     let ring = ring_for(ctx, reveal && has_secrets)?;
     store::read(ctx.store()?, |c| {
@@ -731,17 +766,13 @@ fn export(ctx: &mut Context, env: &str, format: ExportFormat, reveal: bool) -> R
     let (list, hidden) = load_plain(ctx, env, None, reveal)?;
     let text = match format {
         ExportFormat::Yaml | ExportFormat::Json => {
-            let mut settings_map = serde_json::Map::new();
-            for (s, d) in &list {
-                settings_map.insert(s.key.clone(), settings_file::to_entry(d));
-            }
-            let doc = serde_json::json!({"environment": env, "settings": settings_map});
+            let entries: Vec<(String, serde_json::Value)> = list
+                .iter()
+                .map(|(s, d)| (s.key.clone(), settings_file::to_entry(d)))
+                .collect();
             match format {
-                ExportFormat::Json => format!(
-                    "{}\n",
-                    serde_json::to_string_pretty(&doc).map_err(Error::internal)?
-                ),
-                _ => serde_yaml::to_string(&doc).map_err(Error::internal)?,
+                ExportFormat::Json => settings_file::to_json(env, &entries),
+                _ => settings_file::to_yaml(env, &entries),
             }
         }
         ExportFormat::Dotenv | ExportFormat::Shell => {
@@ -887,19 +918,28 @@ fn promote(
                 src.secret,
                 src.value.as_deref().unwrap_or_default(),
             )?;
+            let target = settings::find(c, to, key)?;
+            // A secret in the target stays secret, as with `settings set`.
+            let target_secret = target.as_ref().is_some_and(|t| !t.deleted && t.secret);
             let want = Desired {
                 value,
                 value_type: src.value_type,
-                secret: src.secret,
+                secret: src.secret || target_secret,
                 category: src.category.clone(),
                 description: src.description.clone(),
             };
-            let target = settings::find(c, to, key)?;
+
             let fields = match &target {
                 Some(t) if !t.deleted => settings::changed_fields(ring.as_ref(), t, &want)?,
                 _ => vec!["created"],
             };
-            let mut version = target.as_ref().map_or(0, |t| t.version);
+            let current_version = target.as_ref().map_or(0, |t| t.version);
+            // What the change would make (or, in a dry run, would have made).
+            let mut version = if fields.is_empty() {
+                current_version
+            } else {
+                current_version + 1
+            };
             if let (Some(j), false) = (journal.as_mut(), fields.is_empty()) {
                 version =
                     settings::apply(c, j, ring.as_ref(), to, key, target.as_ref(), &want, false)?

@@ -59,6 +59,11 @@ impl ValueType {
 
     /// Checks a value and returns its canonical text.
     pub fn normalize(self, key: &str, raw: &str) -> Result<String> {
+        if raw.contains('\0') {
+            return Err(Error::invalid(format!(
+                "value of '{key}' contains a NUL byte, which neither the databases nor environment variables can hold"
+            )));
+        }
         let bad = |what: &str| Error::invalid(format!("value of '{key}' is not {what}"));
         match self {
             ValueType::String => Ok(raw.to_owned()),
@@ -674,11 +679,12 @@ pub fn check_version(
     want: Option<i64>,
 ) -> Result<()> {
     let Some(want) = want else { return Ok(()) };
-    let have = current.map_or(0, |c| c.version);
+    // A deleted setting does not exist, as `get` says: its version is 0 here.
+    let have = current.filter(|c| !c.deleted).map_or(0, |c| c.version);
     if have != want {
         let state = match current {
             None => "does not exist (version 0)".to_owned(),
-            Some(c) if c.deleted => format!("is deleted at version {}", c.version),
+            Some(c) if c.deleted => format!("does not exist (deleted at version {})", c.version),
             Some(c) => format!("is at version {}", c.version),
         };
         return Err(Error::Conflict(format!(

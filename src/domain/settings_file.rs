@@ -23,7 +23,70 @@ use zeroize::Zeroizing;
 struct Document {
     environment: Option<String>,
     #[serde(default)]
-    settings: Option<serde_yaml::Mapping>,
+    settings: Option<Entries>,
+}
+
+/// The `settings:` mapping in file order, keeping track of a repeated key
+/// (which a plain mapping would silently collapse or report at its first place).
+struct Entries {
+    items: Vec<(String, serde_yaml::Value)>,
+    duplicate: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for Entries {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Entries;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a mapping of setting keys to values")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Entries, A::Error> {
+                use serde::de::Error as _;
+                let mut out = Entries {
+                    items: Vec::new(),
+                    duplicate: None,
+                };
+                let mut seen = std::collections::HashSet::new();
+                while let Some(k) = map.next_key::<serde_yaml::Value>()? {
+                    let key = match &k {
+                        serde_yaml::Value::String(s) => s.clone(),
+                        serde_yaml::Value::Number(n) => n.to_string(),
+                        serde_yaml::Value::Bool(b) => b.to_string(),
+                        _ => return Err(A::Error::custom("a setting key must be text")),
+                    };
+                    if !seen.insert(key.clone()) && out.duplicate.is_none() {
+                        out.duplicate = Some(key.clone());
+                    }
+                    out.items.push((key, map.next_value()?));
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_map(Visit)
+    }
+}
+
+/// The line (1-based) where `key` is written as a mapping key for the `nth` time.
+fn line_of(text: &str, key: &str, nth: usize) -> Option<usize> {
+    let forms = [
+        format!("{key}:"),
+        format!("\"{key}\":"),
+        format!("'{key}':"),
+    ];
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| {
+            let t = line.trim_start().trim_start_matches("- ");
+            forms.iter().any(|f| t.starts_with(f.as_str()))
+        })
+        .nth(nth - 1)
+        .map(|(i, _)| i + 1)
 }
 
 /// A parsed settings file.
@@ -31,8 +94,8 @@ struct Document {
 pub struct SettingsFile {
     /// The environment it names, if any.
     pub environment: Option<String>,
-    /// The settings in file order.
-    pub entries: Vec<(String, Desired)>,
+    /// The settings in file order, each with whether it said `secret:` at all.
+    pub entries: Vec<(String, Desired, bool)>,
 }
 
 fn yaml_error(source: &str, e: &serde_yaml::Error) -> Error {
@@ -61,23 +124,27 @@ fn scalar_text(key: &str, v: &serde_yaml::Value) -> Result<(String, ValueType)> 
     }
 }
 
-fn entry(key: &str, v: &serde_yaml::Value) -> Result<Desired> {
+fn entry(key: &str, v: &serde_yaml::Value) -> Result<(Desired, bool)> {
     let long = match v {
         serde_yaml::Value::Mapping(m) => m,
         other => {
             let (text, ty) = scalar_text(key, other)?;
-            return Ok(Desired {
-                value: Zeroizing::new(ty.normalize(key, &text)?),
-                value_type: ty,
-                secret: false,
-                category: None,
-                description: None,
-            });
+            return Ok((
+                Desired {
+                    value: Zeroizing::new(ty.normalize(key, &text)?),
+                    value_type: ty,
+                    secret: false,
+                    category: None,
+                    description: None,
+                },
+                false,
+            ));
         }
     };
     let mut value = None;
     let mut ty = None;
     let mut secret = false;
+    let mut secret_given = false;
     let mut category = None;
     let mut description = None;
     for (k, v) in long {
@@ -95,6 +162,7 @@ fn entry(key: &str, v: &serde_yaml::Value) -> Result<Desired> {
             "value" => value = Some(v),
             "type" => ty = text("type")?.map(|t| ValueType::parse(&t)).transpose().map_err(|e| e.context(format!("setting '{key}'")))?,
             "secret" => {
+                secret_given = true;
                 secret = v.as_bool().ok_or_else(|| Error::invalid(format!("setting '{key}': `secret` must be true or false")))?
             }
             "category" => category = text("category")?,
@@ -118,13 +186,16 @@ fn entry(key: &str, v: &serde_yaml::Value) -> Result<Desired> {
         (_, other) => scalar_text(key, other)?,
     };
     let ty = ty.unwrap_or(inferred);
-    Ok(Desired {
-        value: Zeroizing::new(ty.normalize(key, &text)?),
-        value_type: ty,
-        secret,
-        category,
-        description,
-    })
+    Ok((
+        Desired {
+            value: Zeroizing::new(ty.normalize(key, &text)?),
+            value_type: ty,
+            secret,
+            category,
+            description,
+        },
+        secret_given,
+    ))
 }
 
 /// Parses a settings file; `source` names it in errors.
@@ -133,20 +204,28 @@ pub fn parse(text: &str, source: &str) -> Result<SettingsFile> {
     if let Some(env) = &doc.environment {
         crate::config::validate_environment(env).map_err(|e| e.context(source))?;
     }
-    let mut entries = Vec::new();
-    for (k, v) in doc.settings.unwrap_or_default() {
-        let key = match &k {
-            serde_yaml::Value::String(s) => s.clone(),
-            serde_yaml::Value::Number(n) => n.to_string(),
-            serde_yaml::Value::Bool(b) => b.to_string(),
-            _ => {
-                return Err(Error::invalid(format!(
-                    "{source}: a setting key must be text"
-                )))
-            }
-        };
-        settings::validate_key(&key).map_err(|e| e.context(source))?;
-        entries.push((key.clone(), entry(&key, &v).map_err(|e| e.context(source))?));
+    let at = |key: &str, nth: usize| {
+        line_of(text, key, nth)
+            .map(|n| format!(" at line {n}"))
+            .unwrap_or_default()
+    };
+    let raw = doc.settings.unwrap_or(Entries {
+        items: Vec::new(),
+        duplicate: None,
+    });
+    if let Some(key) = &raw.duplicate {
+        return Err(Error::invalid(format!(
+            "{source}{}: setting '{key}' appears twice",
+            at(key, 2)
+        )));
+    }
+    let mut entries = Vec::with_capacity(raw.items.len());
+    for (key, value) in &raw.items {
+        let checked = settings::validate_key(key).and_then(|()| entry(key, value));
+        match checked {
+            Ok((desired, secret_given)) => entries.push((key.clone(), desired, secret_given)),
+            Err(e) => return Err(e.context(format!("{source}{}", at(key, 1)))),
+        }
     }
     Ok(SettingsFile {
         environment: doc.environment,
@@ -156,7 +235,14 @@ pub fn parse(text: &str, source: &str) -> Result<SettingsFile> {
 
 /// One setting in the import format (short form when nothing is lost).
 pub fn to_entry(d: &Desired) -> serde_json::Value {
-    let value = d.value_type.to_json(&d.value);
+    let value = match d.value_type.to_json(&d.value) {
+        // Under `type: json` a YAML string is read as JSON text, so a JSON
+        // string goes out as its text ("\"587\"") and comes back a string.
+        serde_json::Value::String(_) if d.value_type == ValueType::Json => {
+            serde_json::Value::String(d.value.to_string())
+        }
+        other => other,
+    };
     let short = !d.secret
         && d.category.is_none()
         && d.description.is_none()
@@ -184,6 +270,57 @@ pub fn to_entry(d: &Desired) -> serde_json::Value {
     serde_json::Value::Object(m)
 }
 
+/// Compact JSON that any YAML parser reads the same way: characters YAML
+/// forbids in a stream (DEL, C1 controls, U+FFFE/U+FFFF), which serde_json
+/// leaves raw, become `\u` escapes (valid in JSON and in YAML double quotes).
+pub fn portable_json(v: &serde_json::Value, pretty: bool) -> String {
+    let text = if pretty {
+        serde_json::to_string_pretty(v)
+    } else {
+        serde_json::to_string(v)
+    };
+    let text = text.unwrap_or_else(|_| v.to_string());
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c == '\u{7f}' || ('\u{80}'..='\u{9f}').contains(&c) || c == '\u{fffe}' || c == '\u{ffff}'
+        {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The import format as YAML: every key and string double-quoted (JSON flow
+/// style), so YAML 1.1 parsers do not read `yes`, `on` or dates as other types.
+pub fn to_yaml(environment: &str, entries: &[(String, serde_json::Value)]) -> String {
+    let mut out = format!(
+        "environment: {}\n",
+        portable_json(&environment.into(), false)
+    );
+    if entries.is_empty() {
+        out.push_str("settings: {}\n");
+        return out;
+    }
+    out.push_str("settings:\n");
+    for (key, value) in entries {
+        out.push_str(&format!(
+            "  {}: {}\n",
+            portable_json(&key.as_str().into(), false),
+            portable_json(value, false)
+        ));
+    }
+    out
+}
+
+/// The import format as JSON.
+pub fn to_json(environment: &str, entries: &[(String, serde_json::Value)]) -> String {
+    let settings: serde_json::Map<String, serde_json::Value> = entries.iter().cloned().collect();
+    let doc = serde_json::json!({"environment": environment, "settings": settings});
+    format!("{}\n", portable_json(&doc, true))
+}
+
 /// Single-quotes a value for POSIX shells (survives quotes, `$`, newlines).
 pub fn shell_quote(value: &str) -> String {
     format!("'{}'", value.replace('\'', r"'\''"))
@@ -204,8 +341,8 @@ mod tests {
         let by = |k: &str| {
             f.entries
                 .iter()
-                .find(|(key, _)| key == k)
-                .map(|(_, d)| d.clone())
+                .find(|(key, _, _)| key == k)
+                .map(|(_, d, _)| d.clone())
                 .unwrap()
         };
         assert_eq!(by("smtp.port").value_type, ValueType::Int);
@@ -230,10 +367,15 @@ mod tests {
     #[test]
     fn export_round_trips() {
         let f = parse("settings:\n  a: '587'\n  b: 587\n  c: {value: 1.5, type: float}\n  d: {value: [1, 2], type: json, description: list}\n", "f").unwrap();
-        let doc = serde_json::json!({"settings": f.entries.iter().map(|(k, d)| (k.clone(), to_entry(d))).collect::<serde_json::Map<_, _>>()});
-        let yaml = serde_yaml::to_string(&doc).unwrap();
+        let entries: Vec<(String, serde_json::Value)> = f
+            .entries
+            .iter()
+            .map(|(k, d, _)| (k.clone(), to_entry(d)))
+            .collect();
+        let yaml = to_yaml("development", &entries);
         let again = parse(&yaml, "again").unwrap();
-        for ((k1, d1), (k2, d2)) in f.entries.iter().zip(&again.entries) {
+        assert_eq!(f.entries.len(), again.entries.len());
+        for ((k1, d1, _), (k2, d2, _)) in f.entries.iter().zip(&again.entries) {
             assert_eq!(k1, k2);
             assert_eq!(*d1.value, *d2.value, "{k1}: {yaml}");
             assert_eq!(d1.value_type, d2.value_type, "{k1}");

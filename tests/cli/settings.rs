@@ -48,7 +48,7 @@ cli_test! {
         env.init();
         set_secret(env, "smtp.password", SECRET, "production");
         let raw = env.run(&["settings", "get", "smtp.password", "--env", "production", "--reveal", "--raw"]).ok();
-        assert_eq!(raw.stdout, format!("{SECRET}\n"));
+        assert_eq!(raw.stdout, SECRET, "the bare value, no newline added");
         let masked = env.run(&["settings", "get", "smtp.password", "--env", "production", "-o", "json"]).ok().json();
         assert_eq!(masked["value"], serde_json::Value::Null);
         assert_eq!(masked["secret"], true);
@@ -120,7 +120,7 @@ cli_test! {
         let revealed = env.run(&["settings", "history", "db.password", "--reveal", "-o", "json"]).ok().json();
         assert_eq!(revealed[0]["value"], "first-secret-1");
         env.run(&["settings", "rollback", "db.password", "--to-version", "1"]).ok();
-        assert_eq!(env.run(&["settings", "get", "db.password", "--reveal", "--raw"]).ok().stdout, "first-secret-1\n");
+        assert_eq!(env.run(&["settings", "get", "db.password", "--reveal", "--raw"]).ok().stdout, "first-secret-1");
     }
 }
 
@@ -161,7 +161,7 @@ cli_test! {
         assert_eq!(second["unchanged"], 10_000);
         let table = env.run(&["settings", "import", "-f", f]).ok();
         assert!(table.stderr.contains("0 to add, 0 to change, 0 to remove, 10000 unchanged"), "{}", table.stderr);
-        assert_eq!(env.run(&["settings", "get", "secret.key00007", "--env", "production", "--reveal", "--raw"]).ok().stdout, "s3cr3t-7\n");
+        assert_eq!(env.run(&["settings", "get", "secret.key00007", "--env", "production", "--reveal", "--raw"]).ok().stdout, "s3cr3t-7");
 
         let small = env.home.path().join("small.yaml");
         std::fs::write(&small, "environment: production\nsettings:\n  app.name01001: changed\n  extra.key: {value: true}\n").unwrap();
@@ -293,7 +293,7 @@ cli_test! {
         assert_eq!(dry.as_array().unwrap().len(), 3);
         env.run(&["settings", "get", "a", "--env", "production"]).code(3);
         env.run(&["settings", "promote", "a", "b", "s", "--from", "staging", "--to", "production"]).ok();
-        assert_eq!(env.run(&["settings", "get", "s", "--env", "production", "--reveal", "--raw"]).ok().stdout, "same-secret\n");
+        assert_eq!(env.run(&["settings", "get", "s", "--env", "production", "--reveal", "--raw"]).ok().stdout, "same-secret");
         let rows = env.run(&["settings", "diff", "--env", "staging", "--against", "production", "-o", "json"]).ok().json();
         assert_eq!(rows.as_array().unwrap().len(), 1, "only c differs now: {rows}");
         env.run(&["settings", "promote", "zz", "--from", "staging", "--to", "production"]).code(3);
@@ -315,7 +315,7 @@ cli_test! {
         let report = env.run(&["db", "rotate-key", "--new-key-file", new_key.to_str().unwrap(), "-y", "-o", "json"]).ok().json();
         assert_eq!(report["reencrypted"], 5);
         for i in 0..5 {
-            assert_eq!(env.run(&["settings", "get", &format!("s{i}"), "--env", "production", "--reveal", "--raw"]).ok().stdout, format!("value-{i}\n"));
+            assert_eq!(env.run(&["settings", "get", &format!("s{i}"), "--env", "production", "--reveal", "--raw"]).ok().stdout, format!("value-{i}"));
         }
         // History rows stay under the old key, readable while it is a previous key.
         env.run(&["settings", "history", "s0", "--env", "production", "--reveal"]).ok();
@@ -336,7 +336,7 @@ cli_test! {
         let legacy = envelope.rsplit(':').next().unwrap().to_owned();
         assert_eq!(&*keyward::crypto::envelope::open(&ring, "", &legacy).unwrap(), b"old-format-secret");
         env.sql(&format!("UPDATE settings SET value = '{legacy}' WHERE key = 'legacy'")).unwrap();
-        assert_eq!(env.run(&["settings", "get", "legacy", "--reveal", "--raw"]).ok().stdout, "old-format-secret\n");
+        assert_eq!(env.run(&["settings", "get", "legacy", "--reveal", "--raw"]).ok().stdout, "old-format-secret");
         env.run_with_stdin(&["settings", "set", "legacy", "--value-stdin"], Some("new-value\n")).ok();
         let stored = env.sql_text("SELECT value FROM settings WHERE key = 'legacy'");
         assert!(stored.starts_with("kw1:"), "{stored}");
@@ -420,6 +420,56 @@ cli_test! {
         env.run(&["--env", "Prod", "settings", "list"]).code(2);
         // A negative number is a value, not a flag.
         env.run(&["settings", "set", "limit", "-5", "--type", "int"]).ok();
-        assert_eq!(env.run(&["settings", "get", "limit", "--raw"]).ok().stdout, "-5\n");
+        assert_eq!(env.run(&["settings", "get", "limit", "--raw"]).ok().stdout, "-5");
+    }
+}
+
+cli_test! {
+    /// Review findings: --if-version 0 on a deleted key, promote keeps a target secret,
+    /// NUL bytes refused, an empty file with --prune refused, `-o json` exports JSON,
+    /// json-typed strings round-trip, and entry errors carry their line.
+    fn settings_edge_cases(env) {
+        env.init();
+        env.run(&["settings", "set", "gone", "x"]).ok();
+        env.run(&["settings", "delete", "gone", "-y"]).ok();
+        let again = env.run(&["settings", "set", "gone", "y", "--if-version", "0", "-o", "json"]).ok().json();
+        assert_eq!(again["version"], 3, "versions keep growing across a deletion");
+
+        env.run(&["settings", "set", "db.pw", "plain-in-staging", "--env", "staging"]).ok();
+        set_secret(env, "db.pw", "secret-in-prod", "production");
+        env.run(&["settings", "promote", "db.pw", "--from", "staging", "--to", "production"]).ok();
+        let promoted = env.run(&["settings", "get", "db.pw", "--env", "production", "-o", "json"]).ok().json();
+        assert_eq!(promoted["secret"], true);
+        assert_eq!(promoted["value"], serde_json::Value::Null);
+
+        env.run_with_stdin(&["settings", "set", "nul", "--value-stdin"], Some("a\0b")).code(2).stderr_has("NUL");
+        env.run_with_stdin(&["settings", "import", "-f", "-", "--prune", "-y"], Some("settings: {}\n")).code(2).stderr_has("no settings");
+
+        env.run(&["settings", "set", "j.str", "\"587\"", "--type", "json"]).ok();
+        env.run(&["settings", "set", "j.obj", "{\"a\": [1, 2]}", "--type", "json"]).ok();
+        env.run(&["settings", "set", "s.yes", "yes"]).ok();
+        env.run_with_stdin(&["settings", "set", "s.del", "--value-stdin"], Some("del\u{7f}here")).ok();
+        let exported = env.run(&["settings", "export", "-o", "json", "--reveal"]).ok();
+        let doc = exported.json();
+        assert_eq!(doc["environment"], "development");
+        // Round trip through a new environment of the same database.
+        let text = exported.stdout.replace("\"development\"", "\"copy\"");
+        env.run_with_stdin(&["settings", "import", "-f", "-"], Some(&text)).ok();
+        for (key, want) in [("j.str", serde_json::json!("587")), ("j.obj", serde_json::json!({"a": [1, 2]})), ("s.yes", serde_json::json!("yes")), ("s.del", serde_json::json!("del\u{7f}here"))] {
+            let got = env.run(&["settings", "get", key, "--env", "copy", "-o", "json"]).ok().json();
+            assert_eq!(got["value"], want, "{key}");
+        }
+        let yaml = env.run(&["settings", "export", "--env", "copy"]).ok().stdout;
+        assert!(yaml.contains("\"s.yes\": \"yes\""), "strings are quoted for every YAML parser: {yaml}");
+
+        let bad = "settings:\n  a: 1\n  b: 2\n  c: 3\n  d: 4\n  e: 5\n  g: {value: x, type: int}\n  h: 8\n";
+        env.run_with_stdin(&["settings", "import", "-f", "-"], Some(bad)).code(2).stderr_has("line 7");
+        let dup = "settings:\n  a: 1\n  b: 2\n  c: 3\n  d: 4\n  e: 5\n  a: 7\n";
+        env.run_with_stdin(&["settings", "import", "-f", "-"], Some(dup)).code(2).stderr_has("line 7");
+        // --reveal needs no key when nothing secret is involved.
+        std::fs::rename(env.key_file(), env.home.path().join("away.key")).unwrap();
+        env.run(&["settings", "get", "gone", "--reveal", "--raw"]).ok();
+        env.run(&["settings", "list", "--prefix", "j.", "--reveal"]).ok();
+        env.run(&["settings", "get", "db.pw", "--env", "production", "--reveal"]).code(7);
     }
 }
