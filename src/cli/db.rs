@@ -78,6 +78,25 @@ fn migration_label(m: &MigrationState) -> String {
     format!("V{}__{}", m.version, m.name)
 }
 
+/// Records migrations just applied (refinery commits in its own transaction; the record follows it).
+fn record_migrations(
+    store: &mut dyn crate::store::Store,
+    actor: &str,
+    database: &str,
+    applied: &[MigrationState],
+) -> Result<()> {
+    store::write(store, |c| {
+        audit::record(
+            c,
+            actor,
+            Event::new("db.migrate", "database", database).details(serde_json::json!({
+                "applied": applied.iter().map(migration_label).collect::<Vec<_>>(),
+            })),
+        )
+    })
+    .map(drop)
+}
+
 fn init(ctx: &mut Context) -> Result<Reply> {
     let database = ctx.config.database.to_string();
     let database_created = match &ctx.config.database {
@@ -107,15 +126,7 @@ fn init(ctx: &mut Context) -> Result<Reply> {
     let applied = store.migrate(false)?;
     if !applied.is_empty() {
         // refinery commits on its own; the record follows at once.
-        store::write(store, |c| {
-            audit::record(
-                c,
-                &actor,
-                Event::new("db.migrate", "database", database.clone()).details(serde_json::json!({
-                    "applied": applied.iter().map(migration_label).collect::<Vec<_>>(),
-                })),
-            )
-        })?;
+        record_migrations(store, &actor, &database, &applied)?;
     }
     let registered: Option<String> = store::read(store, |c| {
         c.query_opt("SELECT kid FROM key_checks WHERE state = 'active'", &[])?
@@ -208,17 +219,7 @@ fn migrate(ctx: &mut Context, dry_run: bool) -> Result<Reply> {
         // Migrations commit in refinery's own transaction; the record follows it.
         let has_audit = store.migration_states()?.iter().all(|m| m.applied);
         if has_audit {
-            store::write(store, |c| {
-                audit::record(
-                    c,
-                    &actor,
-                    Event::new("db.migrate", "database", database.clone()).details(
-                        serde_json::json!({
-                            "applied": pending.iter().map(migration_label).collect::<Vec<_>>(),
-                        }),
-                    ),
-                )
-            })?;
+            record_migrations(store, &actor, &database, &pending)?;
         }
     }
     let message = match (dry_run, pending.len()) {

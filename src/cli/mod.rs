@@ -163,17 +163,9 @@ fn finish(format: Format, reply: Reply) -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(Format, Reply)> {
+    // Completions need no configuration: a broken config file must not stop them.
     if let Command::Completions { shell } = cli.command {
-        let mut buf = Vec::new();
-        clap_complete::generate(shell, &mut Cli::command(), "keyward", &mut buf);
-        let text = String::from_utf8(buf).map_err(Error::internal)?;
-        return Ok((
-            Format::Table,
-            Reply {
-                data: Data::Raw(text),
-                ..Reply::default()
-            },
-        ));
+        return Ok((Format::Table, completions(shell)?));
     }
     let g = cli.global;
     let flags = Flags {
@@ -196,13 +188,18 @@ fn run(cli: Cli) -> Result<(Format, Reply)> {
         Command::Roles(c) => roles::run(&mut ctx, c)?,
         Command::Settings(c) => settings::run(&mut ctx, c)?,
         Command::Audit(c) => audit::run(&mut ctx, c)?,
-        Command::Completions { .. } => unreachable_completions()?,
+        Command::Completions { shell } => completions(shell)?,
     };
     Ok((format, reply))
 }
 
-fn unreachable_completions() -> Result<Reply> {
-    Err(Error::internal(
-        "completions are handled before configuration",
-    ))
+/// The completion script for `shell`.
+fn completions(shell: clap_complete::Shell) -> Result<Reply> {
+    let mut buf = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "keyward", &mut buf);
+    let text = String::from_utf8(buf).map_err(Error::internal)?;
+    Ok(Reply {
+        data: Data::Raw(text),
+        ..Reply::default()
+    })
 }

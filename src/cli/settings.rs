@@ -256,10 +256,7 @@ pub(crate) fn run(ctx: &mut Context, cmd: SettingsCommand) -> Result<Reply> {
             ctx.confirm(&format!("delete setting '{key}' from '{env}'"))?;
             let actor = ctx.actor().to_owned();
             let written = store::write(ctx.store()?, |c| {
-                let mut journal = Journal::new(c, &actor)?;
-                let w = settings::delete(c, &mut journal, &env, &key, if_version)?;
-                journal.flush(c)?;
-                Ok(w)
+                settings::delete_one(c, &actor, &env, &key, if_version)
             })?;
             let msg = format!(
                 "deleted '{key}' from '{env}' (version {}; `settings rollback` can restore it)",
@@ -275,11 +272,8 @@ pub(crate) fn run(ctx: &mut Context, cmd: SettingsCommand) -> Result<Reply> {
             let format = ctx.config.output;
             let rows = store::read(ctx.store()?, |c| {
                 let versions = settings::history(c, &env, &key)?;
-                if reveal && versions.iter().any(|v| v.secret) {
-                    if let Some(r) = ring.as_ref() {
-                        keys::check(c, r)?;
-                    }
-                }
+                // The ring is only loaded when a secret is revealed.
+                keys::check_ring(c, ring.as_ref())?;
                 versions
                     .iter()
                     .map(|v| {
@@ -380,9 +374,7 @@ fn shown_value(
         return Ok(None);
     }
     if s.secret {
-        if let Some(r) = ring {
-            keys::check(conn, r)?;
-        }
+        keys::check_ring(conn, ring)?;
     }
     settings::plaintext(ring, &s.environment, &s.key, s.secret, stored).map(Some)
 }
@@ -440,24 +432,19 @@ fn set(
     };
     let ring = ring_for(ctx, secret || current.as_ref().is_some_and(|c| c.secret))?;
     let written = store::write(ctx.store()?, |c| {
-        if let Some(r) = &ring {
-            keys::ensure(c, r, &actor)?;
-        }
+        keys::gate(c, ring.as_ref(), &actor, true)?;
         let current = settings::find(c, env, key)?;
         settings::check_version(env, key, current.as_ref(), if_version)?;
-        let mut journal = Journal::new(c, &actor)?;
-        let w = settings::apply(
+        settings::apply_one(
             c,
-            &mut journal,
+            &actor,
             ring.as_ref(),
             env,
             key,
             current.as_ref(),
             &want,
             false,
-        )?;
-        journal.flush(c)?;
-        Ok(w)
+        )
     })?;
     let msg = match written.action {
         "unchanged" => format!(
@@ -475,25 +462,20 @@ fn rollback(ctx: &mut Context, env: &str, key: &str, to_version: i64) -> Result<
     let versions = store::read(ctx.store()?, |c| settings::history(c, env, key))?;
     let ring = ring_for(ctx, versions.iter().any(|v| v.secret))?;
     let written = store::write(ctx.store()?, |c| {
-        if let Some(r) = &ring {
-            keys::ensure(c, r, &actor)?;
-        }
+        keys::gate(c, ring.as_ref(), &actor, true)?;
         let versions = settings::history(c, env, key)?;
         let want = settings::state_at(ring.as_ref(), env, key, &versions, to_version)?;
         let current = settings::find(c, env, key)?;
-        let mut journal = Journal::new(c, &actor)?;
-        let w = settings::apply(
+        settings::apply_one(
             c,
-            &mut journal,
+            &actor,
             ring.as_ref(),
             env,
             key,
             current.as_ref(),
             &want,
             true,
-        )?;
-        journal.flush(c)?;
-        Ok(w)
+        )
     })?;
     let msg = format!(
         "rolled '{key}' in '{env}' back to the value of version {to_version}, as version {}",
@@ -602,13 +584,7 @@ fn import(
         has_secrets || parsed.entries.iter().any(|(_, d, _)| d.secret),
     )?;
     let body = |c: &mut dyn crate::store::Conn, apply: bool| -> Result<Plan> {
-        if let Some(r) = &ring {
-            if apply {
-                keys::ensure(c, r, &actor)?;
-            } else {
-                keys::check(c, r)?;
-            }
-        }
+        keys::gate(c, ring.as_ref(), &actor, apply)?;
         let current: BTreeMap<String, Stored> = settings::all(c, &env)?
             .into_iter()
             .map(|s| (s.key.clone(), s))
@@ -719,9 +695,7 @@ fn load_plain(
     })?;
     let ring = ring_for(ctx, reveal && has_secrets)?;
     store::read(ctx.store()?, |c| {
-        if let Some(r) = &ring {
-            keys::check(c, r)?;
-        }
+        keys::check_ring(c, ring.as_ref())?;
         let mut out = Vec::new();
         let mut hidden = 0;
         for s in settings::list(c, env, None, prefix)? {
@@ -896,13 +870,7 @@ fn promote(
     })?;
     let ring = ring_for(ctx, needs_ring)?;
     let body = |c: &mut dyn crate::store::Conn, apply: bool| -> Result<Vec<serde_json::Value>> {
-        if let Some(r) = &ring {
-            if apply {
-                keys::ensure(c, r, &actor)?;
-            } else {
-                keys::check(c, r)?;
-            }
-        }
+        keys::gate(c, ring.as_ref(), &actor, apply)?;
         let mut journal = if apply {
             Some(Journal::new(c, &actor)?)
         } else {

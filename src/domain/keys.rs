@@ -140,6 +140,20 @@ pub fn ensure(conn: &mut dyn Conn, ring: &Keyring, actor: &str) -> Result<bool> 
     Ok(true)
 }
 
+/// Before reading secrets: checks the key, when a key ring was needed at all.
+pub fn check_ring(conn: &mut dyn Conn, ring: Option<&Keyring>) -> Result<()> {
+    ring.map_or(Ok(()), |r| check(conn, r).map(drop))
+}
+
+/// Before touching secrets: a writer checks (and, first time, registers) the
+/// key; a reader only checks it. Nothing to do without a key ring.
+pub fn gate(conn: &mut dyn Conn, ring: Option<&Keyring>, actor: &str, writing: bool) -> Result<()> {
+    match ring {
+        Some(r) if writing => ensure(conn, r, actor).map(drop),
+        _ => check_ring(conn, ring),
+    }
+}
+
 fn insert_check(conn: &mut dyn Conn, key: &Key) -> Result<()> {
     let value = envelope::seal(key, &check_aad(key.kid()), CHECK_PLAINTEXT)?;
     conn.execute(

@@ -547,6 +547,39 @@ pub fn apply(
     })
 }
 
+/// One change with its own audit trail: the journal is opened, the change
+/// applied and the trail written, all in the caller's write transaction.
+#[allow(clippy::too_many_arguments)]
+pub fn apply_one(
+    conn: &mut dyn Conn,
+    actor: &str,
+    ring: Option<&Keyring>,
+    env: &str,
+    key: &str,
+    current: Option<&Stored>,
+    want: &Desired,
+    rollback: bool,
+) -> Result<Written> {
+    let mut journal = Journal::new(conn, actor)?;
+    let written = apply(conn, &mut journal, ring, env, key, current, want, rollback)?;
+    journal.flush(conn)?;
+    Ok(written)
+}
+
+/// One deletion with its own audit trail (see [`apply_one`]).
+pub fn delete_one(
+    conn: &mut dyn Conn,
+    actor: &str,
+    env: &str,
+    key: &str,
+    if_version: Option<i64>,
+) -> Result<Written> {
+    let mut journal = Journal::new(conn, actor)?;
+    let written = delete(conn, &mut journal, env, key, if_version)?;
+    journal.flush(conn)?;
+    Ok(written)
+}
+
 /// Creates many new settings (none of them has a row yet) with few statements:
 /// what `import` does with a fresh environment.
 pub fn create_many(
