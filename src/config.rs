@@ -133,6 +133,9 @@ pub struct Config {
     pub warnings: Vec<String>,
     /// Warnings about password hashing, printed by commands that hash.
     pub hashing_warnings: Vec<String>,
+    /// A fixed "now" from `KEYWARD_TEST_NOW` (RFC 3339), honoured by debug
+    /// builds only: the test suite's settable clock for the binary.
+    pub test_now: Option<time::OffsetDateTime>,
 }
 
 /// The YAML config file.
@@ -248,6 +251,13 @@ impl Config {
     ) -> Result<Self> {
         let env = |k: &str| env(k).filter(|v| !v.is_empty());
         let warnings = Vec::new();
+        let test_now = if cfg!(debug_assertions) {
+            env("KEYWARD_TEST_NOW")
+                .map(|v| crate::time::parse_stored(&v).map_err(|e| e.context("KEYWARD_TEST_NOW")))
+                .transpose()?
+        } else {
+            None
+        };
         let mut hashing_warnings = Vec::new();
 
         // The config file: explicit (must exist) or default (may be absent).
@@ -469,6 +479,7 @@ impl Config {
             config_file,
             warnings,
             hashing_warnings,
+            test_now,
         })
     }
 }

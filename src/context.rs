@@ -5,7 +5,9 @@ use crate::config::Config;
 use crate::crypto::keyring::Keyring;
 use crate::error::{Error, Result};
 use crate::store::{self, Store};
+use crate::time::{Clock, FixedClock, SystemClock};
 use std::io::{BufRead, IsTerminal, Write};
+use std::sync::Arc;
 
 /// A command's environment.
 pub struct Context {
@@ -13,6 +15,8 @@ pub struct Context {
     pub config: Config,
     /// `--yes`: destructive verbs proceed without asking.
     pub assume_yes: bool,
+    /// Where operations read the time from.
+    pub clock: Arc<dyn Clock>,
     store: Option<Box<dyn Store>>,
     keyring: Option<Keyring>,
 }
@@ -20,9 +24,14 @@ pub struct Context {
 impl Context {
     /// Wraps a resolved configuration. Opens nothing.
     pub fn new(config: Config, assume_yes: bool) -> Self {
+        let clock: Arc<dyn Clock> = match config.test_now {
+            Some(t) => Arc::new(FixedClock::at(t)),
+            None => Arc::new(SystemClock),
+        };
         Context {
             config,
             assume_yes,
+            clock,
             store: None,
             keyring: None,
         }

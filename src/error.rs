@@ -1,80 +1,150 @@
 //! The library's error type and its mapping to the exit codes of the SPEC.
 //!
-//! Every failure a user can meet is one of these variants; the message names
-//! the thing and the fix, and never carries a secret.
+//! An [`Error`] is a [`ErrorKind`] (which decides the exit code, in one place:
+//! [`ErrorKind::exit_code`]), a message for people that names the thing and
+//! the fix and never carries a secret, and, where there is one, the
+//! underlying error it came from (a driver or I/O error), kept for `source()`.
 
 use std::fmt;
 
 /// What went wrong, as the exit code of the SPEC sees it.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
     /// A bug or an unexpected condition (exit 1).
-    #[error("{0}")]
-    Internal(String),
+    Internal,
     /// Usage or invalid input: bad flag, bad value, bad YAML (exit 2).
-    #[error("{0}")]
-    Invalid(String),
+    Invalid,
     /// The named thing does not exist (exit 3).
-    #[error("{0}")]
-    NotFound(String),
+    NotFound,
     /// Already exists, version mismatch, protected row (exit 4).
-    #[error("{0}")]
-    Conflict(String),
+    Conflict,
     /// Wrong password, locked, invalid key or token, permission absent (exit 5).
-    #[error("{0}")]
-    Denied(String),
-    /// The database cannot be reached or its schema is not current (exit 6).
-    #[error("{0}")]
-    Unavailable(String),
+    Denied,
+    /// The database cannot be reached, refuses us, or its schema is not current (exit 6).
+    Unavailable,
     /// No key, wrong key, unreadable or too-open key file (exit 7).
-    #[error("{0}")]
-    Key(String),
+    Key,
     /// Tampered ciphertext, broken audit chain (exit 8).
-    #[error("{0}")]
-    Integrity(String),
+    Integrity,
+}
+
+impl ErrorKind {
+    /// The process exit code this kind maps to (SPEC §4). The only such mapping.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            ErrorKind::Internal => 1,
+            ErrorKind::Invalid => 2,
+            ErrorKind::NotFound => 3,
+            ErrorKind::Conflict => 4,
+            ErrorKind::Denied => 5,
+            ErrorKind::Unavailable => 6,
+            ErrorKind::Key => 7,
+            ErrorKind::Integrity => 8,
+        }
+    }
+}
+
+type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A failure: its kind, a message for people, and the error it came from.
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
+    source: Option<Source>,
 }
 
 /// Shorthand for results in this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+macro_rules! constructors {
+    ($($(#[$doc:meta])* $name:ident => $kind:ident;)*) => {
+        $(
+            $(#[$doc])*
+            pub fn $name(msg: impl fmt::Display) -> Self {
+                Error::new(ErrorKind::$kind, msg)
+            }
+        )*
+    };
+}
+
 impl Error {
-    /// The process exit code this error maps to (SPEC §4).
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            Error::Internal(_) => 1,
-            Error::Invalid(_) => 2,
-            Error::NotFound(_) => 3,
-            Error::Conflict(_) => 4,
-            Error::Denied(_) => 5,
-            Error::Unavailable(_) => 6,
-            Error::Key(_) => 7,
-            Error::Integrity(_) => 8,
+    /// An error of `kind` with a message.
+    pub fn new(kind: ErrorKind, msg: impl fmt::Display) -> Self {
+        Error {
+            kind,
+            message: msg.to_string(),
+            source: None,
         }
     }
 
-    /// Builds an [`Error::Internal`] from anything printable.
-    pub fn internal(msg: impl fmt::Display) -> Self {
-        Error::Internal(msg.to_string())
+    constructors! {
+        /// A bug or an unexpected condition (exit 1).
+        internal => Internal;
+        /// Usage or invalid input (exit 2).
+        invalid => Invalid;
+        /// The named thing does not exist (exit 3).
+        not_found => NotFound;
+        /// Already exists, version mismatch, protected row (exit 4).
+        conflict => Conflict;
+        /// Refused: wrong password, locked, permission absent (exit 5).
+        denied => Denied;
+        /// The database cannot be reached or used (exit 6).
+        unavailable => Unavailable;
+        /// A key problem (exit 7).
+        key => Key;
+        /// Tampering or corruption found (exit 8).
+        integrity => Integrity;
     }
 
-    /// Builds an [`Error::Invalid`] from anything printable.
-    pub fn invalid(msg: impl fmt::Display) -> Self {
-        Error::Invalid(msg.to_string())
+    /// Keeps the error this one came from (shown by `source()`, never in the message).
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Box::new(source));
+        self
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The message for people.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The process exit code this error maps to (SPEC §4).
+    pub fn exit_code(&self) -> u8 {
+        self.kind.exit_code()
     }
 
     /// Prefixes the message with some context, keeping the kind (and so the exit code).
-    pub fn context(self, ctx: impl fmt::Display) -> Self {
-        let wrap = |m: String| format!("{ctx}: {m}");
-        match self {
-            Error::Internal(m) => Error::Internal(wrap(m)),
-            Error::Invalid(m) => Error::Invalid(wrap(m)),
-            Error::NotFound(m) => Error::NotFound(wrap(m)),
-            Error::Conflict(m) => Error::Conflict(wrap(m)),
-            Error::Denied(m) => Error::Denied(wrap(m)),
-            Error::Unavailable(m) => Error::Unavailable(wrap(m)),
-            Error::Key(m) => Error::Key(wrap(m)),
-            Error::Integrity(m) => Error::Integrity(wrap(m)),
-        }
+    pub fn context(mut self, ctx: impl fmt::Display) -> Self {
+        self.message = format!("{ctx}: {}", self.message);
+        self
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Error")
+            .field("kind", &self.kind)
+            .field("message", &self.message)
+            .field("source", &self.source.as_ref().map(ToString::to_string))
+            .finish()
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|s| s as &(dyn std::error::Error + 'static))
     }
 }
 
@@ -85,14 +155,14 @@ mod tests {
     #[test]
     fn exit_codes_follow_the_spec() {
         let cases = [
-            (Error::Internal(String::new()), 1),
-            (Error::Invalid(String::new()), 2),
-            (Error::NotFound(String::new()), 3),
-            (Error::Conflict(String::new()), 4),
-            (Error::Denied(String::new()), 5),
-            (Error::Unavailable(String::new()), 6),
-            (Error::Key(String::new()), 7),
-            (Error::Integrity(String::new()), 8),
+            (Error::internal(""), 1),
+            (Error::invalid(""), 2),
+            (Error::not_found(""), 3),
+            (Error::conflict(""), 4),
+            (Error::denied(""), 5),
+            (Error::unavailable(""), 6),
+            (Error::key(""), 7),
+            (Error::integrity(""), 8),
         ];
         for (err, code) in cases {
             assert_eq!(err.exit_code(), code, "{err:?}");
@@ -101,8 +171,17 @@ mod tests {
 
     #[test]
     fn context_keeps_the_kind() {
-        let e = Error::Key("bad".into()).context("loading key file");
+        let e = Error::key("bad").context("loading key file");
         assert_eq!(e.exit_code(), 7);
         assert_eq!(e.to_string(), "loading key file: bad");
+    }
+
+    #[test]
+    fn the_source_is_kept_but_not_shown() {
+        let io = std::io::Error::other("disk on fire");
+        let e = Error::unavailable("cannot read the database").with_source(io);
+        assert_eq!(e.to_string(), "cannot read the database");
+        let source = std::error::Error::source(&e).map(ToString::to_string);
+        assert_eq!(source.as_deref(), Some("disk on fire"));
     }
 }

@@ -1,13 +1,75 @@
-//! Timestamps and durations: the stored text form, RFC 3339 output, `1h30m` input.
+//! Time: the [`Clock`] operations read the instant from, the stored text
+//! form, RFC 3339 output, `1h30m` input.
+//!
+//! Domain code never reads the system time itself: operations take a
+//! `&dyn Clock` (the [`SystemClock`] in the binary, a [`FixedClock`] in tests),
+//! so expiry, lockout, grace periods and rate windows are tested by setting
+//! the clock, not by sleeping.
 
 use crate::error::{Error, Result};
+use std::sync::Mutex;
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::{Duration, OffsetDateTime, UtcOffset};
 
-/// The current instant, UTC, truncated to microseconds (what both databases keep).
+/// Where operations read the current instant from.
+pub trait Clock: Send + Sync {
+    /// The current instant, UTC, truncated to microseconds (what both databases keep).
+    fn now(&self) -> OffsetDateTime;
+}
+
+/// The system's clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> OffsetDateTime {
+        truncate(OffsetDateTime::now_utc())
+    }
+}
+
+/// A clock that stands still until it is set or advanced (tests; `KEYWARD_TEST_NOW` in debug builds).
+#[derive(Debug)]
+pub struct FixedClock(Mutex<OffsetDateTime>);
+
+impl FixedClock {
+    /// A clock showing `at`.
+    pub fn at(at: OffsetDateTime) -> Self {
+        FixedClock(Mutex::new(truncate(at)))
+    }
+
+    /// Sets the instant it shows.
+    pub fn set(&self, at: OffsetDateTime) {
+        let mut t = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *t = truncate(at);
+    }
+
+    /// Moves it forward (or, with a negative duration, back).
+    pub fn advance(&self, by: Duration) {
+        let mut t = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *t = t.saturating_add(by);
+    }
+}
+
+impl Clock for FixedClock {
+    fn now(&self) -> OffsetDateTime {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// The system clock's current instant, for code outside the domain (file
+/// names, progress): operations use the [`Clock`] they are given.
 pub fn now() -> OffsetDateTime {
-    truncate(OffsetDateTime::now_utc())
+    SystemClock.now()
 }
 
 /// Truncates an instant to microsecond precision, in UTC.
@@ -110,8 +172,8 @@ pub fn sub(t: OffsetDateTime, d: Duration) -> Result<OffsetDateTime> {
         .ok_or_else(|| Error::invalid(format!("duration {} is too long", format_duration(d))))
 }
 
-/// Parses `--since`: a duration back from now (`24h`) or an RFC 3339 instant.
-pub fn parse_since(s: &str) -> Result<OffsetDateTime> {
+/// Parses `--since`: a duration back from `now` (`24h`) or an RFC 3339 instant.
+pub fn parse_since(s: &str, now: OffsetDateTime) -> Result<OffsetDateTime> {
     if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
         return Ok(truncate(t));
     }
@@ -120,7 +182,7 @@ pub fn parse_since(s: &str) -> Result<OffsetDateTime> {
             "invalid --since {s:?}: give a duration back from now (`24h`, `7d`) or an RFC 3339 time"
         ))
     })?;
-    sub(now(), d)
+    sub(now, d)
 }
 
 #[cfg(test)]
@@ -139,6 +201,19 @@ mod tests {
         let huge = parse_duration("2147483647w").unwrap();
         assert_eq!(add(now(), huge).unwrap_err().exit_code(), 2);
         assert_eq!(sub(now(), huge).unwrap_err().exit_code(), 2);
+    }
+
+    #[test]
+    fn a_fixed_clock_moves_only_when_told() {
+        let start = parse_stored("2026-01-01T00:00:00Z").unwrap();
+        let clock = FixedClock::at(start);
+        assert_eq!(clock.now(), start);
+        clock.advance(Duration::minutes(15));
+        assert_eq!(clock.now(), start + Duration::minutes(15));
+        clock.set(start);
+        assert_eq!(clock.now(), start);
+        let since = parse_since("24h", clock.now()).unwrap();
+        assert_eq!(since, start - Duration::hours(24));
     }
 
     #[test]

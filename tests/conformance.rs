@@ -11,6 +11,11 @@ use keyward::domain::{keys, seed};
 use keyward::store::{self, Store, Value};
 use keyward::Error;
 
+/// `actor` acting now, on the system clock.
+fn stamp(actor: &str) -> audit::Stamp<'_> {
+    audit::Stamp::new(actor, &keyward::time::SystemClock)
+}
+
 fn ring(active: &Key, previous: &[&Key]) -> Keyring {
     Keyring::new(
         active.clone(),
@@ -101,9 +106,9 @@ both_backends! {
         let mut s = db.open();
         let before = count(s.as_mut(), "audit_events");
         let result: keyward::Result<()> = store::write(s.as_mut(), |c| {
-            audit::record(c, "t", Event::new("test.one", "test", "a"))?;
+            audit::record(c, stamp("t"), Event::new("test.one", "test", "a"))?;
             seed::seed(c, "t")?;
-            Err(Error::Conflict("boom".into()))
+            Err(Error::conflict("boom"))
         });
         assert!(result.is_err());
         assert_eq!(count(s.as_mut(), "audit_events"), before);
@@ -120,7 +125,7 @@ both_backends! {
             store::write(s.as_mut(), |c| {
                 audit::record(
                     c,
-                    actor,
+                    stamp(actor),
                     Event::new(if i % 3 == 0 { "user.create" } else { "setting.update" }, "thing", format!("t{i}"))
                         .details(serde_json::json!({ "i": i, "nested": { "b": [1, 2], "a": null } })),
                 )
@@ -164,7 +169,7 @@ both_backends! {
                     let mut s = db.open_raw();
                     for i in 0..EACH {
                         store::write(s.as_mut(), |c| {
-                            audit::record(c, &format!("writer{t}"), Event::new("test.write", "test", format!("{t}-{i}")))
+                            audit::record(c, stamp(&format!("writer{t}")), Event::new("test.write", "test", format!("{t}-{i}")))
                         })
                         .unwrap_or_else(|e| panic!("writer {t} entry {i}: {e}"));
                     }
@@ -182,7 +187,7 @@ both_backends! {
     /// Audit rows cannot be updated or deleted, whatever the SQL.
     fn audit_rows_are_append_only(db) {
         let mut s = db.open();
-        store::write(s.as_mut(), |c| audit::record(c, "t", Event::new("test.one", "test", "a"))).unwrap();
+        store::write(s.as_mut(), |c| audit::record(c, stamp("t"), Event::new("test.one", "test", "a"))).unwrap();
         for sql in ["UPDATE audit_events SET actor = 'x'", "DELETE FROM audit_events"] {
             let err = store::write(s.as_mut(), |c| c.execute(sql, &[])).unwrap_err();
             assert_eq!(err.exit_code(), 8, "{sql}: {err}");
@@ -266,7 +271,7 @@ both_backends! {
         let third = Key::generate().unwrap();
         let failed: keyward::Result<()> = store::write(s.as_mut(), |c| {
             keys::rotate(c, &new_ring, &third, "t", &mut |_, _| {})?;
-            Err(Error::Internal("killed".into()))
+            Err(Error::internal("killed"))
         });
         assert!(failed.is_err());
         store::read(s.as_mut(), |c| keys::check(c, &new_ring)).unwrap();

@@ -58,7 +58,10 @@ pub(crate) fn run(ctx: &mut Context, cmd: AuditCommand) -> Result<Reply> {
             limit,
         } => {
             let filter = Filter {
-                since: since.as_deref().map(crate::time::parse_since).transpose()?,
+                since: since
+                    .as_deref()
+                    .map(|s| crate::time::parse_since(s, ctx.clock.now()))
+                    .transpose()?,
                 actor,
                 action,
                 target,
@@ -87,7 +90,7 @@ pub(crate) fn run(ctx: &mut Context, cmd: AuditCommand) -> Result<Reply> {
                 let msg = format!("audit chain intact: {} entries", v.entries);
                 Ok(Reply::object(v).with_message(msg))
             } else {
-                let err = Error::Integrity(format!(
+                let err = Error::integrity(format!(
                     "audit chain broken at entry {}: {}",
                     v.first_bad_entry.unwrap_or_default(),
                     v.problem.clone().unwrap_or_default()

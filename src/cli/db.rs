@@ -88,7 +88,10 @@ fn record_migrations(
     store::write(store, |c| {
         audit::record(
             c,
-            actor,
+            audit::Stamp {
+                actor,
+                at: crate::time::now(),
+            },
             Event::new("db.migrate", "database", database).details(serde_json::json!({
                 "applied": applied.iter().map(migration_label).collect::<Vec<_>>(),
             })),
@@ -109,7 +112,7 @@ fn init(ctx: &mut Context) -> Result<Reply> {
     let create_key_at = match &ctx.config.key {
         KeyConfig::File { path, is_default } if !path.exists() => {
             if !is_default {
-                return Err(Error::Key(format!(
+                return Err(Error::key(format!(
                     "key file {} does not exist: check the path, or leave --key-file/KEYWARD_KEY_FILE unset so `db init` creates the default key",
                     path.display()
                 )));
@@ -138,7 +141,7 @@ fn init(ctx: &mut Context) -> Result<Reply> {
     let mut key_created = false;
     if let Some(path) = create_key_at {
         if let Some(kid) = &registered {
-            return Err(Error::Key(format!(
+            return Err(Error::key(format!(
                 "this database already uses key {kid}, but the key file {} does not exist: restore it from your backup, or point to it with --key-file or DATABASE_ENCRYPTION_KEY",
                 path.display()
             )));
@@ -324,8 +327,8 @@ fn check_health(ctx: &mut Context, h: &mut Health) -> Result<()> {
     let status = store::read(store, |c| keys::check(c, ring))?;
     h.expected_kid = status.expected_kid.clone();
     if status.expected_kid.is_none() {
-        return Err(Error::Key(
-            "the database has no encryption key registered: run `keyward db init`".into(),
+        return Err(Error::key(
+            "the database has no encryption key registered: run `keyward db init`",
         ));
     }
     h.key_matches = Some(true);

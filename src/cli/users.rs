@@ -127,7 +127,7 @@ pub(crate) fn run(ctx: &mut Context, cmd: UsersCommand) -> Result<Reply> {
             // Fail on clashes and unknown roles before asking for a password.
             store::read(ctx.store()?, |c| {
                 if users::get(c, &username).is_ok() {
-                    return Err(Error::Conflict(format!("user '{username}' already exists")));
+                    return Err(Error::conflict(format!("user '{username}' already exists")));
                 }
                 roles
                     .iter()
@@ -254,7 +254,7 @@ pub(crate) fn run(ctx: &mut Context, cmd: UsersCommand) -> Result<Reply> {
                 let why = answer.reason.clone().unwrap_or_default();
                 Ok(Reply::object(answer)
                     .quiet_table()
-                    .failing(Error::Denied(format!("denied: {why}"))))
+                    .failing(Error::denied(format!("denied: {why}"))))
             }
         }
         UsersCommand::Totp(t) => totp(ctx, &actor, t),
@@ -278,7 +278,7 @@ fn check_password(
         })?;
         return Ok(Reply::object(check)
             .quiet_table()
-            .failing(Error::Denied(format!(
+            .failing(Error::denied(format!(
                 "invalid username or password for '{username}'"
             ))));
     };
@@ -316,7 +316,7 @@ fn check_password(
     };
     Ok(Reply::object(check)
         .quiet_table()
-        .failing(Error::Denied(why)))
+        .failing(Error::denied(why)))
 }
 
 fn qr_code(text: &str) -> Option<String> {
@@ -383,7 +383,7 @@ fn totp(ctx: &mut Context, actor: &str, cmd: TotpCommand) -> Result<Reply> {
                 };
                 Ok(Reply::object(check)
                     .quiet_table()
-                    .failing(Error::Denied(format!("{why} for '{username}'"))))
+                    .failing(Error::denied(format!("{why} for '{username}'"))))
             }
         }
         TotpCommand::Disable { username } => {

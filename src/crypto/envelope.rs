@@ -44,8 +44,8 @@ pub fn seal(key: &Key, aad: &str, plaintext: &[u8]) -> Result<String> {
 
 /// Decrypts a `kw1:` envelope (key chosen by kid) or a legacy value (active key, empty AAD).
 ///
-/// An unknown kid is [`Error::Key`]; a value that is malformed, of an unknown
-/// `kwN:` version, or fails authentication is [`Error::Integrity`].
+/// An unknown kid is [`ErrorKind::Key`](crate::error::ErrorKind::Key); a value that is malformed, of an unknown
+/// `kwN:` version, or fails authentication is [`ErrorKind::Integrity`](crate::error::ErrorKind::Integrity).
 pub fn open(keyring: &Keyring, aad: &str, value: &str) -> Result<Zeroizing<Vec<u8>>> {
     if let Some(rest) = value.strip_prefix(PREFIX) {
         let (kid, encoded) = rest
@@ -55,7 +55,7 @@ pub fn open(keyring: &Keyring, aad: &str, value: &str) -> Result<Zeroizing<Vec<u
             return Err(malformed("the key id is not 8 lowercase hex digits"));
         }
         let key = keyring.find(kid).ok_or_else(|| {
-            Error::Key(format!(
+            Error::key(format!(
                 "value was encrypted with key {kid}, which is not configured; add it as a previous key (second line of the key file, or KEYWARD_PREVIOUS_KEYS)"
             ))
         })?;
@@ -113,7 +113,7 @@ pub(crate) fn encrypt_raw(
     Ok(std::mem::take(&mut *buffer))
 }
 
-/// AES-256-GCM decryption of `ciphertext || tag`; any failure is [`Error::Integrity`].
+/// AES-256-GCM decryption of `ciphertext || tag`; any failure is [`ErrorKind::Integrity`](crate::error::ErrorKind::Integrity).
 pub(crate) fn decrypt_raw(
     key: &[u8; KEY_LEN],
     nonce: &[u8; NONCE_LEN],
@@ -133,13 +133,13 @@ pub(crate) fn decrypt_raw(
             buffer.as_mut_slice(),
             GenericArray::from_slice(tag),
         )
-        .map_err(|_| Error::Integrity(AUTH_FAILED.to_string()))?;
+        .map_err(|_| Error::integrity(AUTH_FAILED.to_string()))?;
     Ok(buffer)
 }
 
 /// The error for a value that is not a well-formed envelope.
 fn malformed(why: &str) -> Error {
-    Error::Integrity(format!("ciphertext is malformed: {why}"))
+    Error::integrity(format!("ciphertext is malformed: {why}"))
 }
 
 /// Whether `s` is a key id: exactly 8 lowercase hex digits.
@@ -284,11 +284,19 @@ mod tests {
                 let mut bad = sealed.clone();
                 bad[i] ^= 0x01;
                 let err = decrypt_raw(&kat.key, &kat.iv, kat.aad, &bad).unwrap_err();
-                assert!(matches!(err, Error::Integrity(_)), "{}: byte {i}", kat.name);
+                assert!(
+                    err.kind() == crate::error::ErrorKind::Integrity,
+                    "{}: byte {i}",
+                    kat.name
+                );
             }
             // So does other associated data.
             let err = decrypt_raw(&kat.key, &kat.iv, b"other", &sealed).unwrap_err();
-            assert!(matches!(err, Error::Integrity(_)), "{}", kat.name);
+            assert!(
+                err.kind() == crate::error::ErrorKind::Integrity,
+                "{}",
+                kat.name
+            );
         }
     }
 
@@ -306,7 +314,7 @@ mod tests {
         let value = format!("kw1:{}:{b64}", key.kid());
         assert_eq!(open(&keyring, "", &value).unwrap().as_slice(), kat.pt);
         let err = open(&keyring, AAD, &value).unwrap_err();
-        assert!(matches!(err, Error::Integrity(_)));
+        assert!(err.kind() == crate::error::ErrorKind::Integrity);
 
         assert_eq!(open(&keyring, AAD, &b64).unwrap().as_slice(), kat.pt);
     }
@@ -341,7 +349,7 @@ mod tests {
         let key = Key::generate().unwrap();
         let value = seal(&key, AAD, b"secret-value").unwrap();
         let err = open(&ring(&key, &[]), "setting:staging:smtp.password", &value).unwrap_err();
-        assert!(matches!(err, Error::Integrity(_)), "{err:?}");
+        assert!(err.kind() == crate::error::ErrorKind::Integrity, "{err:?}");
         assert_eq!(err.exit_code(), 8);
         assert_eq!(err.to_string(), AUTH_FAILED);
         assert!(!err.to_string().contains("secret-value"));
@@ -359,7 +367,10 @@ mod tests {
             bad[i] ^= 0x80;
             let tampered = format!("{prefix}{}", STANDARD.encode(&bad));
             let err = open(&keyring, AAD, &tampered).unwrap_err();
-            assert!(matches!(err, Error::Integrity(_)), "byte {i}: {err:?}");
+            assert!(
+                err.kind() == crate::error::ErrorKind::Integrity,
+                "byte {i}: {err:?}"
+            );
         }
     }
 
@@ -383,7 +394,10 @@ mod tests {
             String::new(),
         ] {
             let err = open(&keyring, AAD, &bad).unwrap_err();
-            assert!(matches!(err, Error::Integrity(_)), "{bad:?}: {err:?}");
+            assert!(
+                err.kind() == crate::error::ErrorKind::Integrity,
+                "{bad:?}: {err:?}"
+            );
         }
         let err = open(&keyring, AAD, "kw2:abcdef01:AAAA").unwrap_err();
         assert!(err.to_string().contains("kw2"), "{err}");
@@ -395,7 +409,7 @@ mod tests {
         let new = key_of(2);
         let value = seal(&old, AAD, b"v").unwrap();
         let err = open(&ring(&new, &[]), AAD, &value).unwrap_err();
-        assert!(matches!(err, Error::Key(_)), "{err:?}");
+        assert!(err.kind() == crate::error::ErrorKind::Key, "{err:?}");
         assert_eq!(err.exit_code(), 7);
         assert_eq!(
             err.to_string(),
@@ -439,13 +453,13 @@ mod tests {
 
         // Only the active key is tried.
         let err = open(&ring(&previous, &[&active]), AAD, &legacy).unwrap_err();
-        assert!(matches!(err, Error::Integrity(_)));
+        assert!(err.kind() == crate::error::ErrorKind::Integrity);
 
         // Legacy values with associated data do not exist: that would fail.
         let mut blob = nonce.to_vec();
         blob.extend(encrypt_raw(active.bytes(), &nonce, AAD.as_bytes(), b"x").unwrap());
         let err = open(&keyring, AAD, &STANDARD.encode(&blob)).unwrap_err();
-        assert!(matches!(err, Error::Integrity(_)));
+        assert!(err.kind() == crate::error::ErrorKind::Integrity);
     }
 
     #[test]

@@ -54,10 +54,10 @@ impl Key {
         let decoded = Zeroizing::new(
             STANDARD
                 .decode(s.trim())
-                .map_err(|_| Error::Key(NOT_A_KEY.to_string()))?,
+                .map_err(|_| Error::key(NOT_A_KEY.to_string()))?,
         );
         if decoded.len() != KEY_LEN {
-            return Err(Error::Key(NOT_A_KEY.to_string()));
+            return Err(Error::key(NOT_A_KEY.to_string()));
         }
         let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
         bytes.copy_from_slice(&decoded);
@@ -161,20 +161,20 @@ impl Keyring {
 
 /// Reads a key file: checks its permissions, then parses one base64 key per line.
 ///
-/// The first key returned is the active key. Errors are [`Error::Key`]; a bad
+/// The first key returned is the active key. Errors are [`ErrorKind::Key`](crate::error::ErrorKind::Key); a bad
 /// line is reported by its number only, never by its content.
 pub fn read_key_file(path: &Path) -> Result<Vec<Key>> {
     let shown = path.display();
     let mut file = fs::File::open(path).map_err(|e| match e.kind() {
-        io::ErrorKind::NotFound => Error::Key(format!("key file {shown} does not exist")),
-        _ => Error::Key(format!("cannot read key file {shown}: {e}")),
+        io::ErrorKind::NotFound => Error::key(format!("key file {shown} does not exist")),
+        _ => Error::key(format!("cannot read key file {shown}: {e}")),
     })?;
     // The permission check uses the opened file, so it describes what is read.
     let meta = file
         .metadata()
-        .map_err(|e| Error::Key(format!("cannot read key file {shown}: {e}")))?;
+        .map_err(|e| Error::key(format!("cannot read key file {shown}: {e}")))?;
     if !meta.is_file() {
-        return Err(Error::Key(format!(
+        return Err(Error::key(format!(
             "key file {shown} is not a regular file"
         )));
     }
@@ -186,9 +186,9 @@ pub fn read_key_file(path: &Path) -> Result<Vec<Key>> {
     let mut text = Zeroizing::new(String::with_capacity(capacity));
     file.read_to_string(&mut text).map_err(|e| match e.kind() {
         io::ErrorKind::InvalidData => {
-            Error::Key(format!("key file {shown} is not valid UTF-8 text"))
+            Error::key(format!("key file {shown} is not valid UTF-8 text"))
         }
-        _ => Error::Key(format!("cannot read key file {shown}: {e}")),
+        _ => Error::key(format!("cannot read key file {shown}: {e}")),
     })?;
 
     let mut keys = Vec::new();
@@ -198,7 +198,7 @@ pub fn read_key_file(path: &Path) -> Result<Vec<Key>> {
             continue;
         }
         let key = Key::from_base64(line).map_err(|_| {
-            Error::Key(format!(
+            Error::key(format!(
                 "key file {shown}: line {} is {NOT_A_KEY}",
                 index + 1
             ))
@@ -206,7 +206,7 @@ pub fn read_key_file(path: &Path) -> Result<Vec<Key>> {
         keys.push(key);
     }
     if keys.is_empty() {
-        return Err(Error::Key(format!("key file {shown} contains no keys")));
+        return Err(Error::key(format!("key file {shown} contains no keys")));
     }
     Ok(keys)
 }
@@ -218,7 +218,7 @@ fn check_permissions(path: &Path, meta: &fs::Metadata) -> Result<()> {
     let mode = meta.permissions().mode() & 0o7777;
     if mode & 0o077 != 0 {
         let shown = path.display();
-        return Err(Error::Key(format!(
+        return Err(Error::key(format!(
             "key file {shown} can be read by other users (mode {mode:04o}): run `chmod 600 {shown}`"
         )));
     }
@@ -244,7 +244,7 @@ pub fn parse_key_list(s: &str, what: &str) -> Result<Vec<Key>> {
             continue;
         }
         let key = Key::from_base64(entry)
-            .map_err(|_| Error::Key(format!("{what}: entry {} is {NOT_A_KEY}", index + 1)))?;
+            .map_err(|_| Error::key(format!("{what}: entry {} is {NOT_A_KEY}", index + 1)))?;
         keys.push(key);
     }
     Ok(keys)
@@ -255,8 +255,8 @@ pub fn parse_key_list(s: &str, what: &str) -> Result<Vec<Key>> {
 /// The keys go to a new temporary file (mode 0600) in the target's directory,
 /// which is synced, renamed over the target, and the directory synced. The
 /// parent directory is created (mode 0700) if missing. If `overwrite` is false
-/// and the file exists, the result is [`Error::Conflict`]; I/O failures are
-/// [`Error::Key`]. When overwriting a symbolic link, the link itself is replaced.
+/// and the file exists, the result is [`ErrorKind::Conflict`](crate::error::ErrorKind::Conflict); I/O failures are
+/// [`ErrorKind::Key`](crate::error::ErrorKind::Key). When overwriting a symbolic link, the link itself is replaced.
 pub fn write_key_file(path: &Path, keys: &[&Key], overwrite: bool) -> Result<()> {
     let shown = path.display();
     if keys.is_empty() {
@@ -271,14 +271,14 @@ pub fn write_key_file(path: &Path, keys: &[&Key], overwrite: bool) -> Result<()>
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let write_err = |e: io::Error| Error::Key(format!("cannot write key file {shown}: {e}"));
+    let write_err = |e: io::Error| Error::key(format!("cannot write key file {shown}: {e}"));
 
     if !overwrite && exists(path).map_err(write_err)? {
         return Err(conflict(path));
     }
     if !dir.exists() {
         create_private_dir(&dir).map_err(|e| {
-            Error::Key(format!(
+            Error::key(format!(
                 "cannot create the directory of key file {shown}: {e}"
             ))
         })?;
@@ -337,7 +337,7 @@ impl Drop for TempFile {
 
 /// The error for a key file that exists when overwriting was not allowed.
 fn conflict(path: &Path) -> Error {
-    Error::Conflict(format!(
+    Error::conflict(format!(
         "key file {} already exists; refusing to overwrite it",
         path.display()
     ))
@@ -479,7 +479,10 @@ mod tests {
             "secretsecret",
         ] {
             let err = Key::from_base64(bad).unwrap_err();
-            assert!(matches!(err, Error::Key(_)), "{bad:?}: {err:?}");
+            assert!(
+                err.kind() == crate::error::ErrorKind::Key,
+                "{bad:?}: {err:?}"
+            );
             assert_eq!(err.to_string(), NOT_A_KEY);
             assert_eq!(err.exit_code(), 7);
         }
@@ -562,7 +565,7 @@ mod tests {
         let a = counting_key();
         let list = format!("{},hunter2secret", a.to_base64().as_str());
         let err = parse_key_list(&list, "KEYWARD_PREVIOUS_KEYS").unwrap_err();
-        assert!(matches!(err, Error::Key(_)));
+        assert!(err.kind() == crate::error::ErrorKind::Key);
         let msg = err.to_string();
         assert!(msg.contains("KEYWARD_PREVIOUS_KEYS"), "{msg}");
         assert!(msg.contains("entry 2"), "{msg}");
@@ -605,7 +608,7 @@ mod tests {
         ] {
             write_with_mode(&path, &text, mode);
             let err = read_key_file(&path).unwrap_err();
-            assert!(matches!(err, Error::Key(_)), "{err:?}");
+            assert!(err.kind() == crate::error::ErrorKind::Key, "{err:?}");
             let msg = err.to_string();
             assert!(
                 msg.contains(&format!("chmod 600 {}", path.display())),
@@ -625,7 +628,7 @@ mod tests {
         let text = format!("# comment\n{}\n\nsupersecretpassword\n", good.as_str());
         write_with_mode(&path, &text, 0o600);
         let err = read_key_file(&path).unwrap_err();
-        assert!(matches!(err, Error::Key(_)));
+        assert!(err.kind() == crate::error::ErrorKind::Key);
         let msg = err.to_string();
         assert!(msg.contains(&path.display().to_string()), "{msg}");
         assert!(msg.contains("line 4"), "{msg}");
@@ -640,7 +643,7 @@ mod tests {
         let path = dir.path().join("keyward.key");
         write_with_mode(&path, "# only a comment\n\n   \n", 0o600);
         let err = read_key_file(&path).unwrap_err();
-        assert!(matches!(err, Error::Key(_)));
+        assert!(err.kind() == crate::error::ErrorKind::Key);
         assert!(err.to_string().contains(&path.display().to_string()));
         assert!(err.to_string().contains("no keys"));
     }
@@ -650,7 +653,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("absent.key");
         let err = read_key_file(&path).unwrap_err();
-        assert!(matches!(err, Error::Key(_)));
+        assert!(err.kind() == crate::error::ErrorKind::Key);
         assert_eq!(err.exit_code(), 7);
         let msg = err.to_string();
         assert!(msg.contains("does not exist"), "{msg}");
@@ -661,7 +664,7 @@ mod tests {
     fn directory_is_not_a_key_file() {
         let dir = tempfile::tempdir().unwrap();
         let err = read_key_file(dir.path()).unwrap_err();
-        assert!(matches!(err, Error::Key(_)), "{err:?}");
+        assert!(err.kind() == crate::error::ErrorKind::Key, "{err:?}");
     }
 
     #[cfg(unix)]
@@ -701,7 +704,7 @@ mod tests {
         write_key_file(&path, &[&a], false).unwrap();
 
         let err = write_key_file(&path, &[&b], false).unwrap_err();
-        assert!(matches!(err, Error::Conflict(_)), "{err:?}");
+        assert!(err.kind() == crate::error::ErrorKind::Conflict, "{err:?}");
         assert_eq!(err.exit_code(), 4);
         assert_eq!(read_key_file(&path).unwrap()[0].kid(), a.kid());
 
@@ -724,7 +727,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("keyward.key");
         let err = write_key_file(&path, &[], true).unwrap_err();
-        assert!(matches!(err, Error::Invalid(_)));
+        assert!(err.kind() == crate::error::ErrorKind::Invalid);
         assert!(!path.exists());
     }
 }

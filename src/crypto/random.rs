@@ -2,7 +2,7 @@
 //!
 //! Both functions return an error instead of panicking when the source fails,
 //! so a broken `/dev/urandom` (or its platform equivalent) surfaces as
-//! [`Error::Internal`] with exit code 1.
+//! [`ErrorKind::Internal`](crate::error::ErrorKind::Internal) with exit code 1.
 
 use crate::error::{Error, Result};
 
@@ -11,7 +11,7 @@ const RANDOM_FAILED: &str = "the operating system's random source failed";
 
 /// Fills `buf` with cryptographically secure random bytes.
 pub fn fill(buf: &mut [u8]) -> Result<()> {
-    getrandom::getrandom(buf).map_err(|_| Error::Internal(RANDOM_FAILED.to_string()))
+    getrandom::getrandom(buf).map_err(|_| Error::internal(RANDOM_FAILED.to_string()))
 }
 
 /// Returns `N` cryptographically secure random bytes (wrap them in `Zeroizing` if they are secret).

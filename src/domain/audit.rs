@@ -72,10 +72,29 @@ pub struct Entry {
     pub hash: String,
 }
 
+/// Who makes a change and when: stamped on the rows and audit entries it writes.
+#[derive(Debug, Clone, Copy)]
+pub struct Stamp<'a> {
+    /// The actor recorded in the audit log.
+    pub actor: &'a str,
+    /// The instant of the change, from the operation's clock.
+    pub at: OffsetDateTime,
+}
+
+impl<'a> Stamp<'a> {
+    /// `actor` acting at `clock`'s current instant.
+    pub fn new(actor: &'a str, clock: &dyn crate::time::Clock) -> Self {
+        Stamp {
+            actor,
+            at: clock.now(),
+        }
+    }
+}
+
 /// Appends an event to the chain. Must run inside a write transaction.
-pub fn record(conn: &mut dyn Conn, actor: &str, event: Event) -> Result<Entry> {
-    let mut chain = Chain::at_head(conn)?;
-    let entry = chain.push(actor, event);
+pub fn record(conn: &mut dyn Conn, stamp: Stamp<'_>, event: Event) -> Result<Entry> {
+    let mut chain = Chain::at_head(conn, stamp.at)?;
+    let entry = chain.push(stamp.actor, event);
     chain.flush(conn)?;
     Ok(entry)
 }
@@ -83,6 +102,7 @@ pub fn record(conn: &mut dyn Conn, actor: &str, event: Event) -> Result<Entry> {
 /// Many appends in one transaction: the head is read once, entries are
 /// hashed in memory and inserted many rows per statement.
 pub struct Chain {
+    now: OffsetDateTime,
     next_id: i64,
     prev_hash: String,
     last_time: Option<OffsetDateTime>,
@@ -90,20 +110,29 @@ pub struct Chain {
 }
 
 impl Chain {
-    /// Reads the chain's head (inside a write transaction, which holds the lock).
-    pub fn at_head(conn: &mut dyn Conn) -> Result<Self> {
+    /// Reads the chain's head, entries to be stamped `now`. Only an audited
+    /// write transaction ([`crate::store::Access::Write`]) may grow the chain:
+    /// it holds the chain lock, so concurrent writers keep one linear chain.
+    pub fn at_head(conn: &mut dyn Conn, now: OffsetDateTime) -> Result<Self> {
+        if !conn.holds_audit_lock() {
+            return Err(crate::error::Error::internal(
+                "an audit entry was written outside an audited write transaction",
+            ));
+        }
         let head = conn.query_opt(
             "SELECT id, hash, occurred_at FROM audit_events ORDER BY id DESC LIMIT 1",
             &[],
         )?;
         Ok(match head {
             Some(r) => Chain {
+                now,
                 next_id: r.int(0)? + 1,
                 prev_hash: r.text(1)?,
                 last_time: Some(r.time(2)?),
                 pending: Vec::new(),
             },
             None => Chain {
+                now,
                 next_id: 1,
                 prev_hash: GENESIS.to_owned(),
                 last_time: None,
@@ -120,7 +149,7 @@ impl Chain {
     /// Adds an entry (written by [`Chain::flush`]).
     pub fn append(&mut self, actor: &str, event: Event) -> &Entry {
         // Never go back in time along the chain, even if clocks differ between hosts.
-        let now = crate::time::now();
+        let now = self.now;
         let occurred_at = self.last_time.map_or(now, |t| now.max(t));
         let mut entry = Entry {
             id: self.next_id,
@@ -253,7 +282,7 @@ fn from_row(r: &Row) -> Result<Entry> {
     let id = r.int(0)?;
     let details_text = r.text(6)?;
     let details = serde_json::from_str(&details_text).map_err(|_| {
-        Error::Integrity(format!(
+        Error::integrity(format!(
             "audit entry {id} has details that are not JSON (altered behind keyward's back)"
         ))
     })?;
@@ -339,7 +368,7 @@ pub fn get(conn: &mut dyn Conn, id: i64) -> Result<Entry> {
     )?;
     match row {
         Some(r) => from_row(&r),
-        None => Err(Error::NotFound(format!("audit entry {id} not found"))),
+        None => Err(Error::not_found(format!("audit entry {id} not found"))),
     }
 }
 
@@ -416,11 +445,12 @@ pub fn verify(conn: &mut dyn Conn) -> Result<Verification> {
         }
         Ok(())
     });
-    if let Err(Error::Integrity(msg)) = walk {
+    match walk {
         // Unreadable details: name the entry the walk stopped at.
-        bad = Some((expected_id, msg));
-    } else {
-        walk?;
+        Err(e) if e.kind() == crate::error::ErrorKind::Integrity => {
+            bad = Some((expected_id, e.message().to_owned()));
+        }
+        other => other?,
     }
     let entries = expected_id - 1;
     Ok(match bad {

@@ -53,11 +53,11 @@ pub fn load(config: &Config) -> Result<Keyring> {
 
 fn no_key_error(config: &Config) -> Error {
     match &config.key {
-        KeyConfig::File { path, .. } => Error::Key(format!(
+        KeyConfig::File { path, .. } => Error::key(format!(
             "no encryption key: {} does not exist. Run `keyward db init` to create one, or point to yours with --key-file, KEYWARD_KEY_FILE or DATABASE_ENCRYPTION_KEY",
             path.display()
         )),
-        KeyConfig::Env { var, .. } => Error::Key(format!(
+        KeyConfig::Env { var, .. } => Error::key(format!(
             "no encryption key: {var} is empty. Set it to a base64 key of 32 bytes (`head -c 32 /dev/urandom | base64`), or use --key-file"
         )),
     }
@@ -108,12 +108,12 @@ pub fn check(conn: &mut dyn Conn, ring: &Keyring) -> Result<KeyStatus> {
         } else {
             String::new()
         };
-        return Err(Error::Key(format!(
+        return Err(Error::key(format!(
             "wrong encryption key: this database expects key {expected}, but {why}. Configure key {expected} (--key-file, KEYWARD_KEY_FILE or DATABASE_ENCRYPTION_KEY).{interrupted}"
         )));
     }
     envelope::open(ring, &check_aad(&kid), &active_row.text(1)?).map_err(|_| {
-        Error::Key(format!(
+        Error::key(format!(
             "the configured key has id {kid} but does not open the database's key check value: it is not the key this database was set up with"
         ))
     })?;
@@ -133,7 +133,10 @@ pub fn ensure(conn: &mut dyn Conn, ring: &Keyring, actor: &str) -> Result<bool> 
     insert_check(conn, ring.active())?;
     audit::record(
         conn,
-        actor,
+        audit::Stamp {
+            actor,
+            at: crate::time::now(),
+        },
         Event::new("key.register", "key", ring.active().kid())
             .details(serde_json::json!({ "kid": ring.active().kid() })),
     )?;
@@ -259,7 +262,10 @@ pub fn rotate(
     insert_check(conn, new_key)?;
     audit::record(
         conn,
-        actor,
+        audit::Stamp {
+            actor,
+            at: crate::time::now(),
+        },
         Event::new("key.rotate", "key", new_key.kid()).details(serde_json::json!({
             "from_kid": from_kid,
             "to_kid": new_key.kid(),
@@ -280,7 +286,7 @@ pub fn new_key_from_file(path: &std::path::Path) -> Result<(Key, bool)> {
     if path.exists() {
         let mut keys = keyring::read_key_file(path)?;
         if keys.is_empty() {
-            return Err(Error::Key(format!("{} holds no key", path.display())));
+            return Err(Error::key(format!("{} holds no key", path.display())));
         }
         Ok((keys.remove(0), false))
     } else {

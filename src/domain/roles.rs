@@ -57,7 +57,7 @@ pub fn validate_name(name: &str) -> Result<()> {
 pub fn role_id(conn: &mut dyn Conn, name: &str) -> Result<i64> {
     conn.query_opt("SELECT id FROM roles WHERE name = $1", &[name.into()])?
         .ok_or_else(|| {
-            Error::NotFound(format!("role '{name}' not found: see `keyward roles list`"))
+            Error::not_found(format!("role '{name}' not found: see `keyward roles list`"))
         })?
         .int(0)
 }
@@ -84,7 +84,7 @@ fn load(conn: &mut dyn Conn, name: &str) -> Result<Role> {
             &[name.into()],
         )?
         .ok_or_else(|| {
-            Error::NotFound(format!("role '{name}' not found: see `keyward roles list`"))
+            Error::not_found(format!("role '{name}' not found: see `keyward roles list`"))
         })?;
     let id = row.int(0)?;
     let permissions = conn
@@ -140,7 +140,7 @@ pub fn add(
         .query_opt("SELECT 1 FROM roles WHERE name = $1", &[name.into()])?
         .is_some()
     {
-        return Err(Error::Conflict(format!("role '{name}' already exists")));
+        return Err(Error::conflict(format!("role '{name}' already exists")));
     }
     let now = crate::time::now();
     conn.execute(
@@ -149,7 +149,10 @@ pub fn add(
     )?;
     audit::record(
         conn,
-        actor,
+        audit::Stamp {
+            actor,
+            at: crate::time::now(),
+        },
         Event::new("role.create", "role", name)
             .details(serde_json::json!({"description": description})),
     )?;
@@ -160,14 +163,17 @@ pub fn add(
 pub fn delete(conn: &mut dyn Conn, actor: &str, name: &str) -> Result<()> {
     let role = load(conn, name)?;
     if role.is_system {
-        return Err(Error::Conflict(format!(
+        return Err(Error::conflict(format!(
             "role '{name}' is a system role and cannot be deleted"
         )));
     }
     conn.execute("DELETE FROM roles WHERE name = $1", &[name.into()])?;
     audit::record(
         conn,
-        actor,
+        audit::Stamp {
+            actor,
+            at: crate::time::now(),
+        },
         Event::new("role.delete", "role", name)
             .details(serde_json::json!({"permissions": role.permissions, "members": role.members})),
     )?;
@@ -208,7 +214,10 @@ pub fn grant(
     if !added.is_empty() {
         audit::record(
             conn,
-            actor,
+            audit::Stamp {
+                actor,
+                at: crate::time::now(),
+            },
             Event::new("role.grant", "role", name)
                 .details(serde_json::json!({"permissions": added})),
         )?;
@@ -239,7 +248,10 @@ pub fn revoke(
     if !removed.is_empty() {
         audit::record(
             conn,
-            actor,
+            audit::Stamp {
+                actor,
+                at: crate::time::now(),
+            },
             Event::new("role.revoke", "role", name)
                 .details(serde_json::json!({"permissions": removed})),
         )?;
@@ -258,7 +270,10 @@ pub fn assign(conn: &mut dyn Conn, actor: &str, name: &str, username: &str) -> R
     if n > 0 {
         audit::record(
             conn,
-            actor,
+            audit::Stamp {
+                actor,
+                at: crate::time::now(),
+            },
             Event::new("role.assign", "role", name).details(serde_json::json!({"user": username})),
         )?;
     }
@@ -276,7 +291,10 @@ pub fn unassign(conn: &mut dyn Conn, actor: &str, name: &str, username: &str) ->
     if n > 0 {
         audit::record(
             conn,
-            actor,
+            audit::Stamp {
+                actor,
+                at: crate::time::now(),
+            },
             Event::new("role.unassign", "role", name)
                 .details(serde_json::json!({"user": username})),
         )?;

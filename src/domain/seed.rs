@@ -111,7 +111,10 @@ pub fn seed(conn: &mut dyn Conn, actor: &str) -> Result<Seeded> {
     if out.changed() {
         audit::record(
             conn,
-            actor,
+            audit::Stamp {
+                actor,
+                at: crate::time::now(),
+            },
             Event::new("db.seed", "database", "seed")
                 .details(serde_json::to_value(&out).unwrap_or_default()),
         )?;

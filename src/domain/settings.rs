@@ -194,7 +194,7 @@ pub fn find(conn: &mut dyn Conn, env: &str, key: &str) -> Result<Option<Stored>>
 }
 
 fn not_found(env: &str, key: &str) -> Error {
-    Error::NotFound(format!("setting '{key}' not found in environment '{env}'"))
+    Error::not_found(format!("setting '{key}' not found in environment '{env}'"))
 }
 
 /// One live setting (exit 3 when absent or deleted).
@@ -246,7 +246,7 @@ pub fn plaintext(
     String::from_utf8(bytes.to_vec())
         .map(Zeroizing::new)
         .map_err(|_| {
-            Error::Integrity(format!(
+            Error::integrity(format!(
                 "secret '{key}' in '{env}' does not decrypt to text"
             ))
         })
@@ -349,7 +349,7 @@ impl<'a> Journal<'a> {
     pub fn new(conn: &mut dyn Conn, actor: &'a str) -> Result<Self> {
         Ok(Journal {
             actor,
-            chain: Chain::at_head(conn)?,
+            chain: Chain::at_head(conn, crate::time::now())?,
             log_rows: Vec::new(),
             now: crate::time::now(),
         })
@@ -720,7 +720,7 @@ pub fn check_version(
             Some(c) if c.deleted => format!("does not exist (deleted at version {})", c.version),
             Some(c) => format!("is at version {}", c.version),
         };
-        return Err(Error::Conflict(format!(
+        return Err(Error::conflict(format!(
             "setting '{key}' in '{env}' {state}, not {want}: nothing changed"
         )));
     }
@@ -789,7 +789,7 @@ pub fn state_at(
         .iter()
         .rev()
         .find(|v| v.version == n)
-        .ok_or_else(|| Error::NotFound(format!("setting '{key}' in '{env}' has no version {n}: see `keyward settings history {key}`")))?;
+        .ok_or_else(|| Error::not_found(format!("setting '{key}' in '{env}' has no version {n}: see `keyward settings history {key}`")))?;
     let stored = v.value.as_deref().ok_or_else(|| {
         Error::invalid(format!(
             "version {n} of '{key}' is its deletion: roll back to a version before it"

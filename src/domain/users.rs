@@ -174,7 +174,7 @@ pub fn check_password_policy(
 }
 
 fn not_found(username: &str) -> Error {
-    Error::NotFound(format!("user '{username}' not found"))
+    Error::not_found(format!("user '{username}' not found"))
 }
 
 /// The id of a user (exit 3 when absent).
@@ -261,7 +261,7 @@ fn ensure_email_free(conn: &mut dyn Conn, email: &str, except: Option<i64>) -> R
         &[email.into()],
     )? {
         if Some(r.int(0)?) != except {
-            return Err(Error::Conflict(format!(
+            return Err(Error::conflict(format!(
                 "email {email} is already used by user '{}'",
                 r.text(1)?
             )));
@@ -279,7 +279,7 @@ pub fn add(conn: &mut dyn Conn, actor: &str, new: &NewUser<'_>) -> Result<User> 
         )?
         .is_some()
     {
-        return Err(Error::Conflict(format!(
+        return Err(Error::conflict(format!(
             "user '{}' already exists",
             new.username
         )));
@@ -309,7 +309,10 @@ pub fn add(conn: &mut dyn Conn, actor: &str, new: &NewUser<'_>) -> Result<User> 
     roles.dedup();
     audit::record(
         conn,
-        actor,
+        audit::Stamp {
+            actor,
+            at: crate::time::now(),
+        },
         Event::new("user.create", "user", new.username).details(serde_json::json!({
             "email": new.email,
             "roles": roles,
@@ -354,7 +357,10 @@ pub fn update(
     if !changes.is_empty() {
         audit::record(
             conn,
-            actor,
+            audit::Stamp {
+                actor,
+                at: crate::time::now(),
+            },
             Event::new("user.update", "user", username).details(changes.into()),
         )?;
     }
@@ -377,7 +383,10 @@ pub fn set_password(
     )?;
     audit::record(
         conn,
-        actor,
+        audit::Stamp {
+            actor,
+            at: crate::time::now(),
+        },
         Event::new("user.password_change", "user", username)
             .details(serde_json::json!({ "weak_password_allowed": weak_allowed })),
     )?;
@@ -403,7 +412,10 @@ pub fn lock(
     };
     audit::record(
         conn,
-        actor,
+        audit::Stamp {
+            actor,
+            at: crate::time::now(),
+        },
         Event::new("user.lock", "user", username)
             .details(serde_json::json!({ "until": until_text })),
     )?;
@@ -417,7 +429,14 @@ pub fn unlock(conn: &mut dyn Conn, actor: &str, username: &str) -> Result<User> 
         "UPDATE users SET locked_until = NULL, failed_login_attempts = 0, updated_at = $1 WHERE id = $2",
         &[crate::time::now().into(), id.into()],
     )?;
-    audit::record(conn, actor, Event::new("user.unlock", "user", username))?;
+    audit::record(
+        conn,
+        audit::Stamp {
+            actor,
+            at: crate::time::now(),
+        },
+        Event::new("user.unlock", "user", username),
+    )?;
     get(conn, username)
 }
 
@@ -427,7 +446,10 @@ pub fn delete(conn: &mut dyn Conn, actor: &str, username: &str) -> Result<()> {
     conn.execute("DELETE FROM users WHERE id = $1", &[user.id.into()])?;
     audit::record(
         conn,
-        actor,
+        audit::Stamp {
+            actor,
+            at: crate::time::now(),
+        },
         Event::new("user.delete", "user", username)
             .details(serde_json::json!({ "email": user.email, "roles": user.roles })),
     )?;
@@ -505,7 +527,10 @@ fn count_failure(
     };
     audit::record(
         conn,
-        actor,
+        audit::Stamp {
+            actor,
+            at: crate::time::now(),
+        },
         Event::new(action, "user", username)
             .details(serde_json::json!({"failed_login_attempts": failures})),
     )?;
@@ -517,7 +542,10 @@ fn count_failure(
         )?;
         audit::record(
             conn,
-            actor,
+            audit::Stamp {
+                actor,
+                at: crate::time::now(),
+            },
             Event::new("user.lock", "user", username).details(serde_json::json!({
                 "until": crate::time::rfc3339(until),
                 "after_failed_attempts": failures,
@@ -540,7 +568,10 @@ pub fn record_unknown_login(
 ) -> Result<LoginCheck> {
     audit::record(
         conn,
-        actor,
+        audit::Stamp {
+            actor,
+            at: crate::time::now(),
+        },
         Event::new("user.login_failed", "user", username)
             .details(serde_json::json!({"reason": "unknown_user"})),
     )?;
@@ -591,7 +622,10 @@ pub fn record_login(
         check.reason = reason;
         audit::record(
             conn,
-            actor,
+            audit::Stamp {
+                actor,
+                at: crate::time::now(),
+            },
             Event::new("user.login_denied", "user", username)
                 .details(serde_json::json!({"reason": reason})),
         )?;
@@ -622,7 +656,10 @@ pub fn record_login(
         check.failed_login_attempts = 0;
         audit::record(
             conn,
-            actor,
+            audit::Stamp {
+                actor,
+                at: crate::time::now(),
+            },
             Event::new("user.login", "user", username)
                 .details(serde_json::json!({"rehashed": check.rehashed})),
         )?;
@@ -739,7 +776,7 @@ pub fn totp_enroll(
 ) -> Result<String> {
     let user = get(conn, username)?;
     if user.totp_enabled {
-        return Err(Error::Conflict(format!(
+        return Err(Error::conflict(format!(
             "user '{username}' already has TOTP enabled: run `keyward users totp disable {username}` first"
         )));
     }
@@ -752,7 +789,10 @@ pub fn totp_enroll(
     )?;
     audit::record(
         conn,
-        actor,
+        audit::Stamp {
+            actor,
+            at: crate::time::now(),
+        },
         Event::new("user.totp_enroll", "user", username),
     )?;
     Ok(totp_uri(username, secret.as_ref()))
@@ -789,7 +829,7 @@ pub fn totp_verify(
         )?
         .ok_or_else(|| not_found(username))?;
     let Some(sealed) = row.opt_text(1)? else {
-        return Err(Error::NotFound(format!(
+        return Err(Error::not_found(format!(
             "user '{username}' has no TOTP enrolment: run `keyward users totp enroll {username}`"
         )));
     };
@@ -843,7 +883,10 @@ pub fn totp_verify(
             check.activated = true;
             audit::record(
                 conn,
-                actor,
+                audit::Stamp {
+                    actor,
+                    at: crate::time::now(),
+                },
                 Event::new("user.totp_enable", "user", username),
             )?;
         }
@@ -874,7 +917,10 @@ pub fn totp_disable(conn: &mut dyn Conn, actor: &str, username: &str) -> Result<
     )?;
     audit::record(
         conn,
-        actor,
+        audit::Stamp {
+            actor,
+            at: crate::time::now(),
+        },
         Event::new("user.totp_disable", "user", username),
     )?;
     Ok(())

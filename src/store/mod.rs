@@ -1,7 +1,7 @@
 //! The storage layer: one object-safe trait, two backends.
 //!
 //! Queries are written once, in portable SQL with `$1`-style placeholders,
-//! by the layer above (`crate::repo`); a backend only knows how to connect,
+//! by each group's repository (`crate::domain::<group>::repo`); a backend only knows how to connect,
 //! run that SQL, take the write lock, and migrate. Values cross the boundary
 //! as [`Value`], rows come back as [`Row`].
 
@@ -184,7 +184,7 @@ impl Row {
         match self.at(i)? {
             Value::Time(t) => Ok(*t),
             Value::Text(s) => crate::time::parse_stored(s)
-                .map_err(|_| Error::Integrity(format!("stored timestamp {s:?} is malformed"))),
+                .map_err(|_| Error::integrity(format!("stored timestamp {s:?} is malformed"))),
             _ => Err(self.mismatch(i, "a timestamp")),
         }
     }
@@ -217,6 +217,10 @@ pub trait Conn {
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64>;
     /// Runs a query, returning all rows.
     fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>>;
+
+    /// Whether this transaction may append to the audit chain: true only in an
+    /// audited write ([`Access::Write`]), which holds the chain lock.
+    fn holds_audit_lock(&self) -> bool;
 
     /// Runs a query expected to return at most one row.
     fn query_opt(&mut self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
@@ -252,8 +256,15 @@ pub struct MigrationState {
 pub enum Access {
     /// A consistent read-only snapshot.
     Read,
-    /// A writer: takes the database's write lock up front.
+    /// An audited writer: appends to the audit chain, so it takes the chain
+    /// lock before its first statement (every decision it makes is read under
+    /// the lock, and concurrent writers keep one linear chain).
     Write,
+    /// A writer that appends no audit entry (an API key's last use, a rate
+    /// counter): it takes no chain lock, so hot paths on many hosts do not
+    /// serialise on the audit chain. Rows it changes are locked by the
+    /// database as usual.
+    WriteUnaudited,
 }
 
 /// The storage trait. Object-safe and synchronous.
@@ -281,9 +292,17 @@ pub fn read<T>(store: &mut dyn Store, mut f: impl FnMut(&mut dyn Conn) -> Result
     run(store, Access::Read, &mut f)
 }
 
-/// Runs `f` in a write transaction (all or nothing) and returns its value.
+/// Runs `f` in an audited write transaction (all or nothing) and returns its value.
 pub fn write<T>(store: &mut dyn Store, mut f: impl FnMut(&mut dyn Conn) -> Result<T>) -> Result<T> {
     run(store, Access::Write, &mut f)
+}
+
+/// Runs `f` in a write transaction that appends no audit entry (see [`Access::WriteUnaudited`]).
+pub fn write_unaudited<T>(
+    store: &mut dyn Store,
+    mut f: impl FnMut(&mut dyn Conn) -> Result<T>,
+) -> Result<T> {
+    run(store, Access::WriteUnaudited, &mut f)
 }
 
 fn run<T>(
@@ -357,19 +376,19 @@ pub fn ensure_current(store: &mut dyn Store) -> Result<()> {
     let unknown: Vec<_> = states.iter().filter(|m| m.unknown).collect();
     let location = store.location();
     if let Some(newest) = unknown.last() {
-        return Err(Error::Unavailable(format!(
+        return Err(Error::unavailable(format!(
             "database at {location} has migration V{} ({}) that this keyward does not know: upgrade keyward",
             newest.version, newest.name
         )));
     }
     if pending == states.len() && pending > 0 {
-        return Err(Error::Unavailable(format!(
+        return Err(Error::unavailable(format!(
             "database at {location} is not initialised ({pending} pending migration{}): run `keyward db migrate`, or `keyward db init` to also seed it and set up a key",
             plural(pending)
         )));
     }
     if pending > 0 {
-        return Err(Error::Unavailable(format!(
+        return Err(Error::unavailable(format!(
             "database at {location} has {pending} pending migration{}: run `keyward db migrate`",
             plural(pending)
         )));

@@ -1,9 +1,10 @@
 //! The PostgreSQL backend: tokio-postgres on a current-thread runtime it owns.
 //!
 //! Nothing async leaks out: every call blocks on the runtime, as the
-//! `postgres` crate does. Writers take a transaction-scoped advisory lock
-//! named after the schema, so keyward processes on many hosts write one at a
-//! time (one linear audit chain) without blocking the application's own reads.
+//! `postgres` crate does. Audited writers take a transaction-scoped advisory
+//! lock named after the schema (the audit chain's lock), so keyward processes
+//! on many hosts append one at a time (one linear chain) without blocking the
+//! application's own reads; unaudited writers take none.
 //! TLS follows `sslmode` through rustls.
 
 use super::migrate::{self, HISTORY_TABLE};
@@ -27,6 +28,7 @@ pub struct PgStore {
     rt: Runtime,
     client: Client,
     location: String,
+    role: String,
     statements: HashMap<String, Statement>,
 }
 
@@ -40,8 +42,9 @@ impl PgStore {
             .build()
             .map_err(|e| Error::internal(format!("cannot start the I/O runtime: {e}")))?;
         let mut config = target.config.clone();
+        let role = config.get_user().unwrap_or("(default)").to_owned();
         let unavailable = |e: tokio_postgres::Error| {
-            Error::Unavailable(format!(
+            Error::unavailable(format!(
                 "cannot connect to PostgreSQL at {location}: {}",
                 describe(&e)
             ))
@@ -54,7 +57,7 @@ impl PgStore {
             .unwrap_or(CONNECT_BUDGET)
             .max(std::time::Duration::from_secs(1));
         let timed_out = || {
-            Error::Unavailable(format!(
+            Error::unavailable(format!(
                 "cannot connect to PostgreSQL at {location}: no answer within {} s",
                 budget.as_secs()
             ))
@@ -86,6 +89,7 @@ impl PgStore {
             rt,
             client,
             location,
+            role,
             statements: HashMap::new(),
         })
     }
@@ -124,8 +128,8 @@ fn tls_config(target: &PgTarget) -> Result<rustls::ClientConfig> {
                 }
             }
             if roots.is_empty() {
-                return Err(Error::Unavailable(
-                    "sslmode=verify-full but no trusted root certificates were found: install the system CA bundle or pass sslrootcert=/path/ca.pem".into(),
+                return Err(Error::unavailable(
+                    "sslmode=verify-full but no trusted root certificates were found: install the system CA bundle or pass sslrootcert=/path/ca.pem",
                 ));
             }
             builder.with_root_certificates(roots).with_no_client_auth()
@@ -203,29 +207,44 @@ fn describe(e: &tokio_postgres::Error) -> String {
     text
 }
 
+/// The SQLSTATE the append-only trigger raises (class `KW`, keyward's own).
+pub const APPEND_ONLY_SQLSTATE: &str = "KW001";
+
 /// Turns a driver error into the crate's error, by SQLSTATE.
 pub(crate) fn map_err(e: tokio_postgres::Error) -> Error {
+    map_err_as(e, None)
+}
+
+/// [`map_err`], naming the database role in permission errors.
+fn map_err_as(e: tokio_postgres::Error, role: Option<&str>) -> Error {
     let text = describe(&e);
-    match e.code() {
+    let err = match e.code() {
         Some(c) if *c == SqlState::UNIQUE_VIOLATION => {
-            Error::Conflict(format!("already exists ({text})"))
+            Error::conflict(format!("already exists ({text})"))
         }
         Some(c) if *c == SqlState::FOREIGN_KEY_VIOLATION => {
-            Error::Conflict(format!("still referenced ({text})"))
+            Error::conflict(format!("still referenced ({text})"))
         }
         Some(c) if *c == SqlState::CHECK_VIOLATION || *c == SqlState::NOT_NULL_VIOLATION => {
-            Error::Invalid(format!("rejected by the database: {text}"))
+            Error::invalid(format!("rejected by the database: {text}"))
         }
-        Some(c) if *c == SqlState::INSUFFICIENT_PRIVILEGE => Error::Integrity(text),
-        Some(c) if *c == SqlState::UNDEFINED_TABLE => Error::Unavailable(format!(
+        // The append-only trigger's own code (migration V2): tampering, exit 8.
+        Some(c) if c.code() == APPEND_ONLY_SQLSTATE => Error::integrity(text),
+        // The server refused our role: not tampering, but a database we cannot use.
+        Some(c) if *c == SqlState::INSUFFICIENT_PRIVILEGE => Error::unavailable(format!(
+            "PostgreSQL refused the database role{}: {text}; grant it the privileges keyward needs, or connect as another role",
+            role.map(|r| format!(" '{r}'")).unwrap_or_default()
+        )),
+        Some(c) if *c == SqlState::UNDEFINED_TABLE => Error::unavailable(format!(
             "{text}: the schema is not migrated; run `keyward db migrate`"
         )),
         Some(c) if c.code().starts_with("08") || c.code().starts_with("57P") => {
-            Error::Unavailable(format!("PostgreSQL connection lost: {text}"))
+            Error::unavailable(format!("PostgreSQL connection lost: {text}"))
         }
-        None if e.is_closed() => Error::Unavailable(format!("PostgreSQL connection lost: {text}")),
-        _ => Error::Internal(format!("PostgreSQL: {text}")),
-    }
+        None if e.is_closed() => Error::unavailable(format!("PostgreSQL connection lost: {text}")),
+        _ => Error::internal(format!("PostgreSQL: {text}")),
+    };
+    err.with_source(e)
 }
 
 impl ToSql for Value {
@@ -297,6 +316,8 @@ fn read_row(row: &tokio_postgres::Row) -> Result<Row> {
 }
 
 struct PgConn<'a> {
+    audited: bool,
+    role: &'a str,
     rt: &'a Runtime,
     client: &'a Client,
     statements: &'a mut HashMap<String, Statement>,
@@ -310,7 +331,7 @@ impl PgConn<'_> {
         let stmt = self
             .rt
             .block_on(self.client.prepare(sql))
-            .map_err(map_err)?;
+            .map_err(|e| map_err_as(e, Some(self.role)))?;
         self.statements.insert(sql.to_owned(), stmt.clone());
         Ok(stmt)
     }
@@ -325,11 +346,15 @@ impl Conn for PgConn<'_> {
         Dialect::Postgres
     }
 
+    fn holds_audit_lock(&self) -> bool {
+        self.audited
+    }
+
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
         let stmt = self.statement(sql)?;
         self.rt
             .block_on(self.client.execute(&stmt, &as_params(params)))
-            .map_err(map_err)
+            .map_err(|e| map_err_as(e, Some(self.role)))
     }
 
     fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
@@ -337,7 +362,7 @@ impl Conn for PgConn<'_> {
         let rows = self
             .rt
             .block_on(self.client.query(&stmt, &as_params(params)))
-            .map_err(map_err)?;
+            .map_err(|e| map_err_as(e, Some(self.role)))?;
         rows.iter().map(read_row).collect()
     }
 }
@@ -355,6 +380,8 @@ impl Store for PgStore {
         let exists = self.history_exists()?;
         let applied = migrate::read_applied(
             &mut PgConn {
+                audited: false,
+                role: &self.role,
                 rt: &self.rt,
                 client: &self.client,
                 statements: &mut self.statements,
@@ -385,7 +412,7 @@ impl Store for PgStore {
                 .rt
                 .block_on(runner.run_async(&mut self.client))
                 .map_err(|e| {
-                    Error::Unavailable(format!("migrating {} failed: {e}", self.location))
+                    Error::unavailable(format!("migrating {} failed: {e}", self.location))
                 })?;
             Ok(migrate::applied_by(&report, pending))
         })();
@@ -405,17 +432,21 @@ impl Store for PgStore {
     ) -> Result<()> {
         let begin = match access {
             Access::Read => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-            Access::Write => "BEGIN ISOLATION LEVEL READ COMMITTED",
+            Access::Write | Access::WriteUnaudited => "BEGIN ISOLATION LEVEL READ COMMITTED",
         };
         self.rt
             .block_on(self.client.batch_execute(begin))
             .map_err(map_err)?;
         let mut conn = PgConn {
+            audited: access == Access::Write,
+            role: &self.role,
             rt: &self.rt,
             client: &self.client,
             statements: &mut self.statements,
         };
         let mut result = Ok(());
+        // The audit chain's lock, held to commit, only by writers that append to
+        // the chain; unaudited writers (hot paths) never wait for it.
         if access == Access::Write {
             result = conn
                 .execute(

@@ -42,7 +42,7 @@ impl SqliteStore {
                         } else {
                             "check the path, or run `keyward db init` to create it"
                         };
-                        return Err(Error::Unavailable(format!(
+                        return Err(Error::unavailable(format!(
                             "no database at {}: {hint}",
                             path.display()
                         )));
@@ -97,7 +97,7 @@ impl SqliteStore {
 
     fn conn(&self) -> Result<r2d2::PooledConnection<SqliteConnectionManager>> {
         self.pool.get().map_err(|e| {
-            Error::Unavailable(format!(
+            Error::unavailable(format!(
                 "cannot open SQLite database {}: {e}",
                 self.location
             ))
@@ -112,44 +112,44 @@ fn create_private_dir(dir: &Path) -> Result<()> {
         .recursive(true)
         .mode(0o700)
         .create(dir)
-        .map_err(|e| Error::Unavailable(format!("cannot create directory {}: {e}", dir.display())))
+        .map_err(|e| Error::unavailable(format!("cannot create directory {}: {e}", dir.display())))
 }
 
 /// Turns a driver error into the crate's error, by SQLite's result code.
 pub(crate) fn map_err(e: rusqlite::Error) -> Error {
-    match &e {
+    let err = match &e {
         rusqlite::Error::SqliteFailure(f, msg) => {
             let text = msg.clone().unwrap_or_else(|| f.to_string());
             match f.code {
                 ErrorCode::ConstraintViolation => match f.extended_code {
                     rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
                     | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
-                        Error::Conflict(format!("already exists ({text})"))
+                        Error::conflict(format!("already exists ({text})"))
                     }
                     rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY => {
-                        Error::Conflict(format!("still referenced ({text})"))
+                        Error::conflict(format!("still referenced ({text})"))
                     }
-                    rusqlite::ffi::SQLITE_CONSTRAINT_TRIGGER => Error::Integrity(text),
-                    _ => Error::Invalid(format!("rejected by the database: {text}")),
+                    rusqlite::ffi::SQLITE_CONSTRAINT_TRIGGER => Error::integrity(text),
+                    _ => Error::invalid(format!("rejected by the database: {text}")),
                 },
-                ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => Error::Unavailable(
-                    "the database stayed busy for 30 s (another keyward is writing): try again"
-                        .into(),
+                ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => Error::unavailable(
+                    "the database stayed busy for 30 s (another keyward is writing): try again",
                 ),
                 ErrorCode::CannotOpen
                 | ErrorCode::NotADatabase
                 | ErrorCode::ReadOnly
                 | ErrorCode::PermissionDenied
                 | ErrorCode::DiskFull
-                | ErrorCode::SystemIoFailure => Error::Unavailable(format!("SQLite: {text}")),
+                | ErrorCode::SystemIoFailure => Error::unavailable(format!("SQLite: {text}")),
                 ErrorCode::DatabaseCorrupt => {
-                    Error::Unavailable(format!("SQLite database is corrupt: {text}"))
+                    Error::unavailable(format!("SQLite database is corrupt: {text}"))
                 }
-                _ => Error::Internal(format!("SQLite: {text}")),
+                _ => Error::internal(format!("SQLite: {text}")),
             }
         }
-        _ => Error::Internal(format!("SQLite: {e}")),
-    }
+        _ => Error::internal(format!("SQLite: {e}")),
+    };
+    err.with_source(e)
 }
 
 /// `$1` placeholders become `?1` (SQLite's numbered parameters).
@@ -182,6 +182,7 @@ impl rusqlite::ToSql for Value {
 
 struct SqliteConn<'a> {
     conn: &'a rusqlite::Connection,
+    audited: bool,
 }
 
 impl SqliteConn<'_> {
@@ -199,6 +200,10 @@ impl SqliteConn<'_> {
 impl Conn for SqliteConn<'_> {
     fn dialect(&self) -> Dialect {
         Dialect::Sqlite
+    }
+
+    fn holds_audit_lock(&self) -> bool {
+        self.audited
     }
 
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
@@ -254,7 +259,13 @@ impl Store for SqliteStore {
                 |r| r.get(0),
             )
             .map_err(map_err)?;
-        let applied = migrate::read_applied(&mut SqliteConn { conn: &pooled }, exists)?;
+        let applied = migrate::read_applied(
+            &mut SqliteConn {
+                conn: &pooled,
+                audited: false,
+            },
+            exists,
+        )?;
         Ok(migrate::states(Dialect::Sqlite, &applied))
     }
 
@@ -270,7 +281,7 @@ impl Store for SqliteStore {
         let mut pooled = self.conn()?;
         let report = migrate::runner(Dialect::Sqlite)
             .run(&mut *pooled)
-            .map_err(|e| Error::Unavailable(format!("migrating {} failed: {e}", self.location)))?;
+            .map_err(|e| Error::unavailable(format!("migrating {} failed: {e}", self.location)))?;
         Ok(migrate::applied_by(&report, pending))
     }
 
@@ -282,10 +293,14 @@ impl Store for SqliteStore {
         let pooled = self.conn()?;
         let begin = match access {
             Access::Read => "BEGIN DEFERRED",
-            Access::Write => "BEGIN IMMEDIATE",
+            // SQLite has one writer at a time: BEGIN IMMEDIATE is the chain lock too.
+            Access::Write | Access::WriteUnaudited => "BEGIN IMMEDIATE",
         };
         pooled.execute_batch(begin).map_err(map_err)?;
-        let result = f(&mut SqliteConn { conn: &pooled });
+        let result = f(&mut SqliteConn {
+            conn: &pooled,
+            audited: access == Access::Write,
+        });
         match result {
             Ok(()) => pooled.execute_batch("COMMIT").map_err(|e| {
                 let _ = pooled.execute_batch("ROLLBACK");
@@ -305,7 +320,7 @@ impl Store for SqliteStore {
             return Err(Error::invalid("an in-memory database cannot be backed up"));
         }
         if dest.exists() {
-            return Err(Error::Conflict(format!(
+            return Err(Error::conflict(format!(
                 "{} already exists: choose a new file name",
                 dest.display()
             )));
