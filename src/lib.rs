@@ -11,6 +11,8 @@ pub mod context;
 pub mod crypto;
 pub mod domain;
 pub mod error;
+pub mod ids;
+pub mod ops;
 pub mod output;
 pub mod secret;
 pub mod store;

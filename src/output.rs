@@ -30,6 +30,41 @@ pub enum Data {
     },
 }
 
+/// Writes a warning for people on stderr (`warning: …`).
+pub fn warn(msg: impl std::fmt::Display) {
+    eprintln!("warning: {msg}");
+}
+
+/// Writes a line for people on stderr (progress notes, outcomes of commands whose stdout is data).
+pub fn note(msg: impl std::fmt::Display) {
+    eprintln!("{msg}");
+}
+
+/// Writes an error for people on stderr (`error: …`); the exit code is the caller's to set.
+pub fn error(msg: impl std::fmt::Display) {
+    eprintln!("error: {msg}");
+}
+
+/// A row type shown as a table: its JSON form is the `Serialize` derive, its
+/// table the listed fields. One struct holds both, so they cannot drift;
+/// [`assert_columns`] checks every column is a field.
+pub trait TableRow: Serialize {
+    /// The fields a table shows, in order (JSON shows every field).
+    const COLUMNS: &'static [&'static str];
+}
+
+/// Checks that every column of `T` is one of `sample`'s serialised fields (for unit tests).
+pub fn assert_columns<T: TableRow>(sample: &T) {
+    let v = to_value(sample);
+    for c in T::COLUMNS {
+        assert!(
+            v.get(*c).is_some(),
+            "column {c:?} is not a field of {}",
+            std::any::type_name::<T>()
+        );
+    }
+}
+
 /// What a command returns to be rendered.
 #[derive(Debug, Default)]
 pub struct Reply {
@@ -63,6 +98,11 @@ impl Reply {
             },
             ..Reply::default()
         }
+    }
+
+    /// A reply carrying rows shown with their type's [`TableRow::COLUMNS`].
+    pub fn rows<T: TableRow>(rows: impl IntoIterator<Item = T>) -> Self {
+        Reply::list(T::COLUMNS, rows)
     }
 
     /// A reply that is only a message.

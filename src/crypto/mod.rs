@@ -10,6 +10,7 @@ pub mod envelope;
 pub mod keyring;
 pub mod password;
 pub mod pbkdf2_sha256;
+pub mod purpose;
 pub mod random;
 
 pub use keyring::{Key, KeySource, Keyring};

@@ -9,6 +9,7 @@
 use crate::config::{Config, KeyConfig};
 use crate::crypto::envelope;
 use crate::crypto::keyring::{self, Key, KeySource, Keyring};
+use crate::crypto::purpose::Aad;
 use crate::domain::audit::{self, Event};
 use crate::error::{Error, Result};
 use crate::store::{Conn, Row, Value};
@@ -18,7 +19,7 @@ use zeroize::Zeroizing;
 const CHECK_PLAINTEXT: &[u8] = b"keyward key check v1";
 
 fn check_aad(kid: &str) -> String {
-    format!("keycheck:{kid}")
+    crate::crypto::purpose::Aad::KeyCheck { kid }.to_string()
 }
 
 /// Reads the configured key ring (active key plus previous keys).
@@ -185,14 +186,26 @@ pub const SEALED: &[SealedColumn] = &[
         select: "SELECT id, value, environment, key FROM settings \
                  WHERE is_encrypted = TRUE AND value IS NOT NULL ORDER BY id",
         update: "UPDATE settings SET value = $1 WHERE id = $2",
-        aad: |r| Ok(format!("setting:{}:{}", r.text(2)?, r.text(3)?)),
+        aad: |r| {
+            let (environment, key) = (r.text(2)?, r.text(3)?);
+            Ok(Aad::Setting {
+                environment: &environment,
+                key: &key,
+            }
+            .to_string())
+        },
     },
     SealedColumn {
         name: "TOTP secrets",
         select:
             "SELECT id, totp_secret, username FROM users WHERE totp_secret IS NOT NULL ORDER BY id",
         update: "UPDATE users SET totp_secret = $1 WHERE id = $2",
-        aad: |r| Ok(format!("totp:{}", r.text(2)?)),
+        aad: |r| {
+            Ok(Aad::Totp {
+                username: &r.text(2)?,
+            }
+            .to_string())
+        },
     },
 ];
 

@@ -132,7 +132,7 @@ pub fn validate_key(key: &str) -> Result<()> {
 
 /// The associated data binding a secret to its row.
 pub fn aad(environment: &str, key: &str) -> String {
-    format!("setting:{environment}:{key}")
+    crate::crypto::purpose::Aad::Setting { environment, key }.to_string()
 }
 
 /// A setting's stored state.

@@ -751,7 +751,7 @@ pub fn can(conn: &mut dyn Conn, username: &str, permission: &str) -> Result<Perm
 }
 
 fn totp_aad(username: &str) -> String {
-    format!("totp:{username}")
+    crate::crypto::purpose::Aad::Totp { username }.to_string()
 }
 
 fn totp_for(secret: Vec<u8>) -> totp_rs::TOTP {

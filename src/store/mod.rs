@@ -103,97 +103,130 @@ impl<T: Into<Value>> From<Option<T>> for Value {
     }
 }
 
-/// One result row, with typed getters that accept either backend's encoding.
+/// The column names of a result, shared by its rows.
+pub type Columns = std::sync::Arc<[String]>;
+
+/// Names a column of a [`Row`]: by name (what repositories use), or by
+/// position (for single-column queries and the migration history).
+pub trait Column: Copy + std::fmt::Display {
+    /// The column's position in `row`.
+    fn position(self, row: &Row) -> Result<usize>;
+}
+
+impl Column for usize {
+    fn position(self, row: &Row) -> Result<usize> {
+        if self < row.values.len() {
+            Ok(self)
+        } else {
+            Err(Error::internal(format!("query returned no column {self}")))
+        }
+    }
+}
+
+impl Column for &str {
+    fn position(self, row: &Row) -> Result<usize> {
+        row.columns
+            .iter()
+            .position(|c| c == self)
+            .ok_or_else(|| Error::internal(format!("query returned no column {self:?}")))
+    }
+}
+
+/// One result row, with typed getters (by column name) that accept either backend's encoding.
 #[derive(Debug, Clone)]
 pub struct Row {
+    columns: Columns,
     values: Vec<Value>,
 }
 
 impl Row {
-    /// Wraps the values of one row.
-    pub fn new(values: Vec<Value>) -> Self {
-        Row { values }
+    /// Wraps the values of one row, named by `columns`.
+    pub fn new(columns: Columns, values: Vec<Value>) -> Self {
+        Row { columns, values }
     }
 
-    fn at(&self, i: usize) -> Result<&Value> {
+    fn at(&self, c: impl Column) -> Result<&Value> {
+        let i = c.position(self)?;
         self.values
             .get(i)
-            .ok_or_else(|| Error::internal(format!("query returned no column {i}")))
+            .ok_or_else(|| Error::internal(format!("query returned no column {c}")))
     }
 
-    fn mismatch(&self, i: usize, want: &str) -> Error {
-        Error::internal(format!(
-            "column {i} holds {:?}, expected {want}",
-            self.values.get(i).map(kind_of)
-        ))
+    fn mismatch(&self, c: impl Column, want: &str) -> Error {
+        let held = c
+            .position(self)
+            .ok()
+            .and_then(|i| self.values.get(i))
+            .map(kind_of);
+        Error::internal(format!("column {c} holds {held:?}, expected {want}"))
     }
 
     /// An integer column.
-    pub fn int(&self, i: usize) -> Result<i64> {
-        match self.at(i)? {
+    pub fn int(&self, c: impl Column) -> Result<i64> {
+        match self.at(c)? {
             Value::Int(v) => Ok(*v),
-            _ => Err(self.mismatch(i, "an integer")),
+            _ => Err(self.mismatch(c, "an integer")),
         }
     }
 
     /// A nullable integer column.
-    pub fn opt_int(&self, i: usize) -> Result<Option<i64>> {
-        match self.at(i)? {
+    pub fn opt_int(&self, c: impl Column) -> Result<Option<i64>> {
+        match self.at(c)? {
             Value::Null => Ok(None),
-            _ => self.int(i).map(Some),
+            _ => self.int(c).map(Some),
         }
     }
 
     /// A text column.
-    pub fn text(&self, i: usize) -> Result<String> {
-        match self.at(i)? {
+    pub fn text(&self, c: impl Column) -> Result<String> {
+        match self.at(c)? {
             Value::Text(v) => Ok(v.clone()),
-            _ => Err(self.mismatch(i, "text")),
+            _ => Err(self.mismatch(c, "text")),
         }
     }
 
     /// A nullable text column.
-    pub fn opt_text(&self, i: usize) -> Result<Option<String>> {
-        match self.at(i)? {
+    pub fn opt_text(&self, c: impl Column) -> Result<Option<String>> {
+        match self.at(c)? {
             Value::Null => Ok(None),
-            _ => self.text(i).map(Some),
+            _ => self.text(c).map(Some),
         }
     }
 
     /// A boolean column (SQLite stores 0/1).
-    pub fn bool(&self, i: usize) -> Result<bool> {
-        match self.at(i)? {
+    pub fn bool(&self, c: impl Column) -> Result<bool> {
+        match self.at(c)? {
             Value::Bool(v) => Ok(*v),
             Value::Int(0) => Ok(false),
             Value::Int(1) => Ok(true),
-            _ => Err(self.mismatch(i, "a boolean")),
+            _ => Err(self.mismatch(c, "a boolean")),
         }
     }
 
     /// A float column.
-    pub fn float(&self, i: usize) -> Result<f64> {
-        match self.at(i)? {
+    pub fn float(&self, c: impl Column) -> Result<f64> {
+        match self.at(c)? {
             Value::Float(v) => Ok(*v),
             Value::Int(v) => Ok(*v as f64),
-            _ => Err(self.mismatch(i, "a float")),
+            _ => Err(self.mismatch(c, "a float")),
         }
     }
 
     /// A timestamp column (SQLite stores RFC 3339 text).
-    pub fn time(&self, i: usize) -> Result<OffsetDateTime> {
-        match self.at(i)? {
+    pub fn time(&self, c: impl Column) -> Result<OffsetDateTime> {
+        match self.at(c)? {
             Value::Time(t) => Ok(*t),
             Value::Text(s) => crate::time::parse_stored(s)
                 .map_err(|_| Error::integrity(format!("stored timestamp {s:?} is malformed"))),
-            _ => Err(self.mismatch(i, "a timestamp")),
+            _ => Err(self.mismatch(c, "a timestamp")),
         }
     }
 
     /// A nullable timestamp column.
-    pub fn opt_time(&self, i: usize) -> Result<Option<OffsetDateTime>> {
-        match self.at(i)? {
+    pub fn opt_time(&self, c: impl Column) -> Result<Option<OffsetDateTime>> {
+        match self.at(c)? {
             Value::Null => Ok(None),
-            _ => self.time(i).map(Some),
+            _ => self.time(c).map(Some),
         }
     }
 }

@@ -275,7 +275,7 @@ impl ToSql for Value {
     tokio_postgres::types::to_sql_checked!();
 }
 
-fn read_row(row: &tokio_postgres::Row) -> Result<Row> {
+fn read_row(columns: &super::Columns, row: &tokio_postgres::Row) -> Result<Row> {
     let mut values = Vec::with_capacity(row.len());
     for (i, col) in row.columns().iter().enumerate() {
         let ty = col.type_();
@@ -312,7 +312,7 @@ fn read_row(row: &tokio_postgres::Row) -> Result<Row> {
         .map_err(|e| Error::internal(format!("column {} ({ty}): {e}", col.name())))?;
         values.push(v.unwrap_or(Value::Null));
     }
-    Ok(Row::new(values))
+    Ok(Row::new(columns.clone(), values))
 }
 
 struct PgConn<'a> {
@@ -363,7 +363,8 @@ impl Conn for PgConn<'_> {
             .rt
             .block_on(self.client.query(&stmt, &as_params(params)))
             .map_err(|e| map_err_as(e, Some(self.role)))?;
-        rows.iter().map(read_row).collect()
+        let columns: super::Columns = stmt.columns().iter().map(|c| c.name().to_owned()).collect();
+        rows.iter().map(|r| read_row(&columns, r)).collect()
     }
 }
 

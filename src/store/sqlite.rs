@@ -214,6 +214,8 @@ impl Conn for SqliteConn<'_> {
     fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
         self.with_stmt(sql, |s| {
             let width = s.column_count();
+            let columns: super::Columns =
+                s.column_names().iter().map(|c| (*c).to_owned()).collect();
             let mut rows = s.query(rusqlite::params_from_iter(params))?;
             let mut out = Vec::new();
             while let Some(r) = rows.next()? {
@@ -234,7 +236,7 @@ impl Conn for SqliteConn<'_> {
                         }
                     });
                 }
-                out.push(Row::new(values));
+                out.push(Row::new(columns.clone(), values));
             }
             Ok(out)
         })

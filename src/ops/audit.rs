@@ -1,0 +1,1 @@
+//! Operations of `keyward audit` (being moved here from `cli/audit.rs`).

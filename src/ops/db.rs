@@ -1,0 +1,1 @@
+//! Operations of `keyward db` (being moved here from `cli/db.rs`).

@@ -1,0 +1,1 @@
+//! Operations of `keyward roles` (being moved here from `cli/roles.rs`).

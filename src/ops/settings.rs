@@ -1,0 +1,1 @@
+//! Operations of `keyward settings` (being moved here from `cli/settings.rs`).

@@ -1,0 +1,1 @@
+//! Operations of `keyward users` (being moved here from `cli/users.rs`).
