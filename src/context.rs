@@ -94,7 +94,7 @@ impl Context {
     /// Prints the hashing warnings (weak PBKDF2 settings) before a password is hashed.
     pub fn warn_before_hashing(&self) {
         for w in &self.config.hashing_warnings {
-            eprintln!("warning: {w}");
+            crate::output::warn(w);
         }
     }
 

@@ -107,7 +107,7 @@ both_backends! {
         let before = count(s.as_mut(), "audit_events");
         let result: keyward::Result<()> = store::write(s.as_mut(), |c| {
             audit::record(c, stamp("t"), Event::new("test.one", "test", "a"))?;
-            seed::seed(c, "t")?;
+            seed::seed(c, stamp("t"))?;
             Err(Error::conflict("boom"))
         });
         assert!(result.is_err());
@@ -200,11 +200,11 @@ both_backends! {
     /// Seeding creates the SPEC's permissions and roles once.
     fn seed_is_idempotent(db) {
         let mut s = db.open();
-        let first = store::write(s.as_mut(), |c| seed::seed(c, "t")).unwrap();
+        let first = store::write(s.as_mut(), |c| seed::seed(c, stamp("t"))).unwrap();
         assert_eq!(first.permissions_added, 13);
         assert_eq!(first.roles_added, 4);
         assert_eq!(first.grants_added, 13 + 10 + 5 + 6);
-        let second = store::write(s.as_mut(), |c| seed::seed(c, "t")).unwrap();
+        let second = store::write(s.as_mut(), |c| seed::seed(c, stamp("t"))).unwrap();
         assert!(!second.changed());
         assert_eq!(count(s.as_mut(), "role_permissions"), 34);
         assert_eq!(count(s.as_mut(), "audit_events"), 1, "only the change is audited");
@@ -219,8 +219,8 @@ both_backends! {
         let old = Key::generate().unwrap();
         let new = Key::generate().unwrap();
         let old_ring = ring(&old, &[]);
-        assert!(store::write(s.as_mut(), |c| keys::ensure(c, &old_ring, "t")).unwrap());
-        assert!(!store::write(s.as_mut(), |c| keys::ensure(c, &old_ring, "t")).unwrap());
+        assert!(store::write(s.as_mut(), |c| keys::ensure(c, &old_ring, stamp("t"))).unwrap());
+        assert!(!store::write(s.as_mut(), |c| keys::ensure(c, &old_ring, stamp("t"))).unwrap());
         let wrong = ring(&new, &[]);
         let err = store::read(s.as_mut(), |c| keys::check(c, &wrong)).unwrap_err();
         assert_eq!(err.exit_code(), 7);
@@ -245,10 +245,12 @@ both_backends! {
 
         let mut seen = Vec::new();
         let rotation = store::write(s.as_mut(), |c| {
-            keys::rotate(c, &old_ring, &new, "t", &mut |done, total| seen.push((done, total)))
+            keys::rotate(c, &old_ring, &new, stamp("t"), &mut |done, total| seen.push((done, total)))
         })
         .unwrap();
         assert_eq!(rotation.reencrypted, 2);
+        assert_eq!(rotation.resealed.get("setting"), Some(&1));
+        assert_eq!(rotation.resealed.get("totp"), Some(&1));
         assert_eq!(seen.last(), Some(&(2, 2)));
 
         let (value, totp_now) = store::read(s.as_mut(), |c| {
@@ -270,12 +272,92 @@ both_backends! {
         // A rollback of the rotation (error inside) changes nothing.
         let third = Key::generate().unwrap();
         let failed: keyward::Result<()> = store::write(s.as_mut(), |c| {
-            keys::rotate(c, &new_ring, &third, "t", &mut |_, _| {})?;
+            keys::rotate(c, &new_ring, &third, stamp("t"), &mut |_, _| {})?;
             Err(Error::internal("killed"))
         });
         assert!(failed.is_err());
         store::read(s.as_mut(), |c| keys::check(c, &new_ring)).unwrap();
         let v = store::read(s.as_mut(), audit::verify).unwrap();
         assert!(v.ok);
+    }
+}
+
+/// The permissions a role holds, `resource:action`, sorted.
+fn grants_of(s: &mut dyn Store, role: &str) -> Vec<String> {
+    store::read(s, |c| {
+        c.query(
+            "SELECT p.resource || ':' || p.action AS permission FROM role_permissions rp \
+             JOIN roles r ON r.id = rp.role_id JOIN permissions p ON p.id = rp.permission_id \
+             WHERE r.name = $1 ORDER BY permission",
+            &[role.into()],
+        )?
+        .iter()
+        .map(|r| r.text("permission"))
+        .collect()
+    })
+    .unwrap()
+}
+
+both_backends! {
+    /// A later seed version brings its new grant to the existing system roles once;
+    /// a built-in grant an operator revoked stays revoked.
+    fn seed_versions_bring_new_grants_once(db) {
+        let mut s = db.open();
+        store::write(s.as_mut(), |c| seed::seed(c, stamp("t"))).unwrap();
+        store::write(s.as_mut(), |c| {
+            c.execute(
+                "DELETE FROM role_permissions WHERE role_id = (SELECT id FROM roles WHERE name = 'admin') \
+                 AND permission_id = (SELECT id FROM permissions WHERE resource = 'users' AND action = 'delete')",
+                &[],
+            )
+        })
+        .unwrap();
+        let mut v2 = seed::builtin();
+        let sessions_read = seed::Builtin { permission: "sessions:read", since: 2 };
+        v2.permissions.push(sessions_read);
+        for role in v2.roles.iter_mut().filter(|r| r.name == "admin" || r.name == "viewer") {
+            role.grants.push(sessions_read);
+        }
+        let audited = count(s.as_mut(), "audit_events");
+        let mut firsts = Vec::new();
+        for run in [
+            |c: &mut dyn keyward::store::Conn, l: &seed::SeedList| seed::upgrade_with(c, l, stamp("t")),
+            |c: &mut dyn keyward::store::Conn, l: &seed::SeedList| seed::seed_with(c, l, stamp("t")),
+        ] {
+            let first = store::write(s.as_mut(), |c| run(c, &v2)).unwrap();
+            let admin = grants_of(s.as_mut(), "admin");
+            assert!(admin.contains(&"sessions:read".to_owned()), "{admin:?}");
+            assert!(!admin.contains(&"users:delete".to_owned()), "a revoke stays revoked");
+            assert_eq!(admin.len(), 13);
+            assert!(grants_of(s.as_mut(), "viewer").contains(&"sessions:read".to_owned()));
+            assert!(!grants_of(s.as_mut(), "operator").contains(&"sessions:read".to_owned()));
+            let again = store::write(s.as_mut(), |c| run(c, &v2)).unwrap();
+            assert!(!again.changed(), "{again:?}");
+            firsts.push(first);
+        }
+        // The upgrade brings the permission and its two grants; seeding after it finds them recorded.
+        assert_eq!((firsts[0].permissions_added, firsts[0].grants_added, firsts[0].roles_added), (1, 2, 0));
+        assert!(!firsts[1].changed(), "{:?}", firsts[1]);
+        assert_eq!(count(s.as_mut(), "audit_events"), audited + 1, "audited once, when it changed");
+        let recorded = store::read(s.as_mut(), |c| {
+            c.query_one("SELECT since FROM seed_grants WHERE role_name = 'admin' AND resource = 'sessions'", &[])?.int("since")
+        })
+        .unwrap();
+        assert_eq!(recorded, 2);
+    }
+}
+
+both_backends! {
+    /// A database migrated but never seeded gets nothing from the upgrade; seeding
+    /// it creates the roles with every grant recorded.
+    fn upgrade_needs_system_roles(db) {
+        let mut s = db.open();
+        let nothing = store::write(s.as_mut(), |c| seed::upgrade(c, stamp("t"))).unwrap();
+        assert!(!nothing.changed());
+        assert_eq!(count(s.as_mut(), "permissions"), 0);
+        store::write(s.as_mut(), |c| seed::seed(c, stamp("t"))).unwrap();
+        assert_eq!(count(s.as_mut(), "seed_grants"), 34);
+        let upgrade = store::write(s.as_mut(), |c| seed::upgrade(c, stamp("t"))).unwrap();
+        assert!(!upgrade.changed());
     }
 }

@@ -432,7 +432,12 @@ fn set(
     };
     let ring = ring_for(ctx, secret || current.as_ref().is_some_and(|c| c.secret))?;
     let written = store::write(ctx.store()?, |c| {
-        keys::gate(c, ring.as_ref(), &actor, true)?;
+        keys::gate(
+            c,
+            ring.as_ref(),
+            crate::domain::audit::Stamp::new(&actor, &crate::time::SystemClock),
+            true,
+        )?;
         let current = settings::find(c, env, key)?;
         settings::check_version(env, key, current.as_ref(), if_version)?;
         settings::apply_one(
@@ -462,7 +467,12 @@ fn rollback(ctx: &mut Context, env: &str, key: &str, to_version: i64) -> Result<
     let versions = store::read(ctx.store()?, |c| settings::history(c, env, key))?;
     let ring = ring_for(ctx, versions.iter().any(|v| v.secret))?;
     let written = store::write(ctx.store()?, |c| {
-        keys::gate(c, ring.as_ref(), &actor, true)?;
+        keys::gate(
+            c,
+            ring.as_ref(),
+            crate::domain::audit::Stamp::new(&actor, &crate::time::SystemClock),
+            true,
+        )?;
         let versions = settings::history(c, env, key)?;
         let want = settings::state_at(ring.as_ref(), env, key, &versions, to_version)?;
         let current = settings::find(c, env, key)?;
@@ -584,7 +594,12 @@ fn import(
         has_secrets || parsed.entries.iter().any(|(_, d, _)| d.secret),
     )?;
     let body = |c: &mut dyn crate::store::Conn, apply: bool| -> Result<Plan> {
-        keys::gate(c, ring.as_ref(), &actor, apply)?;
+        keys::gate(
+            c,
+            ring.as_ref(),
+            crate::domain::audit::Stamp::new(&actor, &crate::time::SystemClock),
+            apply,
+        )?;
         let current: BTreeMap<String, Stored> = settings::all(c, &env)?
             .into_iter()
             .map(|s| (s.key.clone(), s))
@@ -870,7 +885,12 @@ fn promote(
     })?;
     let ring = ring_for(ctx, needs_ring)?;
     let body = |c: &mut dyn crate::store::Conn, apply: bool| -> Result<Vec<serde_json::Value>> {
-        keys::gate(c, ring.as_ref(), &actor, apply)?;
+        keys::gate(
+            c,
+            ring.as_ref(),
+            crate::domain::audit::Stamp::new(&actor, &crate::time::SystemClock),
+            apply,
+        )?;
         let mut journal = if apply {
             Some(Journal::new(c, &actor)?)
         } else {

@@ -23,6 +23,7 @@ use base64::Engine as _;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+use crate::crypto::purpose::Purpose;
 use crate::crypto::random;
 use crate::error::{Error, Result};
 
@@ -157,6 +158,31 @@ impl Keyring {
     pub fn all(&self) -> impl Iterator<Item = &Key> {
         std::iter::once(&self.active).chain(self.previous.iter())
     }
+
+    /// Key material for `purpose`, derived from the active key (see [`Key::derive`]).
+    pub fn derive(&self, purpose: Purpose) -> Result<Zeroizing<[u8; KEY_LEN]>> {
+        self.active.derive(purpose)
+    }
+}
+
+impl Key {
+    /// Key material for `purpose`: HKDF-SHA256 over this key, no salt, info
+    /// `keyward:<label>`. Refuses [`Purpose::SettingValue`]: setting values are
+    /// sealed with the key itself (the `kw1` envelope of the SPEC), and no other
+    /// purpose may use the encryption key directly.
+    pub fn derive(&self, purpose: Purpose) -> Result<Zeroizing<[u8; KEY_LEN]>> {
+        if purpose == Purpose::SettingValue {
+            return Err(Error::internal(
+                "setting values are sealed with the key itself, not a derived key",
+            ));
+        }
+        let info = format!("keyward:{}", purpose.label());
+        let mut out = Zeroizing::new([0u8; KEY_LEN]);
+        hkdf::Hkdf::<Sha256>::new(None, self.bytes.as_slice())
+            .expand(info.as_bytes(), out.as_mut_slice())
+            .map_err(|_| Error::internal("HKDF output length is invalid"))?;
+        Ok(out)
+    }
 }
 
 /// Reads a key file: checks its permissions, then parses one base64 key per line.
@@ -277,7 +303,7 @@ pub fn write_key_file(path: &Path, keys: &[&Key], overwrite: bool) -> Result<()>
         return Err(conflict(path));
     }
     if !dir.exists() {
-        create_private_dir(&dir).map_err(|e| {
+        crate::fsutil::create_private_dir(&dir).map_err(|e| {
             Error::key(format!(
                 "cannot create the directory of key file {shown}: {e}"
             ))
@@ -352,22 +378,6 @@ fn exists(path: &Path) -> io::Result<bool> {
     }
 }
 
-/// Creates a directory and its missing parents with mode 0700.
-#[cfg(unix)]
-fn create_private_dir(dir: &Path) -> io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-}
-
-/// Creates a directory and its missing parents.
-#[cfg(not(unix))]
-fn create_private_dir(dir: &Path) -> io::Result<()> {
-    fs::DirBuilder::new().recursive(true).create(dir)
-}
-
 /// Creates a new file with mode 0600 (whatever the umask), failing if it exists.
 #[cfg(unix)]
 fn create_private_file(path: &Path) -> io::Result<fs::File> {
@@ -405,6 +415,10 @@ fn sync_dir(_dir: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// HKDF-SHA256(salt none, ikm 00..1f, info `keyward:signing`), 32 bytes.
+    const EXPECTED_SIGNING: &str =
+        "839f5cca042fe720bd9bb913e75e31b26f43cde494aa623a2de1d7090afa9015";
 
     /// The key of bytes 0, 1, …, 31.
     fn counting_key() -> Key {
@@ -720,6 +734,44 @@ mod tests {
             .collect();
         assert_eq!(kids, vec![b.kid().to_string(), a.kid().to_string()]);
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn derived_keys_differ_per_purpose_and_key_and_are_stable() {
+        let a = counting_key();
+        let b = Key::generate().unwrap();
+        let purposes = [
+            Purpose::TotpSecret,
+            Purpose::KeyCheck,
+            Purpose::TokenSigning,
+        ];
+        let mut seen: Vec<[u8; KEY_LEN]> = Vec::new();
+        for key in [&a, &b] {
+            for p in purposes {
+                let d = key.derive(p).unwrap();
+                assert_eq!(*d, *key.derive(p).unwrap(), "stable");
+                assert_ne!(&*d, key.bytes(), "not the key itself");
+                assert!(!seen.contains(&d), "distinct per purpose and per key");
+                seen.push(*d);
+            }
+        }
+        let ring = Keyring::new(a.clone(), vec![b], KeySource::EnvVar("X".into()));
+        assert_eq!(
+            *ring.derive(Purpose::TokenSigning).unwrap(),
+            *a.derive(Purpose::TokenSigning).unwrap()
+        );
+    }
+
+    #[test]
+    fn derive_matches_hkdf_sha256_and_refuses_the_value_key() {
+        // RFC 5869 HKDF-SHA256 with an empty salt, computed independently:
+        // python3 -c "import hmac,hashlib; k=bytes(range(32)); prk=hmac.new(b'\0'*32,k,hashlib.sha256).digest();
+        //   print(hmac.new(prk,b'keyward:signing\x01',hashlib.sha256).hexdigest())"
+        let d = counting_key().derive(Purpose::TokenSigning).unwrap();
+        let hex: String = d.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, EXPECTED_SIGNING);
+        let err = counting_key().derive(Purpose::SettingValue).unwrap_err();
+        assert!(err.kind() == crate::error::ErrorKind::Internal);
     }
 
     #[test]

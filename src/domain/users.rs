@@ -780,7 +780,14 @@ pub fn totp_enroll(
             "user '{username}' already has TOTP enabled: run `keyward users totp disable {username}` first"
         )));
     }
-    keys::ensure(conn, ring, actor)?;
+    keys::ensure(
+        conn,
+        ring,
+        audit::Stamp {
+            actor,
+            at: crate::time::now(),
+        },
+    )?;
     let secret = zeroize::Zeroizing::new(crate::crypto::random::bytes::<20>()?);
     let sealed = envelope::seal(ring.active(), &totp_aad(username), secret.as_ref())?;
     conn.execute(

@@ -48,7 +48,12 @@ impl SqliteStore {
                         )));
                     }
                     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                        create_private_dir(dir)?;
+                        crate::fsutil::create_private_dir(dir).map_err(|e| {
+                            Error::unavailable(format!(
+                                "cannot create directory {}: {e}",
+                                dir.display()
+                            ))
+                        })?;
                     }
                 }
                 let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -103,16 +108,6 @@ impl SqliteStore {
             ))
         })
     }
-}
-
-/// Creates a directory (and parents) readable only by the owner.
-fn create_private_dir(dir: &Path) -> Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| Error::unavailable(format!("cannot create directory {}: {e}", dir.display())))
 }
 
 /// Turns a driver error into the crate's error, by SQLite's result code.

@@ -249,6 +249,99 @@ fn backup_copies_sqlite_online() {
     }
 }
 
+/// The permissions a role holds, as `roles show` lists them.
+fn permissions_of(env: &Env, role: &str) -> Vec<String> {
+    let shown = env.run(&["roles", "show", role, "-o", "json"]).ok().json();
+    shown["permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap().to_owned())
+        .collect()
+}
+
+cli_test! {
+    /// A built-in grant the database has not received yet (as after an upgrade
+    /// of keyward) is brought by `db migrate`; one an operator revoked stays
+    /// revoked through `db migrate` and `db seed`.
+    fn migrate_brings_new_built_in_grants_and_keeps_revokes(env) {
+        env.init();
+        env.sql(
+            "DELETE FROM role_permissions WHERE role_id = (SELECT id FROM roles WHERE name = 'admin') \
+             AND permission_id = (SELECT id FROM permissions WHERE resource = 'audit' AND action = 'read')",
+        )
+        .unwrap();
+        env.sql("DELETE FROM seed_grants WHERE role_name = 'admin' AND resource = 'audit' AND action = 'read'")
+            .unwrap();
+        assert!(!permissions_of(env, "admin").contains(&"audit:read".to_owned()));
+        env.run(&["db", "migrate"]).ok().stderr_has("1 grant(s)");
+        assert!(permissions_of(env, "admin").contains(&"audit:read".to_owned()));
+        let seeds = env.run(&["audit", "list", "--action", "db.seed", "-o", "json"]).ok().json();
+        assert_eq!(seeds.as_array().unwrap().len(), 2, "init's seeding and the migrate's");
+
+        env.run(&["roles", "revoke", "admin", "users:delete", "--yes"]).ok();
+        env.run(&["db", "migrate"]).ok().stderr_has("up to date");
+        let seeded = env.run(&["db", "seed", "-o", "json"]).ok().stderr_has("nothing changed").json();
+        assert_eq!(seeded["grants_added"], 0);
+        let admin = permissions_of(env, "admin");
+        assert!(!admin.contains(&"users:delete".to_owned()), "{admin:?}");
+        assert_eq!(admin.len(), 12);
+        let seeds = env.run(&["audit", "list", "--action", "db.seed", "-o", "json"]).ok().json();
+        assert_eq!(seeds.as_array().unwrap().len(), 2, "nothing changed, nothing audited");
+    }
+}
+
+cli_test! {
+    /// `db rotate-key` reports what it re-sealed per purpose.
+    fn rotate_key_reports_resealed_per_purpose(env) {
+        env.init();
+        env.run_with_stdin(&["settings", "set", "smtp.password", "--secret", "--value-stdin"], Some("hunter2\n")).ok();
+        let new_file = env.home.path().join("new.key");
+        let report = env
+            .run(&["db", "rotate-key", "--new-key-file", new_file.to_str().unwrap(), "--yes", "-o", "json"])
+            .ok()
+            .json();
+        assert_eq!(report["reencrypted"], 1);
+        assert_eq!(report["resealed"], serde_json::json!({"setting": 1, "totp": 0}));
+    }
+}
+
+/// PostgreSQL: a role that may only read gets exit 6 naming the role (not
+/// exit 8: that is for tampering, which the owner's UPDATE of the audit log still is).
+#[test]
+fn read_only_postgres_role_is_exit_6_naming_it() {
+    let Some(env) = Env::new(Backend::Postgres) else {
+        return;
+    };
+    env.init();
+    let schema = env.db.schema().unwrap().to_owned();
+    let role = format!("{schema}_ro");
+    env.sql(&format!("CREATE ROLE {role} LOGIN")).unwrap();
+    env.sql(&format!("GRANT USAGE ON SCHEMA {schema} TO {role}"))
+        .unwrap();
+    env.sql(&format!(
+        "GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {role}"
+    ))
+    .unwrap();
+    let url = env
+        .url()
+        .replacen("postgres://postgres@", &format!("postgres://{role}@"), 1);
+    assert_ne!(url, env.url(), "the test URL names the postgres user");
+
+    env.run(&["--database-url", &url, "roles", "list"]).ok();
+    env.run(&["--database-url", &url, "roles", "add", "auditor"])
+        .code(6)
+        .stderr_has(&format!("'{role}'"));
+    let err = env
+        .sql("UPDATE audit_events SET actor = 'mallory'")
+        .unwrap_err();
+    assert_eq!(err.exit_code(), 8, "{err}");
+    env.run(&["audit", "verify"]).ok();
+
+    env.sql(&format!("DROP OWNED BY {role}")).unwrap();
+    env.sql(&format!("DROP ROLE {role}")).unwrap();
+}
+
 fn set_mode(path: &std::path::Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();

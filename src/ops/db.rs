@@ -1,1 +1,0 @@
-//! Operations of `keyward db` (being moved here from `cli/db.rs`).
