@@ -177,9 +177,6 @@ fn run(cli: Cli) -> Result<(Format, Reply)> {
         output: g.output,
     };
     let config = Config::resolve(&flags, &|k| std::env::var(k).ok(), &Dirs::platform())?;
-    for w in &config.warnings {
-        eprintln!("warning: {w}");
-    }
     let format = config.output;
     let mut ctx = Context::new(config, g.yes);
     let reply = match cli.command {

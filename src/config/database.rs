@@ -1,0 +1,116 @@
+//! Which database: a URL, or parts (`DATABASE_CLIENT`, `DATABASE_HOST`, …)
+//! from the environment or the config file, or the default SQLite file.
+
+use super::file::FileDatabase;
+use super::{Dirs, Env, Flags};
+use crate::error::{Error, Result};
+use crate::store::target::{self, PgParts};
+use crate::store::{DatabaseTarget, SqliteLocation};
+use std::path::PathBuf;
+
+/// Resolves the database, first found wins: the flag's URL, `DATABASE_URL`,
+/// `DATABASE_CLIENT` with its parts, the file's URL, the file's parts, the
+/// default SQLite file. `DATABASE_SSL_MODE` applies when the URL set no `sslmode`.
+pub(super) fn resolve(
+    flags: &Flags,
+    env: &Env<'_>,
+    fdb: &FileDatabase,
+    dirs: &Dirs,
+) -> Result<DatabaseTarget> {
+    let mut database = if let Some(url) = &flags.database_url {
+        target::parse_url(url)?
+    } else if let Some(url) = env.get("DATABASE_URL") {
+        target::parse_url(&url).map_err(|e| e.context("DATABASE_URL"))?
+    } else if let Some(client) = env.get("DATABASE_CLIENT") {
+        from_parts(
+            &client,
+            "DATABASE_CLIENT",
+            |k| env.get(&format!("DATABASE_{k}")),
+            dirs,
+        )?
+    } else if let Some(url) = &fdb.url {
+        target::parse_url(url).map_err(|e| e.context("config file database.url"))?
+    } else if let Some(client) = &fdb.client {
+        from_parts(client, "config file database.client", |k| fdb.part(k), dirs)?
+    } else {
+        default_sqlite(dirs)?
+    };
+    let url_has_sslmode = flags
+        .database_url
+        .clone()
+        .or_else(|| env.get("DATABASE_URL"))
+        .is_some_and(|u| u.contains("sslmode="));
+    if let (DatabaseTarget::Postgres(pg), Some(mode), false) =
+        (&mut database, env.get("DATABASE_SSL_MODE"), url_has_sslmode)
+    {
+        pg.ssl_mode =
+            crate::store::SslMode::parse(&mode).map_err(|e| e.context("DATABASE_SSL_MODE"))?;
+    }
+    Ok(database)
+}
+
+/// The SQLite pool size: `DATABASE_POOL_SIZE` > the file's > 4, from 1 to 64.
+pub(super) fn pool_size(env: &Env<'_>, fdb: &FileDatabase) -> Result<u32> {
+    match env.get("DATABASE_POOL_SIZE") {
+        Some(v) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=64).contains(n))
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "DATABASE_POOL_SIZE {v:?} must be a number from 1 to 64"
+                ))
+            }),
+        None => match fdb.pool_size {
+            Some(n) if !(1..=64).contains(&n) => Err(Error::invalid(format!(
+                "config file database.pool_size {n} must be from 1 to 64"
+            ))),
+            Some(n) => Ok(n),
+            None => Ok(4),
+        },
+    }
+}
+
+fn from_parts(
+    client: &str,
+    from: &str,
+    get: impl Fn(&str) -> Option<String>,
+    dirs: &Dirs,
+) -> Result<DatabaseTarget> {
+    match client {
+        "sqlite" | "sqlite3" => match get("FILENAME") {
+            Some(f) if f == ":memory:" => Ok(DatabaseTarget::Sqlite(SqliteLocation::Memory)),
+            Some(f) => Ok(DatabaseTarget::Sqlite(SqliteLocation::File {
+                path: PathBuf::from(f),
+                is_default: false,
+            })),
+            None => default_sqlite(dirs),
+        },
+        "postgres" | "postgresql" | "pg" => {
+            let parts = PgParts {
+                host: get("HOST"),
+                port: get("PORT"),
+                name: get("NAME"),
+                user: get("USER"),
+                password: get("PASSWORD"),
+                ssl_mode: get("SSL_MODE"),
+            };
+            Ok(DatabaseTarget::Postgres(Box::new(target::pg_from_parts(
+                &parts,
+            )?)))
+        }
+        other => Err(Error::invalid(format!(
+            "{from}: unknown database client {other:?}: use sqlite or postgres"
+        ))),
+    }
+}
+
+fn default_sqlite(dirs: &Dirs) -> Result<DatabaseTarget> {
+    let dir = dirs.data.as_ref().ok_or_else(|| {
+        Error::invalid("cannot find the platform data directory (is HOME set?): pass --database-url or set DATABASE_URL")
+    })?;
+    Ok(DatabaseTarget::Sqlite(SqliteLocation::File {
+        path: dir.join("keyward.db"),
+        is_default: true,
+    }))
+}

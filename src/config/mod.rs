@@ -1,0 +1,498 @@
+//! Configuration: flags > environment > config file > defaults, resolved once.
+//!
+//! Nothing is opened or created here except reading the config file
+//! ([`file`]); the database ([`database`]) and the key are only touched by
+//! the commands that need them.
+
+mod database;
+mod file;
+
+use crate::crypto::password::DEFAULT_ITERATIONS;
+use crate::error::{Error, Result};
+use crate::store::DatabaseTarget;
+use std::path::PathBuf;
+use zeroize::Zeroizing;
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Tables for people.
+    Table,
+    /// One JSON document.
+    Json,
+    /// One YAML document.
+    Yaml,
+}
+
+impl Format {
+    fn parse(s: &str, from: &str) -> Result<Self> {
+        match s {
+            "table" => Ok(Format::Table),
+            "json" => Ok(Format::Json),
+            "yaml" => Ok(Format::Yaml),
+            other => Err(Error::invalid(format!(
+                "{from}: unknown output format {other:?}: use table, json or yaml"
+            ))),
+        }
+    }
+}
+
+/// What the command line says (the highest precedence).
+#[derive(Debug, Default, Clone)]
+pub struct Flags {
+    /// `--database-url`.
+    pub database_url: Option<String>,
+    /// `--key-file`.
+    pub key_file: Option<PathBuf>,
+    /// `--config`.
+    pub config: Option<PathBuf>,
+    /// `--env`.
+    pub env: Option<String>,
+    /// `--actor`.
+    pub actor: Option<String>,
+    /// `-o/--output`.
+    pub output: Option<Format>,
+}
+
+/// A secret string: zeroized on drop, redacted in Debug.
+#[derive(Clone, Default)]
+pub struct SecretString(Zeroizing<String>);
+
+impl SecretString {
+    /// Wraps a secret.
+    pub fn new(s: String) -> Self {
+        SecretString(Zeroizing::new(s))
+    }
+
+    /// The secret itself, for the one place that uses it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretString(***)")
+    }
+}
+
+/// Where the encryption key comes from (not yet read).
+#[derive(Debug, Clone)]
+pub enum KeyConfig {
+    /// A base64 key in an environment variable.
+    Env {
+        /// The variable's name.
+        var: &'static str,
+        /// Its value.
+        value: SecretString,
+    },
+    /// A key file; `is_default` for the platform config dir's `key`.
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Whether it is the default location (so `db init` may create it).
+        is_default: bool,
+    },
+}
+
+/// Authentication policy.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// PBKDF2 iterations for new hashes.
+    pub pbkdf2_iterations: u32,
+    /// Failed logins before lockout.
+    pub max_failed_logins: u32,
+    /// How long a lockout lasts.
+    pub lockout_duration: time::Duration,
+}
+
+/// The resolved configuration a command runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The database.
+    pub database: DatabaseTarget,
+    /// r2d2 pool size for SQLite.
+    pub pool_size: u32,
+    /// The encryption key's source.
+    pub key: KeyConfig,
+    /// Previous keys from `KEYWARD_PREVIOUS_KEYS` (decrypt only).
+    pub previous_keys: Option<SecretString>,
+    /// Environment of settings.
+    pub environment: String,
+    /// Whether the environment was chosen (flag, KEYWARD_ENV, config file) rather than defaulted.
+    pub environment_explicit: bool,
+    /// Who is recorded in the audit log.
+    pub actor: String,
+    /// Output format.
+    pub output: Format,
+    /// Authentication policy.
+    pub auth: AuthConfig,
+    /// The config file that was read, if any.
+    pub config_file: Option<PathBuf>,
+    /// Warnings about password hashing, printed by commands that hash.
+    pub hashing_warnings: Vec<String>,
+    /// A fixed "now" from `KEYWARD_TEST_NOW` (RFC 3339), honoured by debug
+    /// builds only: the test suite's settable clock for the binary.
+    pub test_now: Option<time::OffsetDateTime>,
+}
+
+/// The platform directories keyward uses.
+#[derive(Debug, Clone)]
+pub struct Dirs {
+    /// Where `keyward.db` lives by default.
+    pub data: Option<PathBuf>,
+    /// Where `config.yaml` and `key` live by default.
+    pub config: Option<PathBuf>,
+}
+
+impl Dirs {
+    /// The platform's directories for keyward (`directories`).
+    pub fn platform() -> Self {
+        match directories::ProjectDirs::from("", "", "keyward") {
+            Some(p) => Dirs {
+                data: Some(p.data_dir().to_path_buf()),
+                config: Some(p.config_dir().to_path_buf()),
+            },
+            None => Dirs {
+                data: None,
+                config: None,
+            },
+        }
+    }
+}
+
+/// The login name of the user running keyward.
+pub fn os_login_name() -> Option<String> {
+    for var in ["USER", "LOGNAME", "USERNAME"] {
+        if let Ok(v) = std::env::var(var) {
+            if !v.is_empty() {
+                return Some(v);
+            }
+        }
+    }
+    // SAFETY: getuid has no preconditions; getpwuid returns a pointer into
+    // static storage or NULL, read immediately and copied.
+    unsafe {
+        let pw = libc::getpwuid(libc::getuid());
+        if !pw.is_null() && !(*pw).pw_name.is_null() {
+            return std::ffi::CStr::from_ptr((*pw).pw_name)
+                .to_str()
+                .ok()
+                .map(str::to_owned);
+        }
+    }
+    None
+}
+
+/// Checks an environment name against `^[a-z][a-z0-9_-]{0,31}$`.
+pub fn validate_environment(name: &str) -> Result<()> {
+    let mut chars = name.chars();
+    let ok = chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && name.len() <= 32
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "invalid environment name {name:?}: use lowercase letters, digits, `_` or `-`, starting with a letter (at most 32)"
+        )))
+    }
+}
+
+/// The process environment as `resolve` sees it: an empty variable is unset.
+pub(crate) struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Env<'_> {
+    /// The variable's value, unless unset or empty.
+    pub(crate) fn get(&self, k: &str) -> Option<String> {
+        (self.0)(k).filter(|v| !v.is_empty())
+    }
+}
+
+impl Config {
+    /// Resolves flags, environment (through `env`), the config file and defaults.
+    pub fn resolve(
+        flags: &Flags,
+        env: &dyn Fn(&str) -> Option<String>,
+        dirs: &Dirs,
+    ) -> Result<Self> {
+        let env = Env(env);
+        let test_now = test_now(&env)?;
+        let (file, config_file) = file::load(flags.config.as_ref(), &env, dirs.config.as_ref())?;
+        let fdb = file.database.unwrap_or_default();
+        let database = database::resolve(flags, &env, &fdb, dirs)?;
+        let pool_size = database::pool_size(&env, &fdb)?;
+        let key = key_config(flags, &env, file.encryption.and_then(|e| e.key_file), dirs);
+        let previous_keys = env.get("KEYWARD_PREVIOUS_KEYS").map(SecretString::new);
+        let explicit_environment = flags
+            .env
+            .clone()
+            .or_else(|| env.get("KEYWARD_ENV"))
+            .or(file.environment);
+        let environment_explicit = explicit_environment.is_some();
+        let environment = explicit_environment.unwrap_or_else(|| "development".into());
+        validate_environment(&environment)?;
+        let actor = actor(flags, &env, file.actor)?;
+        let output = output(flags, &env, file.output.as_deref())?;
+        let (auth, hashing_warnings) = auth(&env, file.auth.unwrap_or_default())?;
+        Ok(Config {
+            database,
+            pool_size,
+            key,
+            previous_keys,
+            environment,
+            environment_explicit,
+            actor,
+            output,
+            auth,
+            config_file,
+            hashing_warnings,
+            test_now,
+        })
+    }
+}
+
+/// `KEYWARD_TEST_NOW`, honoured by debug builds only.
+fn test_now(env: &Env<'_>) -> Result<Option<time::OffsetDateTime>> {
+    if !cfg!(debug_assertions) {
+        return Ok(None);
+    }
+    env.get("KEYWARD_TEST_NOW")
+        .map(|v| crate::time::parse_stored(&v).map_err(|e| e.context("KEYWARD_TEST_NOW")))
+        .transpose()
+}
+
+/// The key's source: `--key-file` > `DATABASE_ENCRYPTION_KEY` >
+/// `KEYWARD_KEY_FILE` > the file's `encryption.key_file` > the default key file.
+fn key_config(flags: &Flags, env: &Env<'_>, file_key: Option<PathBuf>, dirs: &Dirs) -> KeyConfig {
+    let named = |path: PathBuf| KeyConfig::File {
+        path,
+        is_default: false,
+    };
+    if let Some(path) = &flags.key_file {
+        named(path.clone())
+    } else if let Some(value) = env.get("DATABASE_ENCRYPTION_KEY") {
+        KeyConfig::Env {
+            var: "DATABASE_ENCRYPTION_KEY",
+            value: SecretString::new(value),
+        }
+    } else if let Some(path) = env.get("KEYWARD_KEY_FILE") {
+        named(PathBuf::from(path))
+    } else if let Some(path) = file_key {
+        named(path)
+    } else {
+        match &dirs.config {
+            Some(dir) => KeyConfig::File {
+                path: dir.join("key"),
+                is_default: true,
+            },
+            None => KeyConfig::Env {
+                var: "DATABASE_ENCRYPTION_KEY",
+                value: SecretString::default(),
+            },
+        }
+    }
+}
+
+/// Who is recorded in the audit log: flag > `KEYWARD_ACTOR` > file > login name > `uid:<n>`.
+fn actor(flags: &Flags, env: &Env<'_>, file_actor: Option<String>) -> Result<String> {
+    let actor = flags
+        .actor
+        .clone()
+        .or_else(|| env.get("KEYWARD_ACTOR"))
+        .or(file_actor)
+        .or_else(os_login_name)
+        .unwrap_or_else(|| format!("uid:{}", unsafe_uid()));
+    if actor.trim().is_empty() || actor.len() > 128 {
+        return Err(Error::invalid("the actor name must be 1 to 128 characters"));
+    }
+    Ok(actor)
+}
+
+/// The output format: flag > `KEYWARD_OUTPUT` > file > table.
+fn output(flags: &Flags, env: &Env<'_>, file_output: Option<&str>) -> Result<Format> {
+    match flags.output {
+        Some(f) => Ok(f),
+        None => match env.get("KEYWARD_OUTPUT") {
+            Some(v) => Format::parse(&v, "KEYWARD_OUTPUT"),
+            None => match file_output {
+                Some(v) => Format::parse(v, "config file output"),
+                None => Ok(Format::Table),
+            },
+        },
+    }
+}
+
+/// A positive count from the environment variable `var` or the file's `auth.<field>`, else `default`.
+fn positive(env: &Env<'_>, var: &str, file: Option<u32>, field: &str, default: u32) -> Result<u32> {
+    match env.get(var) {
+        Some(v) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| Error::invalid(format!("{var} {v:?} must be a positive number"))),
+        None => match file {
+            Some(0) => Err(Error::invalid(format!(
+                "config file auth.{field} must be a positive number"
+            ))),
+            Some(n) => Ok(n),
+            None => Ok(default),
+        },
+    }
+}
+
+/// The authentication policy, and warnings about weak hashing settings.
+fn auth(env: &Env<'_>, fauth: file::FileAuth) -> Result<(AuthConfig, Vec<String>)> {
+    let pbkdf2_iterations = positive(
+        env,
+        "KEYWARD_PBKDF2_ITERATIONS",
+        fauth.pbkdf2_iterations,
+        "pbkdf2_iterations",
+        DEFAULT_ITERATIONS,
+    )?;
+    let mut hashing_warnings = Vec::new();
+    if pbkdf2_iterations < DEFAULT_ITERATIONS {
+        hashing_warnings.push(format!(
+            "PBKDF2 iterations set to {pbkdf2_iterations}, below the recommended {DEFAULT_ITERATIONS}: new password hashes are weaker"
+        ));
+    }
+    let max_failed_logins = positive(
+        env,
+        "KEYWARD_MAX_FAILED_LOGINS",
+        fauth.max_failed_logins,
+        "max_failed_logins",
+        5,
+    )?;
+    let lockout_duration = match env
+        .get("KEYWARD_LOCKOUT_DURATION")
+        .or(fauth.lockout_duration)
+    {
+        Some(v) => crate::time::parse_duration(&v).map_err(|e| e.context("lockout duration"))?,
+        None => time::Duration::minutes(15),
+    };
+    if lockout_duration <= time::Duration::ZERO || lockout_duration > time::Duration::days(3650) {
+        return Err(Error::invalid(
+            "auth.lockout_duration must be between 1s and 3650d",
+        ));
+    }
+    let auth = AuthConfig {
+        pbkdf2_iterations,
+        max_failed_logins,
+        lockout_duration,
+    };
+    Ok((auth, hashing_warnings))
+}
+
+fn unsafe_uid() -> u32 {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    unsafe { libc::getuid() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn resolve(flags: &Flags, vars: &[(&str, &str)]) -> Result<Config> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let dirs = Dirs {
+            data: Some("/data/keyward".into()),
+            config: Some("/nonexistent-config/keyward".into()),
+        };
+        Config::resolve(flags, &|k| map.get(k).cloned(), &dirs)
+    }
+
+    #[test]
+    fn defaults_are_the_platform_dirs() {
+        let c = resolve(&Flags::default(), &[("USER", "x")]).unwrap();
+        assert_eq!(c.database.to_string(), "/data/keyward/keyward.db");
+        assert!(
+            matches!(&c.key, KeyConfig::File { path, is_default: true } if path.ends_with("key"))
+        );
+        assert_eq!(c.environment, "development");
+        assert_eq!(c.output, Format::Table);
+        assert_eq!(c.auth.pbkdf2_iterations, 600_000);
+    }
+
+    #[test]
+    fn flags_beat_environment() {
+        let flags = Flags {
+            database_url: Some("sqlite:///flag.db".into()),
+            env: Some("staging".into()),
+            ..Flags::default()
+        };
+        let c = resolve(
+            &flags,
+            &[
+                ("DATABASE_URL", "sqlite:///env.db"),
+                ("KEYWARD_ENV", "production"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.database.to_string(), "/flag.db");
+        assert_eq!(c.environment, "staging");
+    }
+
+    #[test]
+    fn database_parts_build_a_postgres_target() {
+        let c = resolve(
+            &Flags::default(),
+            &[
+                ("DATABASE_CLIENT", "postgres"),
+                ("DATABASE_HOST", "db"),
+                ("DATABASE_PORT", "6543"),
+                ("DATABASE_NAME", "app"),
+                ("DATABASE_USER", "u"),
+                ("DATABASE_PASSWORD", "pw-secret"),
+                ("DATABASE_SSL_MODE", "require"),
+            ],
+        )
+        .unwrap();
+        let shown = c.database.to_string();
+        assert_eq!(shown, "postgres://u:***@db:6543/app");
+        let DatabaseTarget::Postgres(pg) = &c.database else {
+            panic!()
+        };
+        assert_eq!(pg.ssl_mode, crate::store::SslMode::Require);
+    }
+
+    #[test]
+    fn low_iterations_warn_and_bad_values_fail() {
+        let c = resolve(&Flags::default(), &[("KEYWARD_PBKDF2_ITERATIONS", "1000")]).unwrap();
+        assert_eq!(c.auth.pbkdf2_iterations, 1000);
+        assert_eq!(c.hashing_warnings.len(), 1);
+        assert_eq!(
+            resolve(&Flags::default(), &[("KEYWARD_ENV", "Prod!")])
+                .unwrap_err()
+                .exit_code(),
+            2
+        );
+        assert_eq!(
+            resolve(&Flags::default(), &[("KEYWARD_OUTPUT", "xml")])
+                .unwrap_err()
+                .exit_code(),
+            2
+        );
+        assert_eq!(
+            resolve(&Flags::default(), &[("DATABASE_CLIENT", "mysql")])
+                .unwrap_err()
+                .exit_code(),
+            2
+        );
+    }
+
+    #[test]
+    fn environment_key_wins_over_default_file() {
+        let c = resolve(&Flags::default(), &[("DATABASE_ENCRYPTION_KEY", "abc")]).unwrap();
+        assert!(matches!(
+            c.key,
+            KeyConfig::Env {
+                var: "DATABASE_ENCRYPTION_KEY",
+                ..
+            }
+        ));
+    }
+}
