@@ -1,5 +1,6 @@
 //! What a command gets: the resolved configuration, the store and key opened
-//! on first use (never eagerly), and the terminal facts for prompts.
+//! on first use (never eagerly), the clock operations read the time from, and
+//! the terminal facts for prompts.
 
 use crate::config::Config;
 use crate::crypto::keyring::Keyring;

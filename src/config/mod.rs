@@ -1,7 +1,7 @@
 //! Configuration: flags > environment > config file > defaults, resolved once.
 //!
 //! Nothing is opened or created here except reading the config file
-//! ([`file`]); the database ([`database`]) and the key are only touched by
+//! (`file.rs`); the database (`database.rs`) and the key are only touched by
 //! the commands that need them.
 
 mod database;

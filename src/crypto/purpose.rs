@@ -3,8 +3,10 @@
 //! Every envelope keyward seals names its purpose in its associated data
 //! (`setting:<env>:<key>`, `totp:<username>`, `keycheck:<kid>`,
 //! `signing:<kid>`), so a ciphertext moved to another row or another purpose
-//! fails to open. Raw key material for anything but value encryption is
-//! derived per purpose from the active key (see `Keyring::derive`), so a new
+//! fails to open. Envelopes are sealed with the key itself (the SPEC's `kw1`
+//! format), told apart by that associated data; raw key material for any other
+//! use (a MAC, a signature seed) is derived per purpose from the active key
+//! (`Keyring::derive`, which refuses [`Purpose::SettingValue`]), so a new
 //! purpose can never reuse the encryption key directly. This file is the one
 //! home of those formats.
 

@@ -131,7 +131,7 @@ impl fmt::Debug for DatabaseTarget {
     }
 }
 
-/// Parses a database URL (SPEC §1). `base` resolves relative SQLite paths.
+/// Parses a database URL (SPEC §1). A relative SQLite path stays relative (to the working directory).
 pub fn parse_url(url: &str) -> Result<DatabaseTarget> {
     let url = url.trim();
     if url == "sqlite::memory:" || url == "sqlite://:memory:" {

@@ -1,5 +1,5 @@
 //! The encryption key as the database knows it: loading the key ring, check
-//! values, and (in [`rotate`]) the registry of sealed columns and rotation.
+//! values, and (in [`mod@rotate`]) the registry of sealed columns and rotation.
 //!
 //! `key_checks` holds, for each key the database has used, an envelope of a
 //! fixed text sealed under that key. A wrong key is caught by comparing key
