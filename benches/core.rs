@@ -51,7 +51,7 @@ fn audited_writes(c: &mut Criterion) {
             store::write(s.as_mut(), |conn| {
                 audit::record(
                     conn,
-                    "bench",
+                    audit::Stamp::new("bench", &keyward::time::SystemClock),
                     Event::new("bench.write", "bench", n.to_string()),
                 )
             })
