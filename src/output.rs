@@ -3,6 +3,8 @@
 //! A command returns a [`Reply`]: data (an object or a list with its table
 //! columns) and an optional message. Data goes to stdout in the chosen
 //! format; messages go to stderr.
+// The one module that writes stdout and stderr (the lints hold everyone else to it).
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use crate::config::Format;
 use crate::error::Error;
@@ -138,9 +140,19 @@ fn to_value(v: impl Serialize) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
 }
 
-/// Renders the reply's data in `format` to `out`.
-pub fn render(out: &mut dyn Write, format: Format, reply: &Reply) -> std::io::Result<()> {
-    match (&reply.data, format) {
+/// How data is rendered: the format, and whether tables may use colour (`NO_COLOR`).
+#[derive(Debug, Clone, Copy)]
+pub struct Style {
+    /// Table, JSON or YAML.
+    pub format: Format,
+    /// `NO_COLOR` is set: tables draw no styling.
+    pub no_color: bool,
+}
+
+/// Renders the reply's data in `style` to `out`.
+pub fn render(out: &mut dyn Write, style: Style, reply: &Reply) -> std::io::Result<()> {
+    let no_color = style.no_color;
+    match (&reply.data, style.format) {
         (Data::None, _) => Ok(()),
         (Data::Raw(text), _) => out.write_all(text.as_bytes()),
         (Data::Object(v), Format::Json) => writeln!(out, "{}", pretty_json(v)),
@@ -152,12 +164,12 @@ pub fn render(out: &mut dyn Write, format: Format, reply: &Reply) -> std::io::Re
             out.write_all(yaml(&Value::Array(rows.clone())).as_bytes())
         }
         (_, Format::Table) if reply.quiet_table => Ok(()),
-        (Data::Object(v), Format::Table) => writeln!(out, "{}", object_table(v)),
+        (Data::Object(v), Format::Table) => writeln!(out, "{}", object_table(v, no_color)),
         (Data::List { columns, rows }, Format::Table) => {
             if rows.is_empty() {
                 Ok(())
             } else {
-                writeln!(out, "{}", list_table(columns, rows))
+                writeln!(out, "{}", list_table(columns, rows, no_color))
             }
         }
     }
@@ -171,11 +183,11 @@ fn yaml(v: &Value) -> String {
     serde_yaml::to_string(v).unwrap_or_else(|_| format!("{v}\n"))
 }
 
-fn new_table() -> Table {
+fn new_table(no_color: bool) -> Table {
     let mut t = Table::new();
     t.load_preset(presets::UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic);
-    if std::env::var_os("NO_COLOR").is_some() {
+    if no_color {
         t.force_no_tty();
     }
     t
@@ -197,8 +209,8 @@ pub fn cell(v: &Value) -> String {
     }
 }
 
-fn object_table(v: &Value) -> String {
-    let mut t = new_table();
+fn object_table(v: &Value, no_color: bool) -> String {
+    let mut t = new_table(no_color);
     match v {
         Value::Object(m) => {
             for (k, v) in m.iter().filter(|(_, v)| !v.is_null()) {
@@ -212,8 +224,8 @@ fn object_table(v: &Value) -> String {
     t.to_string()
 }
 
-fn list_table(columns: &[&str], rows: &[Value]) -> String {
-    let mut t = new_table();
+fn list_table(columns: &[&str], rows: &[Value], no_color: bool) -> String {
+    let mut t = new_table(no_color);
     t.set_header(columns.iter().map(|c| c.to_uppercase()));
     for r in rows {
         t.add_row(
@@ -256,11 +268,18 @@ pub mod rfc3339 {
 mod tests {
     use super::*;
 
+    fn style(format: Format) -> Style {
+        Style {
+            format,
+            no_color: true,
+        }
+    }
+
     #[test]
     fn json_list_is_one_array() {
         let reply = Reply::list(&["a"], vec![serde_json::json!({"a": 1, "b": 2})]);
         let mut out = Vec::new();
-        render(&mut out, Format::Json, &reply).unwrap();
+        render(&mut out, style(Format::Json), &reply).unwrap();
         let parsed: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(parsed, serde_json::json!([{"a": 1, "b": 2}]));
     }
@@ -272,7 +291,7 @@ mod tests {
             vec![serde_json::json!({"a": "x", "secret_field": "y"})],
         );
         let mut out = Vec::new();
-        render(&mut out, Format::Table, &reply).unwrap();
+        render(&mut out, style(Format::Table), &reply).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains('x') && !text.contains('y'), "{text}");
     }

@@ -23,6 +23,7 @@ pub trait Clock: Send + Sync {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    #[allow(clippy::disallowed_methods)] // the one reader of the system time
     fn now(&self) -> OffsetDateTime {
         truncate(OffsetDateTime::now_utc())
     }

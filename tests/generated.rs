@@ -223,6 +223,7 @@ fn orphans(expected: &BTreeMap<PathBuf, Vec<u8>>) -> Vec<PathBuf> {
 }
 
 #[test]
+#[allow(clippy::disallowed_methods)] // KEYWARD_BLESS is the test's own switch
 fn completions_and_man_pages_are_current() {
     let files = generate();
     let root = root_dir();

@@ -7,7 +7,7 @@ mod roles;
 mod settings;
 mod users;
 
-use crate::config::{Config, Dirs, Flags, Format};
+use crate::config::{Config, Flags, Format};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::output::{self, Data, Reply};
@@ -108,6 +108,23 @@ pub fn command() -> clap::Command {
 
 /// Runs keyward with the process's arguments and environment; returns the exit code.
 pub fn main() -> ExitCode {
+    set_up_process();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    match run(cli) {
+        Ok((style, reply)) => finish(style, reply),
+        Err(e) => report(&e),
+    }
+}
+
+/// Process-wide settings, made before any thread exists.
+#[allow(unsafe_code)]
+fn set_up_process() {
     // Files keyward creates (database, backups, key files) are private.
     // SAFETY: umask has no preconditions and cannot fail.
     unsafe {
@@ -120,28 +137,18 @@ pub fn main() -> ExitCode {
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 1);
     }
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
-        }
-    };
-    match run(cli) {
-        Ok((format, reply)) => finish(format, reply),
-        Err(e) => report(&e),
-    }
 }
 
+/// The one place an error becomes an exit code: printed once, mapped by its kind.
 fn report(e: &Error) -> ExitCode {
-    eprintln!("error: {e}");
+    output::error(e);
     ExitCode::from(e.exit_code())
 }
 
-fn finish(format: Format, reply: Reply) -> ExitCode {
+fn finish(style: output::Style, reply: Reply) -> ExitCode {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    let written = output::render(&mut out, format, &reply).and_then(|()| out.flush());
+    let written = output::render(&mut out, style, &reply).and_then(|()| out.flush());
     if let Err(e) = written {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
             // The reader went away; the outcome still decides the exit code.
@@ -153,7 +160,7 @@ fn finish(format: Format, reply: Reply) -> ExitCode {
         return report(&Error::internal(format!("cannot write output: {e}")));
     }
     if let Some(msg) = &reply.message {
-        eprintln!("{msg}");
+        output::note(msg);
     }
     match (&reply.failure, reply.exit) {
         (Some(e), _) => report(e),
@@ -162,10 +169,14 @@ fn finish(format: Format, reply: Reply) -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<(Format, Reply)> {
+fn run(cli: Cli) -> Result<(output::Style, Reply)> {
     // Completions need no configuration: a broken config file must not stop them.
     if let Command::Completions { shell } = cli.command {
-        return Ok((Format::Table, completions(shell)?));
+        let style = output::Style {
+            format: Format::Table,
+            no_color: true,
+        };
+        return Ok((style, completions(shell)?));
     }
     let g = cli.global;
     let flags = Flags {
@@ -176,8 +187,11 @@ fn run(cli: Cli) -> Result<(Format, Reply)> {
         actor: g.actor,
         output: g.output,
     };
-    let config = Config::resolve(&flags, &|k| std::env::var(k).ok(), &Dirs::platform())?;
-    let format = config.output;
+    let config = Config::from_process(&flags)?;
+    let style = output::Style {
+        format: config.output,
+        no_color: config.no_color,
+    };
     let mut ctx = Context::new(config, g.yes);
     let reply = match cli.command {
         Command::Db(c) => db::run(&mut ctx, c)?,
@@ -187,7 +201,7 @@ fn run(cli: Cli) -> Result<(Format, Reply)> {
         Command::Audit(c) => audit::run(&mut ctx, c)?,
         Command::Completions { shell } => completions(shell)?,
     };
-    Ok((format, reply))
+    Ok((style, reply))
 }
 
 /// The completion script for `shell`.

@@ -134,6 +134,8 @@ pub struct Config {
     /// A fixed "now" from `KEYWARD_TEST_NOW` (RFC 3339), honoured by debug
     /// builds only: the test suite's settable clock for the binary.
     pub test_now: Option<time::OffsetDateTime>,
+    /// `NO_COLOR` is set (to anything): tables draw no styling.
+    pub no_color: bool,
 }
 
 /// The platform directories keyward uses.
@@ -162,6 +164,7 @@ impl Dirs {
 }
 
 /// The login name of the user running keyward.
+#[allow(unsafe_code, clippy::disallowed_methods)]
 pub fn os_login_name() -> Option<String> {
     for var in ["USER", "LOGNAME", "USERNAME"] {
         if let Ok(v) = std::env::var(var) {
@@ -210,12 +213,21 @@ impl Env<'_> {
 }
 
 impl Config {
+    /// Resolves flags, the process's environment, the config file and the
+    /// platform's defaults: the only place keyward reads its environment.
+    pub fn from_process(flags: &Flags) -> Result<Self> {
+        #[allow(clippy::disallowed_methods)]
+        let read = |k: &str| std::env::var(k).ok();
+        Self::resolve(flags, &read, &Dirs::platform())
+    }
+
     /// Resolves flags, environment (through `env`), the config file and defaults.
     pub fn resolve(
         flags: &Flags,
         env: &dyn Fn(&str) -> Option<String>,
         dirs: &Dirs,
     ) -> Result<Self> {
+        let no_color = env("NO_COLOR").is_some();
         let env = Env(env);
         let test_now = test_now(&env)?;
         let (file, config_file) = file::load(flags.config.as_ref(), &env, dirs.config.as_ref())?;
@@ -248,6 +260,7 @@ impl Config {
             config_file,
             hashing_warnings,
             test_now,
+            no_color,
         })
     }
 }
@@ -383,6 +396,7 @@ fn auth(env: &Env<'_>, fauth: file::FileAuth) -> Result<(AuthConfig, Vec<String>
     Ok((auth, hashing_warnings))
 }
 
+#[allow(unsafe_code)]
 fn unsafe_uid() -> u32 {
     // SAFETY: getuid has no preconditions and cannot fail.
     unsafe { libc::getuid() }

@@ -19,6 +19,7 @@ pub enum Backend {
 }
 
 /// The PostgreSQL server URL, or `None` (with a note on stderr) when unset.
+#[allow(clippy::disallowed_methods)] // the test harness's own setting
 pub fn pg_base_url() -> Option<String> {
     match std::env::var(PG_VAR) {
         Ok(url) if !url.is_empty() => Some(url),
