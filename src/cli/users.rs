@@ -112,7 +112,7 @@ pub(crate) fn run(ctx: &mut Context, cmd: UsersCommand) -> Result<Reply> {
             allow_weak,
         } => {
             let ask = || secret::new_password(password_stdin, &username);
-            let added = ops::add(
+            add(
                 ctx,
                 &ops::AddUser {
                     username: &username,
@@ -121,12 +121,7 @@ pub(crate) fn run(ctx: &mut Context, cmd: UsersCommand) -> Result<Reply> {
                     allow_weak,
                     password: &ask,
                 },
-            )?;
-            let mut msg = format!("created user '{username}'");
-            if added.weak_password_allowed {
-                msg.push_str(" (weak password accepted with --allow-weak)");
-            }
-            Ok(Reply::object(added.user).with_message(msg).quiet_table())
+            )
         }
         UsersCommand::List { role, locked } => {
             let filter = ops::ListFilter {
@@ -165,19 +160,7 @@ pub(crate) fn run(ctx: &mut Context, cmd: UsersCommand) -> Result<Reply> {
             ops::passwd(ctx, &req)?;
             Ok(Reply::message(format!("password changed for '{username}'")))
         }
-        UsersCommand::Lock { username, duration } => {
-            let duration = duration
-                .as_deref()
-                .map(crate::time::parse_duration)
-                .transpose()?;
-            let locked = ops::lock(ctx, &ops::LockUser { username, duration })?;
-            let when = match locked.until {
-                None => "until `keyward users unlock`".to_owned(),
-                Some(t) => format!("until {}", crate::time::rfc3339(t)),
-            };
-            let msg = format!("locked '{}' {when}", locked.user.username);
-            Ok(Reply::object(locked.user).with_message(msg).quiet_table())
-        }
+        UsersCommand::Lock { username, duration } => lock(ctx, username, duration.as_deref()),
         UsersCommand::Unlock { username } => Ok(Reply::object(ops::unlock(ctx, &username)?)
             .with_message(format!("unlocked '{username}'"))
             .quiet_table()),
@@ -200,6 +183,26 @@ pub(crate) fn run(ctx: &mut Context, cmd: UsersCommand) -> Result<Reply> {
         ),
         UsersCommand::Totp(t) => totp(ctx, t),
     }
+}
+
+fn add(ctx: &mut Context, req: &ops::AddUser<'_>) -> Result<Reply> {
+    let added = ops::add(ctx, req)?;
+    let mut msg = format!("created user '{}'", req.username);
+    if added.weak_password_allowed {
+        msg.push_str(" (weak password accepted with --allow-weak)");
+    }
+    Ok(Reply::object(added.user).with_message(msg).quiet_table())
+}
+
+fn lock(ctx: &mut Context, username: String, duration: Option<&str>) -> Result<Reply> {
+    let duration = duration.map(crate::time::parse_duration).transpose()?;
+    let locked = ops::lock(ctx, &ops::LockUser { username, duration })?;
+    let when = match locked.until {
+        None => "until `keyward users unlock`".to_owned(),
+        Some(t) => format!("until {}", crate::time::rfc3339(t)),
+    };
+    let msg = format!("locked '{}' {when}", locked.user.username);
+    Ok(Reply::object(locked.user).with_message(msg).quiet_table())
 }
 
 fn can(ctx: &mut Context, req: ops::CanRequest) -> Result<Reply> {
