@@ -237,6 +237,104 @@ fn list_table(columns: &[&str], rows: &[Value], no_color: bool) -> String {
     t.to_string()
 }
 
+/// How [`JsonStream`] lays out its records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamFormat {
+    /// One compact JSON document per line.
+    Lines,
+    /// One pretty-printed JSON array, as `-o json` prints a list.
+    Array,
+}
+
+/// Writes records to stdout as they come (exports of any size in constant
+/// memory): JSON lines, or a JSON array byte-identical to a pretty-printed
+/// list. A reader that goes away (broken pipe) ends the output quietly.
+pub struct JsonStream<W: Write = std::io::BufWriter<std::io::StdoutLock<'static>>> {
+    out: W,
+    format: StreamFormat,
+    count: u64,
+    closed: bool,
+}
+
+impl JsonStream {
+    /// A stream on stdout.
+    pub fn stdout(format: StreamFormat) -> Self {
+        JsonStream::new(std::io::BufWriter::new(std::io::stdout().lock()), format)
+    }
+}
+
+impl<W: Write> JsonStream<W> {
+    /// A stream on `out`.
+    pub fn new(out: W, format: StreamFormat) -> Self {
+        JsonStream {
+            out,
+            format,
+            count: 0,
+            closed: false,
+        }
+    }
+
+    /// Writes one record.
+    pub fn push(&mut self, item: &impl Serialize) -> crate::error::Result<()> {
+        let text = match self.format {
+            StreamFormat::Lines => {
+                let mut line = serde_json::to_string(item).map_err(Error::internal)?;
+                line.push('\n');
+                line
+            }
+            StreamFormat::Array => {
+                let pretty = serde_json::to_string_pretty(item).map_err(Error::internal)?;
+                let mut text = String::from(if self.count == 0 { "[\n" } else { ",\n" });
+                for (i, l) in pretty.lines().enumerate() {
+                    if i > 0 {
+                        text.push('\n');
+                    }
+                    text.push_str("  ");
+                    text.push_str(l);
+                }
+                text
+            }
+        };
+        self.count += 1;
+        self.write(text.as_bytes())
+    }
+
+    /// Ends the output (closing the array), flushes it and returns the writer.
+    pub fn finish(mut self) -> crate::error::Result<W> {
+        if self.format == StreamFormat::Array {
+            let end: &[u8] = if self.count == 0 { b"[]\n" } else { b"\n]\n" };
+            self.write(end)?;
+        }
+        if !self.closed {
+            match self.out.flush() {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    return Err(write_error(&e))
+                }
+                _ => {}
+            }
+        }
+        Ok(self.out)
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> crate::error::Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        match self.out.write_all(bytes) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(())
+            }
+            Err(e) => Err(write_error(&e)),
+        }
+    }
+}
+
+fn write_error(e: &std::io::Error) -> Error {
+    Error::internal(format!("cannot write output: {e}"))
+}
+
 /// Serialises timestamps as RFC 3339 UTC (`2026-11-24T12:00:00.000000Z`).
 pub mod rfc3339 {
     use serde::Serializer;
@@ -294,5 +392,27 @@ mod tests {
         render(&mut out, style(Format::Table), &reply).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains('x') && !text.contains('y'), "{text}");
+    }
+
+    #[test]
+    fn streams_match_the_whole_documents() {
+        let items = [
+            serde_json::json!({"a": 1, "b": {"c": [1, 2], "d": {}}, "e": []}),
+            serde_json::json!({"a": "two\nlines"}),
+        ];
+        for n in 0..=items.len() {
+            let some = &items[..n];
+            let mut array = JsonStream::new(Vec::new(), StreamFormat::Array);
+            let mut lines = JsonStream::new(Vec::new(), StreamFormat::Lines);
+            for item in some {
+                array.push(item).unwrap();
+                lines.push(item).unwrap();
+            }
+            let array = String::from_utf8(array.finish().unwrap()).unwrap();
+            assert_eq!(array, serde_json::to_string_pretty(some).unwrap() + "\n");
+            let lines = String::from_utf8(lines.finish().unwrap()).unwrap();
+            let want: String = some.iter().map(|i| format!("{i}\n")).collect();
+            assert_eq!(lines, want);
+        }
     }
 }

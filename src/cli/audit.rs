@@ -1,10 +1,9 @@
 //! `keyward audit`: list, show, verify, export.
 
 use crate::context::Context;
-use crate::domain::audit::{self, Filter};
 use crate::error::{Error, Result};
-use crate::output::{Data, Reply};
-use crate::store;
+use crate::ops::audit as ops;
+use crate::output::{JsonStream, Reply, StreamFormat};
 use clap::{Subcommand, ValueEnum};
 
 #[derive(Debug, Subcommand)]
@@ -57,72 +56,38 @@ pub(crate) fn run(ctx: &mut Context, cmd: AuditCommand) -> Result<Reply> {
             target,
             limit,
         } => {
-            let filter = Filter {
-                since: since
-                    .as_deref()
-                    .map(|s| crate::time::parse_since(s, ctx.clock.now()))
-                    .transpose()?,
+            let req = ops::ListRequest {
+                since,
                 actor,
                 action,
                 target,
                 limit,
             };
-            let entries = store::read(ctx.store()?, |c| audit::list(c, &filter))?;
-            Ok(Reply::list(
-                &[
-                    "id",
-                    "occurred_at",
-                    "actor",
-                    "action",
-                    "target_type",
-                    "target",
-                ],
-                entries,
-            ))
+            Ok(Reply::rows(ops::list(ctx, req)?))
         }
-        AuditCommand::Show { id } => {
-            let entry = store::read(ctx.store()?, |c| audit::get(c, id))?;
-            Ok(Reply::object(entry))
-        }
+        AuditCommand::Show { id } => Ok(Reply::object(ops::show(ctx, id)?)),
         AuditCommand::Verify => {
-            let v = store::read(ctx.store()?, audit::verify)?;
+            let v = ops::verify(ctx)?;
             if v.ok {
                 let msg = format!("audit chain intact: {} entries", v.entries);
                 Ok(Reply::object(v).with_message(msg))
             } else {
                 let err = Error::integrity(format!(
                     "audit chain broken at entry {}: {}",
-                    v.first_bad_entry.unwrap_or_default(),
+                    v.first_bad_entry.map(|id| id.get()).unwrap_or_default(),
                     v.problem.clone().unwrap_or_default()
                 ));
                 Ok(Reply::object(v).failing(err))
             }
         }
         AuditCommand::Export { format } => {
-            let mut text = String::new();
-            let mut all = Vec::new();
-            store::read(ctx.store()?, |c| {
-                text.clear();
-                all.clear();
-                audit::for_each(c, |e| {
-                    match format {
-                        ExportFormat::Jsonl => {
-                            text.push_str(&serde_json::to_string(&e).map_err(Error::internal)?);
-                            text.push('\n');
-                        }
-                        ExportFormat::Json => all.push(e),
-                    }
-                    Ok(())
-                })
-            })?;
-            if let ExportFormat::Json = format {
-                text = serde_json::to_string_pretty(&all).map_err(Error::internal)?;
-                text.push('\n');
-            }
-            Ok(Reply {
-                data: Data::Raw(text),
-                ..Reply::default()
-            })
+            let mut stream = JsonStream::stdout(match format {
+                ExportFormat::Jsonl => StreamFormat::Lines,
+                ExportFormat::Json => StreamFormat::Array,
+            });
+            ops::export(ctx, &mut |e| stream.push(e))?;
+            stream.finish()?;
+            Ok(Reply::default())
         }
     }
 }

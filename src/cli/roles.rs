@@ -1,10 +1,9 @@
 //! `keyward roles`: roles, their permissions, and who holds them.
 
 use crate::context::Context;
-use crate::domain::roles;
 use crate::error::Result;
+use crate::ops::roles::{self as ops, Changed, Membership, Pairs};
 use crate::output::Reply;
-use crate::store;
 use clap::Subcommand;
 
 #[derive(Debug, Subcommand)]
@@ -45,102 +44,66 @@ pub(crate) enum RolesCommand {
 }
 
 pub(crate) fn run(ctx: &mut Context, cmd: RolesCommand) -> Result<Reply> {
-    let actor = ctx.actor().to_owned();
     match cmd {
         RolesCommand::Add { name, description } => {
-            let role = store::write(ctx.store()?, |c| {
-                roles::add(c, &actor, &name, description.as_deref())
-            })?;
-            Ok(Reply::object(role)
-                .with_message(format!("created role '{name}'"))
-                .quiet_table())
-        }
-        RolesCommand::List => {
-            let list = store::read(ctx.store()?, roles::list)?;
-            Ok(Reply::list(
-                &["name", "description", "is_system", "permissions", "members"],
-                list,
-            ))
-        }
-        RolesCommand::Show { name } => Ok(Reply::object(store::read(ctx.store()?, |c| {
-            roles::show(c, &name)
-        })?)),
-        RolesCommand::Delete { name } => {
-            let role = store::read(ctx.store()?, |c| roles::show(c, &name))?;
-            if !role.is_system {
-                ctx.confirm(&format!(
-                    "delete role '{name}' ({} member(s))",
-                    role.members.len()
-                ))?;
-            }
-            store::write(ctx.store()?, |c| roles::delete(c, &actor, &name))?;
-            Ok(
-                Reply::object(serde_json::json!({"name": name, "deleted": true}))
-                    .with_message(format!("deleted role '{name}'"))
-                    .quiet_table(),
-            )
-        }
-        RolesCommand::Grant { name, permissions } => {
-            let added = store::write(ctx.store()?, |c| {
-                roles::grant(c, &actor, &name, &permissions)
-            })?;
-            let role = store::read(ctx.store()?, |c| roles::show(c, &name))?;
-            let msg = if added.is_empty() {
-                format!("role '{name}' already had them: nothing changed")
-            } else {
-                format!("granted {} to '{name}'", added.join(", "))
-            };
+            let role = ops::add(ctx, &ops::AddRole { name, description })?;
+            let msg = format!("created role '{}'", role.name);
             Ok(Reply::object(role).with_message(msg).quiet_table())
+        }
+        RolesCommand::List => Ok(Reply::rows(ops::list(ctx)?)),
+        RolesCommand::Show { name } => Ok(Reply::object(ops::show(ctx, &name)?)),
+        RolesCommand::Delete { name } => Ok(Reply::object(ops::delete(ctx, &name)?)
+            .with_message(format!("deleted role '{name}'"))
+            .quiet_table()),
+        RolesCommand::Grant { name, permissions } => {
+            let done = ops::grant(ctx, &Pairs { name, permissions })?;
+            Ok(changed(done, "already had them", "granted", "to"))
         }
         RolesCommand::Revoke { name, permissions } => {
-            store::read(ctx.store()?, |c| roles::show(c, &name))?;
-            ctx.confirm(&format!(
-                "revoke {} from role '{name}'",
-                permissions.join(", ")
-            ))?;
-            let removed = store::write(ctx.store()?, |c| {
-                roles::revoke(c, &actor, &name, &permissions)
-            })?;
-            let role = store::read(ctx.store()?, |c| roles::show(c, &name))?;
-            let msg = if removed.is_empty() {
-                format!("role '{name}' did not have them: nothing changed")
-            } else {
-                format!("revoked {} from '{name}'", removed.join(", "))
-            };
-            Ok(Reply::object(role).with_message(msg).quiet_table())
+            let done = ops::revoke(ctx, &Pairs { name, permissions })?;
+            Ok(changed(done, "did not have them", "revoked", "from"))
         }
         RolesCommand::Assign { name, username } => {
-            let changed =
-                store::write(ctx.store()?, |c| roles::assign(c, &actor, &name, &username))?;
-            let msg = if changed {
-                format!("'{username}' now has role '{name}'")
+            let change = ops::assign(
+                ctx,
+                &Membership {
+                    role: name,
+                    username,
+                },
+            )?;
+            let msg = if change.changed {
+                format!("'{}' now has role '{}'", change.username, change.role)
             } else {
-                format!("'{username}' already had role '{name}'")
+                format!("'{}' already had role '{}'", change.username, change.role)
             };
-            Ok(Reply::object(
-                serde_json::json!({"role": name, "username": username, "changed": changed}),
-            )
-            .with_message(msg)
-            .quiet_table())
+            Ok(Reply::object(change).with_message(msg).quiet_table())
         }
         RolesCommand::Unassign { name, username } => {
-            let changed = store::write(ctx.store()?, |c| {
-                roles::unassign(c, &actor, &name, &username)
-            })?;
-            let msg = if changed {
-                format!("'{username}' no longer has role '{name}'")
+            let change = ops::unassign(
+                ctx,
+                &Membership {
+                    role: name,
+                    username,
+                },
+            )?;
+            let msg = if change.changed {
+                format!("'{}' no longer has role '{}'", change.username, change.role)
             } else {
-                format!("'{username}' did not have role '{name}'")
+                format!("'{}' did not have role '{}'", change.username, change.role)
             };
-            Ok(Reply::object(
-                serde_json::json!({"role": name, "username": username, "changed": changed}),
-            )
-            .with_message(msg)
-            .quiet_table())
+            Ok(Reply::object(change).with_message(msg).quiet_table())
         }
-        RolesCommand::Permissions => {
-            let list = store::read(ctx.store()?, roles::permissions)?;
-            Ok(Reply::list(&["permission", "roles"], list))
-        }
+        RolesCommand::Permissions => Ok(Reply::rows(ops::permissions(ctx)?)),
     }
+}
+
+/// The reply to a grant or revoke: the role, and what changed.
+fn changed(done: Changed, unchanged: &str, verb: &str, preposition: &str) -> Reply {
+    let name = &done.role.name;
+    let msg = if done.changed.is_empty() {
+        format!("role '{name}' {unchanged}: nothing changed")
+    } else {
+        format!("{verb} {} {preposition} '{name}'", done.changed.join(", "))
+    };
+    Reply::object(done.role).with_message(msg).quiet_table()
 }

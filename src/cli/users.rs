@@ -2,22 +2,12 @@
 
 use crate::config::Format;
 use crate::context::Context;
-use crate::crypto::password::{self, Verdict};
-use crate::domain::users::{self, NewUser};
 use crate::error::{Error, Result};
+use crate::ops::users::{self as ops, LoginReason, TotpReason};
 use crate::output::{Data, Reply};
-use crate::{secret, store};
+use crate::secret;
 use clap::Subcommand;
 use std::io::IsTerminal;
-
-const LIST_COLUMNS: &[&str] = &[
-    "username",
-    "email",
-    "roles",
-    "is_active",
-    "locked",
-    "last_login_at",
-];
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum UsersCommand {
@@ -113,7 +103,6 @@ pub(crate) enum TotpCommand {
 }
 
 pub(crate) fn run(ctx: &mut Context, cmd: UsersCommand) -> Result<Reply> {
-    let actor = ctx.actor().to_owned();
     match cmd {
         UsersCommand::Add {
             username,
@@ -122,67 +111,39 @@ pub(crate) fn run(ctx: &mut Context, cmd: UsersCommand) -> Result<Reply> {
             password_stdin,
             allow_weak,
         } => {
-            users::validate_username(&username)?;
-            let email = users::normalize_email(&email)?;
-            // Fail on clashes and unknown roles before asking for a password.
-            store::read(ctx.store()?, |c| {
-                if users::get(c, &username).is_ok() {
-                    return Err(Error::conflict(format!("user '{username}' already exists")));
-                }
-                roles
-                    .iter()
-                    .try_for_each(|r| crate::domain::roles::role_id(c, r).map(drop))
-            })?;
-            let pw = secret::new_password(password_stdin, &username)?;
-            let weak = users::check_password_policy(&pw, &username, &email, allow_weak)?;
-            ctx.warn_before_hashing();
-            let hash = password::hash(pw.as_bytes(), ctx.config.auth.pbkdf2_iterations)?;
-            let new = NewUser {
-                username: &username,
-                email: &email,
-                roles: &roles,
-                password_hash: &hash,
-                weak_password_allowed: weak,
-            };
-            let user = store::write(ctx.store()?, |c| users::add(c, &actor, &new))?;
-            let mut msg = format!("created user '{username}'");
-            if weak {
-                msg.push_str(" (weak password accepted with --allow-weak)");
-            }
-            Ok(Reply::object(user).with_message(msg).quiet_table())
+            let ask = || secret::new_password(password_stdin, &username);
+            add(
+                ctx,
+                &ops::AddUser {
+                    username: &username,
+                    email: &email,
+                    roles: &roles,
+                    allow_weak,
+                    password: &ask,
+                },
+            )
         }
         UsersCommand::List { role, locked } => {
-            let list = store::read(ctx.store()?, |c| users::list(c, role.as_deref(), locked))?;
-            Ok(Reply::list(LIST_COLUMNS, list))
+            let filter = ops::ListFilter {
+                role,
+                locked_only: locked,
+            };
+            Ok(Reply::rows(ops::list(ctx, &filter)?))
         }
-        UsersCommand::Show { username } => {
-            let (user, perms) = store::read(ctx.store()?, |c| {
-                let user = users::get(c, &username)?;
-                let perms = users::permissions_of(c, user.id)?;
-                Ok((user, perms))
-            })?;
-            let mut value = serde_json::to_value(&user).map_err(Error::internal)?;
-            let mut names: Vec<String> = perms.into_iter().map(|(p, _)| p).collect();
-            names.dedup();
-            value["permissions"] = serde_json::json!(names);
-            Ok(Reply::object(value))
-        }
+        UsersCommand::Show { username } => Ok(Reply::object(ops::show(ctx, &username)?)),
         UsersCommand::Update {
             username,
             email,
             active,
         } => {
-            if email.is_none() && active.is_none() {
-                return Err(Error::invalid(
-                    "nothing to change: pass --email and/or --active true|false",
-                ));
-            }
-            let email = email.as_deref().map(users::normalize_email).transpose()?;
-            let user = store::write(ctx.store()?, |c| {
-                users::update(c, &actor, &username, email.as_deref(), active)
-            })?;
+            let req = ops::UpdateUser {
+                username,
+                email,
+                active,
+            };
+            let user = ops::update(ctx, &req)?;
             Ok(Reply::object(user)
-                .with_message(format!("updated user '{username}'"))
+                .with_message(format!("updated user '{}'", req.username))
                 .quiet_table())
         }
         UsersCommand::Passwd {
@@ -190,129 +151,106 @@ pub(crate) fn run(ctx: &mut Context, cmd: UsersCommand) -> Result<Reply> {
             password_stdin,
             allow_weak,
         } => {
-            let user = store::read(ctx.store()?, |c| users::get(c, &username))?;
-            let pw = secret::new_password(password_stdin, &username)?;
-            let weak = users::check_password_policy(&pw, &username, &user.email, allow_weak)?;
-            ctx.warn_before_hashing();
-            let hash = password::hash(pw.as_bytes(), ctx.config.auth.pbkdf2_iterations)?;
-            store::write(ctx.store()?, |c| {
-                users::set_password(c, &actor, &username, &hash, weak)
-            })?;
+            let ask = || secret::new_password(password_stdin, &username);
+            let req = ops::SetPassword {
+                username: &username,
+                allow_weak,
+                password: &ask,
+            };
+            ops::passwd(ctx, &req)?;
             Ok(Reply::message(format!("password changed for '{username}'")))
         }
-        UsersCommand::Lock { username, duration } => {
-            let until = match duration {
-                Some(d) => crate::time::add(crate::time::now(), crate::time::parse_duration(&d)?)?,
-                None => users::indefinitely(),
-            };
-            let user = store::write(ctx.store()?, |c| users::lock(c, &actor, &username, until))?;
-            let when = if until == users::indefinitely() {
-                "until `keyward users unlock`".to_owned()
-            } else {
-                format!("until {}", crate::time::rfc3339(until))
-            };
-            Ok(Reply::object(user)
-                .with_message(format!("locked '{username}' {when}"))
-                .quiet_table())
-        }
-        UsersCommand::Unlock { username } => {
-            let user = store::write(ctx.store()?, |c| users::unlock(c, &actor, &username))?;
-            Ok(Reply::object(user)
-                .with_message(format!("unlocked '{username}'"))
-                .quiet_table())
-        }
-        UsersCommand::Delete { username } => {
-            store::read(ctx.store()?, |c| users::get(c, &username))?;
-            ctx.confirm(&format!(
-                "delete user '{username}' with their sessions and API keys"
-            ))?;
-            store::write(ctx.store()?, |c| users::delete(c, &actor, &username))?;
-            Ok(
-                Reply::object(serde_json::json!({"username": username, "deleted": true}))
-                    .with_message(format!("deleted user '{username}'"))
-                    .quiet_table(),
-            )
-        }
+        UsersCommand::Lock { username, duration } => lock(ctx, username, duration.as_deref()),
+        UsersCommand::Unlock { username } => Ok(Reply::object(ops::unlock(ctx, &username)?)
+            .with_message(format!("unlocked '{username}'"))
+            .quiet_table()),
+        UsersCommand::Delete { username } => Ok(Reply::object(ops::delete(ctx, &username)?)
+            .with_message(format!("deleted user '{username}'"))
+            .quiet_table()),
         UsersCommand::CheckPassword {
             username,
             password_stdin,
-        } => check_password(ctx, &actor, &username, password_stdin),
+        } => check_password(ctx, &username, password_stdin),
         UsersCommand::Can {
             username,
             permission,
-        } => {
-            let answer = store::read(ctx.store()?, |c| users::can(c, &username, &permission))?;
-            if answer.allowed {
-                let msg = format!(
-                    "allowed: {} may {} (via {})",
-                    username,
-                    answer.permission,
-                    answer.granted_by.join(", ")
-                );
-                Ok(Reply::object(answer).with_message(msg).quiet_table())
-            } else {
-                let why = answer.reason.clone().unwrap_or_default();
-                Ok(Reply::object(answer)
-                    .quiet_table()
-                    .failing(Error::denied(format!("denied: {why}"))))
-            }
-        }
-        UsersCommand::Totp(t) => totp(ctx, &actor, t),
+        } => can(
+            ctx,
+            ops::CanRequest {
+                username,
+                permission,
+            },
+        ),
+        UsersCommand::Totp(t) => totp(ctx, t),
     }
 }
 
-fn check_password(
-    ctx: &mut Context,
-    actor: &str,
-    username: &str,
-    from_stdin: bool,
-) -> Result<Reply> {
-    let pw = secret::password(from_stdin, &format!("Password for {username}: "))?;
-    let iterations = ctx.config.auth.pbkdf2_iterations;
-    let creds = store::read(ctx.store()?, |c| users::credentials(c, username))?;
-    let Some(creds) = creds else {
-        // The same work as a real check (hash, then a write), so timing does not tell whether the user exists.
-        password::dummy_verify(pw.as_bytes(), iterations);
-        let check = store::write(ctx.store()?, |c| {
-            users::record_unknown_login(c, actor, username)
-        })?;
-        return Ok(Reply::object(check)
-            .quiet_table()
-            .failing(Error::denied(format!(
-                "invalid username or password for '{username}'"
-            ))));
-    };
-    let verdict = users::verify_password(&pw, &creds.hash, iterations)?;
-    let (ok, rehash) = match verdict {
-        Verdict::Valid { needs_rehash: true } => {
-            ctx.warn_before_hashing();
-            (true, Some(password::hash(pw.as_bytes(), iterations)?))
-        }
-        Verdict::Valid {
-            needs_rehash: false,
-        } => (true, None),
-        Verdict::Invalid => (false, None),
-    };
-    let auth = ctx.config.auth.clone();
-    let check = store::write(ctx.store()?, |c| {
-        users::record_login(c, actor, username, &creds, ok, rehash.as_deref(), &auth)
-    })?;
-    if check.valid {
-        let msg = if check.rehashed {
-            format!("password ok for '{username}' (hash upgraded to {iterations} iterations)")
-        } else {
-            format!("password ok for '{username}'")
-        };
-        return Ok(Reply::object(check).with_message(msg).quiet_table());
+fn add(ctx: &mut Context, req: &ops::AddUser<'_>) -> Result<Reply> {
+    let added = ops::add(ctx, req)?;
+    let mut msg = format!("created user '{}'", req.username);
+    if added.weak_password_allowed {
+        msg.push_str(" (weak password accepted with --allow-weak)");
     }
+    Ok(Reply::object(added.user).with_message(msg).quiet_table())
+}
+
+fn lock(ctx: &mut Context, username: String, duration: Option<&str>) -> Result<Reply> {
+    let duration = duration.map(crate::time::parse_duration).transpose()?;
+    let locked = ops::lock(ctx, &ops::LockUser { username, duration })?;
+    let when = match locked.until {
+        None => "until `keyward users unlock`".to_owned(),
+        Some(t) => format!("until {}", crate::time::rfc3339(t)),
+    };
+    let msg = format!("locked '{}' {when}", locked.user.username);
+    Ok(Reply::object(locked.user).with_message(msg).quiet_table())
+}
+
+fn can(ctx: &mut Context, req: ops::CanRequest) -> Result<Reply> {
+    let answer = ops::can(ctx, &req)?;
+    if answer.allowed {
+        let msg = format!(
+            "allowed: {} may {} (via {})",
+            req.username,
+            answer.permission,
+            answer.granted_by.join(", ")
+        );
+        Ok(Reply::object(answer).with_message(msg).quiet_table())
+    } else {
+        let why = answer.reason.clone().unwrap_or_default();
+        Ok(Reply::object(answer)
+            .quiet_table()
+            .failing(Error::denied(format!("denied: {why}"))))
+    }
+}
+
+fn check_password(ctx: &mut Context, username: &str, from_stdin: bool) -> Result<Reply> {
+    let pw = secret::password(from_stdin, &format!("Password for {username}: "))?;
+    let check = ops::login_check(
+        ctx,
+        &ops::LoginRequest {
+            username,
+            password: &pw,
+        },
+    )?;
     let why = match check.reason {
-        "locked" => format!(
+        LoginReason::Ok => {
+            let msg = if check.rehashed {
+                format!(
+                    "password ok for '{username}' (hash upgraded to {} iterations)",
+                    ctx.config.auth.pbkdf2_iterations
+                )
+            } else {
+                format!("password ok for '{username}'")
+            };
+            return Ok(Reply::object(check).with_message(msg).quiet_table());
+        }
+        LoginReason::Locked => format!(
             "account '{username}' is locked until {}: wait, or run `keyward users unlock {username}`",
             check.locked_until.map(crate::time::rfc3339).unwrap_or_default()
         ),
-        "disabled" => format!("account '{username}' is disabled"),
+        LoginReason::Disabled => format!("account '{username}' is disabled"),
         // The same words as for an unknown user: the message does not tell who exists.
-        _ => format!("invalid username or password for '{username}'"),
+        LoginReason::WrongPassword => format!("invalid username or password for '{username}'"),
     };
     Ok(Reply::object(check)
         .quiet_table()
@@ -329,23 +267,22 @@ fn qr_code(text: &str) -> Option<String> {
     )
 }
 
-fn totp(ctx: &mut Context, actor: &str, cmd: TotpCommand) -> Result<Reply> {
+fn totp(ctx: &mut Context, cmd: TotpCommand) -> Result<Reply> {
     match cmd {
         TotpCommand::Enroll { username } => {
-            let (store, ring) = ctx.store_and_keyring()?;
-            let uri = store::write(store, |c| users::totp_enroll(c, actor, ring, &username))?;
+            let enrolled = ops::totp_enroll(ctx, &username)?;
             let msg = format!(
                 "add it to an authenticator app, then confirm with `keyward users totp verify {username} CODE` to activate it"
             );
             if ctx.config.output == Format::Table {
                 let mut text = String::new();
                 if std::io::stdout().is_terminal() {
-                    if let Some(qr) = qr_code(&uri) {
+                    if let Some(qr) = qr_code(&enrolled.uri) {
                         text.push_str(&qr);
                         text.push('\n');
                     }
                 }
-                text.push_str(&uri);
+                text.push_str(&enrolled.uri);
                 text.push('\n');
                 return Ok(Reply {
                     data: Data::Raw(text),
@@ -353,46 +290,30 @@ fn totp(ctx: &mut Context, actor: &str, cmd: TotpCommand) -> Result<Reply> {
                     ..Reply::default()
                 });
             }
-            Ok(Reply::object(
-                serde_json::json!({"username": username, "uri": uri, "active": false}),
-            )
-            .with_message(msg))
+            Ok(Reply::object(enrolled).with_message(msg))
         }
         TotpCommand::Verify { username, code } => {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_err(|_| Error::internal("the system clock is before 1970"))?
-                .as_secs();
-            let auth = ctx.config.auth.clone();
-            let (store, ring) = ctx.store_and_keyring()?;
-            let check = store::write(store, |c| {
-                users::totp_verify(c, actor, ring, &username, &code, now, &auth)
-            })?;
-            if check.valid {
-                let msg = if check.activated {
-                    format!("code accepted: TOTP is now active for '{username}'")
-                } else {
-                    "code accepted".to_owned()
-                };
-                Ok(Reply::object(check).with_message(msg).quiet_table())
-            } else {
-                let why = match check.reason {
-                    "code_already_used" => "this code was already used",
-                    "locked" => "the account is locked after too many failed attempts",
-                    _ => "invalid code",
-                };
-                Ok(Reply::object(check)
-                    .quiet_table()
-                    .failing(Error::denied(format!("{why} for '{username}'"))))
-            }
+            let check = ops::totp_verify(ctx, &ops::TotpRequest { username, code })?;
+            let username = check.username.clone();
+            let why = match check.reason {
+                TotpReason::Ok => {
+                    let msg = if check.activated {
+                        format!("code accepted: TOTP is now active for '{username}'")
+                    } else {
+                        "code accepted".to_owned()
+                    };
+                    return Ok(Reply::object(check).with_message(msg).quiet_table());
+                }
+                TotpReason::CodeAlreadyUsed => "this code was already used",
+                TotpReason::Locked => "the account is locked after too many failed attempts",
+                TotpReason::InvalidCode => "invalid code",
+            };
+            Ok(Reply::object(check)
+                .quiet_table()
+                .failing(Error::denied(format!("{why} for '{username}'"))))
         }
-        TotpCommand::Disable { username } => {
-            store::write(ctx.store()?, |c| users::totp_disable(c, actor, &username))?;
-            Ok(
-                Reply::object(serde_json::json!({"username": username, "totp_enabled": false}))
-                    .with_message(format!("TOTP disabled for '{username}'"))
-                    .quiet_table(),
-            )
-        }
+        TotpCommand::Disable { username } => Ok(Reply::object(ops::totp_disable(ctx, &username)?)
+            .with_message(format!("TOTP disabled for '{username}'"))
+            .quiet_table()),
     }
 }

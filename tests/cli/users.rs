@@ -259,3 +259,34 @@ cli_test! {
         check(env, "alice", "wrong\n").code(2);
     }
 }
+
+cli_test! {
+    /// The binary's clock is set with KEYWARD_TEST_NOW, so lockout is shown without sleeping:
+    /// five wrong passwords at T lock the account (even the right one is refused a minute
+    /// later), and after the 15-minute lockout the right password succeeds.
+    fn lockout_runs_out_on_the_test_clock(env) {
+        env.init();
+        add_alice(env, "viewer");
+        let at = |env: &mut Env, when: &str| {
+            env.vars.retain(|(k, _)| k != "KEYWARD_TEST_NOW");
+            env.vars.push(("KEYWARD_TEST_NOW".into(), when.into()));
+        };
+        at(env, "2030-01-01T00:00:00Z");
+        for i in 1..=4 {
+            let run = check(env, "alice", "wrong password\n").code(5);
+            assert_eq!(run.json()["failed_login_attempts"], i);
+        }
+        let locked = check(env, "alice", "wrong password\n").code(5).stderr_has("locked until");
+        assert_eq!(locked.json()["locked_until"], "2030-01-01T00:15:00.000000Z");
+        at(env, "2030-01-01T00:01:00Z");
+        let refused = check(env, "alice", PW).code(5).stderr_has("locked");
+        assert_eq!(refused.json()["reason"], "locked");
+        at(env, "2030-01-01T00:16:00Z");
+        let ok = check(env, "alice", PW).ok().json();
+        assert_eq!(ok["valid"], true);
+        assert_eq!(ok["failed_login_attempts"], 0);
+        let shown = env.run(&["users", "show", "alice", "-o", "json"]).ok().json();
+        assert_eq!(shown["last_login_at"], "2030-01-01T00:16:00.000000Z");
+        assert_eq!(shown["locked"], false);
+    }
+}

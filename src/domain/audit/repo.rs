@@ -1,0 +1,278 @@
+//! The audit chain's SQL: the head, inserts, filtered lists, one entry, a
+//! constant-memory walk, and verification. Rows are read by column name.
+
+use super::{hash_of, AuditId, Entry, GENESIS};
+use crate::error::{Error, ErrorKind, Result};
+use crate::store::{Conn, Row, Value};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+const COLUMNS: &str =
+    "id, occurred_at, actor, action, target_type, target, details, prev_hash, hash";
+
+/// Entries read per query by [`for_each`].
+const BATCH: i64 = 2000;
+
+fn from_row(r: &Row) -> Result<Entry> {
+    let id = AuditId(r.int("id")?);
+    let details_text = r.text("details")?;
+    let details = serde_json::from_str(&details_text).map_err(|_| {
+        Error::integrity(format!(
+            "audit entry {id} has details that are not JSON (altered behind keyward's back)"
+        ))
+    })?;
+    Ok(Entry {
+        id,
+        occurred_at: r.time("occurred_at")?,
+        actor: r.text("actor")?,
+        action: r.text("action")?,
+        target_type: r.text("target_type")?,
+        target: r.text("target")?,
+        details,
+        prev_hash: r.text("prev_hash")?,
+        hash: r.text("hash")?,
+    })
+}
+
+/// The newest entry's position, hash and time.
+pub(super) struct Head {
+    pub id: AuditId,
+    pub hash: String,
+    pub occurred_at: OffsetDateTime,
+}
+
+/// The chain's head, `None` when it is empty.
+pub(super) fn head(conn: &mut dyn Conn) -> Result<Option<Head>> {
+    conn.query_opt(
+        "SELECT id, hash, occurred_at FROM audit_events ORDER BY id DESC LIMIT 1",
+        &[],
+    )?
+    .map(|r| {
+        Ok(Head {
+            id: AuditId(r.int("id")?),
+            hash: r.text("hash")?,
+            occurred_at: r.time("occurred_at")?,
+        })
+    })
+    .transpose()
+}
+
+/// Inserts entries, many rows per statement.
+pub(super) fn insert(conn: &mut dyn Conn, entries: impl Iterator<Item = Entry>) -> Result<()> {
+    let rows = entries
+        .map(|e| {
+            vec![
+                e.id.into(),
+                e.occurred_at.into(),
+                e.actor.into(),
+                e.action.into(),
+                e.target_type.into(),
+                e.target.into(),
+                super::canonical_json(&e.details).into(),
+                e.prev_hash.into(),
+                e.hash.into(),
+            ]
+        })
+        .collect();
+    crate::store::insert_rows(
+        conn,
+        "audit_events",
+        &[
+            "id",
+            "occurred_at",
+            "actor",
+            "action",
+            "target_type",
+            "target",
+            "details",
+            "prev_hash",
+            "hash",
+        ],
+        rows,
+    )?;
+    Ok(())
+}
+
+/// Filters for `audit list`.
+#[derive(Debug, Default, Clone)]
+pub struct Filter {
+    /// Entries at or after this instant.
+    pub since: Option<OffsetDateTime>,
+    /// Exactly this actor.
+    pub actor: Option<String>,
+    /// This action, or a family: `user.` / `user.*` matches every `user.…`.
+    pub action: Option<String>,
+    /// Exactly this target.
+    pub target: Option<String>,
+    /// The newest N matching entries (oldest first in the result).
+    pub limit: Option<u32>,
+}
+
+/// Lists entries matching the filter, oldest first.
+pub fn list(conn: &mut dyn Conn, f: &Filter) -> Result<Vec<Entry>> {
+    let mut clauses: Vec<String> = Vec::new();
+    let mut params: Vec<Value> = Vec::new();
+    // Each condition binds one parameter; every `{}` in it stands for that placeholder.
+    let mut bind = |clause: &str, v: Value| {
+        params.push(v);
+        clauses.push(clause.replace("{}", &format!("${}", params.len())));
+    };
+    if let Some(t) = f.since {
+        bind("occurred_at >= {}", t.into());
+    }
+    if let Some(a) = &f.actor {
+        bind("actor = {}", a.into());
+    }
+    if let Some(a) = &f.action {
+        let family = a.strip_suffix('*').unwrap_or(a);
+        if family.ends_with('.') {
+            // substr/length are portable; LIKE's case rules differ between dialects.
+            bind("substr(action, 1, length({})) = {}", family.into());
+        } else {
+            bind("action = {}", a.into());
+        }
+    }
+    if let Some(t) = &f.target {
+        bind("target = {}", t.into());
+    }
+    let mut sql = format!("SELECT {COLUMNS} FROM audit_events");
+    if !clauses.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&clauses.join(" AND "));
+    }
+    sql.push_str(" ORDER BY id DESC");
+    if let Some(n) = f.limit {
+        params.push(i64::from(n).into());
+        sql.push_str(&format!(" LIMIT ${}", params.len()));
+    }
+    let mut entries = conn
+        .query(&sql, &params)?
+        .iter()
+        .map(from_row)
+        .collect::<Result<Vec<_>>>()?;
+    entries.reverse();
+    Ok(entries)
+}
+
+/// One entry by id (exit 3 when absent).
+pub fn get(conn: &mut dyn Conn, id: impl Into<AuditId>) -> Result<Entry> {
+    let id = id.into();
+    let row = conn.query_opt(
+        &format!("SELECT {COLUMNS} FROM audit_events WHERE id = $1"),
+        &[id.into()],
+    )?;
+    match row {
+        Some(r) => from_row(&r),
+        None => Err(Error::not_found(format!("audit entry {id} not found"))),
+    }
+}
+
+/// Calls `f` on every entry in chain order, in batches (constant memory).
+pub fn for_each(conn: &mut dyn Conn, mut f: impl FnMut(Entry) -> Result<()>) -> Result<()> {
+    let mut after = 0i64;
+    loop {
+        let rows = conn.query(
+            &format!("SELECT {COLUMNS} FROM audit_events WHERE id > $1 ORDER BY id LIMIT $2"),
+            &[after.into(), BATCH.into()],
+        )?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        for r in &rows {
+            after = r.int("id")?;
+            // A row whose details are not JSON is itself a broken link.
+            f(from_row(r)?)?;
+        }
+    }
+}
+
+/// The outcome of walking the chain.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verification {
+    /// Whether every link holds.
+    pub ok: bool,
+    /// Entries checked.
+    pub entries: i64,
+    /// The last entry's hash (the chain's head), if any.
+    pub head: Option<String>,
+    /// The first bad entry, when broken.
+    pub first_bad_entry: Option<AuditId>,
+    /// Why it is bad.
+    pub problem: Option<String>,
+}
+
+/// What is wrong with entry `e`, expected at position `expected` after `prev`.
+fn problem_with(e: &Entry, expected: AuditId, prev: &str) -> Option<(AuditId, String)> {
+    if e.id != expected {
+        Some((
+            expected,
+            format!(
+                "entry {expected} is missing (the next entry is {}): rows were deleted",
+                e.id
+            ),
+        ))
+    } else if e.prev_hash != prev {
+        Some((
+            e.id,
+            format!(
+                "entry {} does not link to entry {} (prev_hash differs)",
+                e.id,
+                e.id.get() - 1
+            ),
+        ))
+    } else if hash_of(e) != e.hash {
+        Some((
+            e.id,
+            format!(
+                "entry {} was altered after it was written (its hash does not match its contents)",
+                e.id
+            ),
+        ))
+    } else {
+        None
+    }
+}
+
+/// Walks the chain from the first entry, stopping at the first bad link.
+pub fn verify(conn: &mut dyn Conn) -> Result<Verification> {
+    let mut expected = AuditId(1);
+    let mut prev = GENESIS.to_owned();
+    let mut bad: Option<(AuditId, String)> = None;
+    let walk = for_each(conn, |e| {
+        if bad.is_some() {
+            return Ok(());
+        }
+        match problem_with(&e, expected, &prev) {
+            Some(p) => bad = Some(p),
+            None => {
+                expected = expected + 1;
+                prev = e.hash;
+            }
+        }
+        Ok(())
+    });
+    match walk {
+        // Unreadable details: name the entry the walk stopped at.
+        Err(e) if e.kind() == ErrorKind::Integrity => {
+            bad = Some((expected, e.message().to_owned()));
+        }
+        other => other?,
+    }
+    let entries = expected.get() - 1;
+    Ok(match bad {
+        None => Verification {
+            ok: true,
+            entries,
+            head: (entries > 0).then_some(prev),
+            first_bad_entry: None,
+            problem: None,
+        },
+        Some((id, why)) => Verification {
+            ok: false,
+            entries,
+            head: None,
+            first_bad_entry: Some(id),
+            problem: Some(why),
+        },
+    })
+}

@@ -1,0 +1,348 @@
+//! Roles and permissions: `resource:action` pairs granted to roles, roles
+//! assigned to users. `admin` on a resource implies read, write and delete.
+//! System roles (seeded) cannot be deleted.
+//!
+//! This file holds the rules and the role views; `repo.rs` holds the SQL.
+
+pub mod repo;
+
+use crate::domain::audit::{self, Event};
+use crate::error::{Error, Result};
+use crate::store::Conn;
+use serde::Serialize;
+
+pub use repo::role_id;
+
+/// The actions a permission may name.
+pub const ACTIONS: [&str; 4] = ["read", "write", "delete", "admin"];
+
+/// Parses `resource:action`, checking both parts.
+pub fn parse_permission(s: &str) -> Result<(String, String)> {
+    let bad = |why: &str| {
+        Error::invalid(format!(
+            "invalid permission {s:?}: {why}; expected RESOURCE:ACTION, e.g. settings:read (actions: read, write, delete, admin)"
+        ))
+    };
+    let (resource, action) = s.split_once(':').ok_or_else(|| bad("no `:`"))?;
+    let resource_ok = (1..=64).contains(&resource.len())
+        && resource
+            .bytes()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase())
+        && resource
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_');
+    if !resource_ok {
+        return Err(bad(
+            "the resource must be lowercase letters, digits or `_`, starting with a letter",
+        ));
+    }
+    if !ACTIONS.contains(&action) {
+        return Err(bad(&format!("unknown action {action:?}")));
+    }
+    Ok((resource.to_owned(), action.to_owned()))
+}
+
+/// Checks a role name: lowercase letters, digits, `_`, `.`, `-`; 2 to 64, starting with a letter.
+pub fn validate_name(name: &str) -> Result<()> {
+    let ok = (2..=64).contains(&name.len())
+        && name.bytes().next().is_some_and(|c| c.is_ascii_lowercase())
+        && name.bytes().all(|c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'_' | b'.' | b'-')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "invalid role name {name:?}: use 2 to 64 lowercase letters, digits, `_`, `.` or `-`, starting with a letter"
+        )))
+    }
+}
+
+/// The pairs that grant `resource:action`: itself and, for the other
+/// actions, `resource:admin` (admin implies read, write and delete).
+pub fn granting(resource: &str, action: &str) -> Vec<String> {
+    let mut pairs = vec![format!("{resource}:{action}")];
+    if action != "admin" {
+        pairs.push(format!("{resource}:admin"));
+    }
+    pairs
+}
+
+/// A role as shown.
+#[derive(Debug, Clone, Serialize)]
+pub struct Role {
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Seeded and protected.
+    pub is_system: bool,
+    /// Granted `resource:action` pairs.
+    pub permissions: Vec<String>,
+    /// Usernames holding it.
+    pub members: Vec<String>,
+}
+
+/// One role with its permissions and members (exit 3 when absent).
+pub fn show(conn: &mut dyn Conn, name: &str) -> Result<Role> {
+    let row = repo::find(conn, name)?;
+    let permissions = repo::grants(conn, Some(row.id))?
+        .remove(&row.id)
+        .unwrap_or_default();
+    let members = repo::members(conn, Some(row.id))?
+        .remove(&row.id)
+        .unwrap_or_default();
+    Ok(Role {
+        name: row.name,
+        description: row.description,
+        is_system: row.is_system,
+        permissions,
+        members,
+    })
+}
+
+/// Every role, by name: three queries however many roles there are.
+pub fn list(conn: &mut dyn Conn) -> Result<Vec<Role>> {
+    let rows = repo::all(conn)?;
+    let mut grants = repo::grants(conn, None)?;
+    let mut members = repo::members(conn, None)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Role {
+            permissions: grants.remove(&r.id).unwrap_or_default(),
+            members: members.remove(&r.id).unwrap_or_default(),
+            name: r.name,
+            description: r.description,
+            is_system: r.is_system,
+        })
+        .collect())
+}
+
+#[derive(Serialize)]
+struct Described<'a> {
+    description: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Pairs<'a> {
+    permissions: &'a [String],
+}
+
+#[derive(Serialize)]
+struct Removed<'a> {
+    permissions: &'a [String],
+    members: &'a [String],
+}
+
+#[derive(Serialize)]
+struct Member<'a> {
+    user: &'a str,
+}
+
+/// Creates a role.
+pub fn add(
+    conn: &mut dyn Conn,
+    stamp: audit::Stamp<'_>,
+    name: &str,
+    description: Option<&str>,
+) -> Result<Role> {
+    validate_name(name)?;
+    if repo::exists(conn, name)? {
+        return Err(Error::conflict(format!("role '{name}' already exists")));
+    }
+    repo::insert(conn, name, description, stamp.at)?;
+    audit::record(
+        conn,
+        stamp,
+        Event::new("role.create", "role", name).details_of(&Described { description }),
+    )?;
+    show(conn, name)
+}
+
+/// Deletes a role (system roles refused, exit 4); returns it as it was.
+pub fn delete(conn: &mut dyn Conn, stamp: audit::Stamp<'_>, name: &str) -> Result<Role> {
+    let id = repo::role_id(conn, name)?;
+    let role = show(conn, name)?;
+    if role.is_system {
+        return Err(Error::conflict(format!(
+            "role '{name}' is a system role and cannot be deleted"
+        )));
+    }
+    repo::delete(conn, id)?;
+    audit::record(
+        conn,
+        stamp,
+        Event::new("role.delete", "role", name).details_of(&Removed {
+            permissions: &role.permissions,
+            members: &role.members,
+        }),
+    )?;
+    Ok(role)
+}
+
+/// Parses every pair first, so one bad pair changes nothing.
+fn parse_all(perms: &[String]) -> Result<Vec<(String, String)>> {
+    perms.iter().map(|p| parse_permission(p)).collect()
+}
+
+/// Grants pairs, creating any that do not exist yet. Returns those newly granted.
+pub fn grant(
+    conn: &mut dyn Conn,
+    stamp: audit::Stamp<'_>,
+    name: &str,
+    perms: &[String],
+) -> Result<Vec<String>> {
+    let rid = repo::role_id(conn, name)?;
+    let mut added = Vec::new();
+    for (resource, action) in parse_all(perms)? {
+        if repo::grant(conn, rid, (&resource, &action), stamp.at)? {
+            added.push(format!("{resource}:{action}"));
+        }
+    }
+    if !added.is_empty() {
+        audit::record(
+            conn,
+            stamp,
+            Event::new("role.grant", "role", name).details_of(&Pairs {
+                permissions: &added,
+            }),
+        )?;
+    }
+    Ok(added)
+}
+
+/// Revokes pairs. Returns those that were granted and now are not.
+pub fn revoke(
+    conn: &mut dyn Conn,
+    stamp: audit::Stamp<'_>,
+    name: &str,
+    perms: &[String],
+) -> Result<Vec<String>> {
+    let rid = repo::role_id(conn, name)?;
+    let mut removed = Vec::new();
+    for (resource, action) in parse_all(perms)? {
+        if repo::revoke(conn, rid, (&resource, &action))? {
+            removed.push(format!("{resource}:{action}"));
+        }
+    }
+    if !removed.is_empty() {
+        audit::record(
+            conn,
+            stamp,
+            Event::new("role.revoke", "role", name).details_of(&Pairs {
+                permissions: &removed,
+            }),
+        )?;
+    }
+    Ok(removed)
+}
+
+/// Gives a role to a user; false when already held.
+pub fn assign(
+    conn: &mut dyn Conn,
+    stamp: audit::Stamp<'_>,
+    name: &str,
+    username: &str,
+) -> Result<bool> {
+    let rid = repo::role_id(conn, name)?;
+    let uid = crate::domain::users::user_id(conn, username)?;
+    let changed = repo::assign(conn, uid, rid, stamp.at)?;
+    if changed {
+        audit::record(
+            conn,
+            stamp,
+            Event::new("role.assign", "role", name).details_of(&Member { user: username }),
+        )?;
+    }
+    Ok(changed)
+}
+
+/// Takes a role from a user; false when not held.
+pub fn unassign(
+    conn: &mut dyn Conn,
+    stamp: audit::Stamp<'_>,
+    name: &str,
+    username: &str,
+) -> Result<bool> {
+    let rid = repo::role_id(conn, name)?;
+    let uid = crate::domain::users::user_id(conn, username)?;
+    let changed = repo::unassign(conn, uid, rid)?;
+    if changed {
+        audit::record(
+            conn,
+            stamp,
+            Event::new("role.unassign", "role", name).details_of(&Member { user: username }),
+        )?;
+    }
+    Ok(changed)
+}
+
+/// A permission with the roles granting it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PermissionInfo {
+    /// `resource:action`.
+    pub permission: String,
+    /// Resource.
+    pub resource: String,
+    /// Action.
+    pub action: String,
+    /// Roles granting it.
+    pub roles: Vec<String>,
+}
+
+/// Every permission known to the database.
+pub fn permissions(conn: &mut dyn Conn) -> Result<Vec<PermissionInfo>> {
+    let mut out: Vec<PermissionInfo> = Vec::new();
+    for (resource, action, role) in repo::permission_table(conn)? {
+        let permission = format!("{resource}:{action}");
+        if out.last().is_none_or(|p| p.permission != permission) {
+            out.push(PermissionInfo {
+                permission,
+                resource,
+                action,
+                roles: Vec::new(),
+            });
+        }
+        if let (Some(role), Some(last)) = (role, out.last_mut()) {
+            last.roles.push(role);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn permissions_parse() {
+        assert_eq!(
+            parse_permission("settings:read").unwrap(),
+            ("settings".into(), "read".into())
+        );
+        assert_eq!(
+            parse_permission("billing_v2:admin").unwrap().0,
+            "billing_v2"
+        );
+        for bad in [
+            "settings",
+            "Settings:read",
+            "settings:fly",
+            ":read",
+            "9x:read",
+            "a-b:read",
+        ] {
+            assert_eq!(parse_permission(bad).unwrap_err().exit_code(), 2, "{bad}");
+        }
+    }
+
+    #[test]
+    fn admin_implies_the_other_actions() {
+        assert_eq!(
+            granting("billing", "delete"),
+            ["billing:delete", "billing:admin"]
+        );
+        assert_eq!(granting("billing", "admin"), ["billing:admin"]);
+    }
+}
