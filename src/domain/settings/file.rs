@@ -15,7 +15,7 @@
 
 use super::{Desired, Secrecy, ValueType};
 use crate::error::{Error, Result};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 #[derive(Deserialize)]
@@ -255,6 +255,20 @@ pub fn parse(text: &str, source: &str) -> Result<SettingsFile> {
     })
 }
 
+/// The long form of an entry: `value` and the attributes that are not the default.
+#[derive(Serialize)]
+struct LongEntry<'a> {
+    value: serde_json::Value,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    value_type: Option<ValueType>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    category: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+}
+
 /// One setting in the import format (short form when nothing is lost).
 pub fn to_entry(d: &Desired) -> serde_json::Value {
     let value = match d.value_type.to_json(&d.value) {
@@ -275,21 +289,15 @@ pub fn to_entry(d: &Desired) -> serde_json::Value {
     if short {
         return value;
     }
-    let mut m = serde_json::Map::new();
-    m.insert("value".into(), value);
-    if d.value_type != ValueType::String {
-        m.insert("type".into(), d.value_type.name().into());
-    }
-    if d.secret {
-        m.insert("secret".into(), true.into());
-    }
-    if let Some(c) = &d.category {
-        m.insert("category".into(), c.clone().into());
-    }
-    if let Some(c) = &d.description {
-        m.insert("description".into(), c.clone().into());
-    }
-    serde_json::Value::Object(m)
+    let long = LongEntry {
+        value,
+        value_type: (d.value_type != ValueType::String).then_some(d.value_type),
+        secret: d.secret.then_some(true),
+        category: d.category.as_deref(),
+        description: d.description.as_deref(),
+    };
+    // Plain data with string keys: serialising it cannot fail.
+    serde_json::to_value(long).unwrap_or(serde_json::Value::Null)
 }
 
 /// Compact JSON that any YAML parser reads the same way: characters YAML
@@ -338,8 +346,17 @@ pub fn to_yaml(environment: &str, entries: &[(String, serde_json::Value)]) -> St
 
 /// The import format as JSON.
 pub fn to_json(environment: &str, entries: &[(String, serde_json::Value)]) -> String {
-    let settings: serde_json::Map<String, serde_json::Value> = entries.iter().cloned().collect();
-    let doc = serde_json::json!({"environment": environment, "settings": settings});
+    #[derive(Serialize)]
+    struct Document<'a> {
+        environment: &'a str,
+        settings: serde_json::Map<String, serde_json::Value>,
+    }
+    let doc = Document {
+        environment,
+        settings: entries.iter().cloned().collect(),
+    };
+    // Plain data with string keys: serialising it cannot fail.
+    let doc = serde_json::to_value(doc).unwrap_or(serde_json::Value::Null);
     format!("{}\n", portable_json(&doc, true))
 }
 
