@@ -5,5 +5,4 @@ pub mod keys;
 pub mod roles;
 pub mod seed;
 pub mod settings;
-pub mod settings_file;
 pub mod users;

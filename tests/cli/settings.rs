@@ -473,3 +473,46 @@ cli_test! {
         env.run(&["settings", "get", "db.pw", "--env", "production", "--reveal"]).code(7);
     }
 }
+
+cli_test! {
+    /// `set K --secret` racing `set K plain`: every decision is made inside the
+    /// write transaction, so neither ever fails (no "secret read without a key
+    /// ring"), and the key ends secret whichever runs first.
+    fn concurrent_secret_and_plain_sets_never_fail(env) {
+        use std::io::Write;
+        use std::process::Stdio;
+        env.init();
+        for round in 0..20 {
+            // A key that is not secret yet when both start (new, or plain).
+            let key = format!("race.key{round}");
+            if round % 2 == 1 {
+                env.run(&["settings", "set", &key, "plain-before"]).ok();
+            }
+            let mut secret = env.command(&["settings", "set", &key, "--secret", "--value-stdin"]);
+            secret.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+            let mut plain = env.command(&["settings", "set", &key, &format!("plain-{round}")]);
+            plain.stdout(Stdio::piped()).stderr(Stdio::piped());
+            let mut secret = secret.spawn().unwrap();
+            let plain = plain.spawn().unwrap();
+            let mut pipe = secret.stdin.take().unwrap();
+            pipe.write_all(format!("secret-{round}\n").as_bytes()).unwrap();
+            drop(pipe);
+            for (what, child) in [("--secret", secret), ("plain", plain)] {
+                let out = child.wait_with_output().unwrap();
+                assert_eq!(
+                    out.status.code(),
+                    Some(0),
+                    "round {round}: the {what} set failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            let got = env.run(&["settings", "get", &key, "-o", "json"]).ok().json();
+            assert_eq!(got["secret"], true, "round {round}: a secret stays secret: {got}");
+        }
+        // Without a configured key, a secret gives the key error (exit 7), never exit 1.
+        std::fs::rename(env.key_file(), env.home.path().join("away.key")).unwrap();
+        env.run(&["settings", "set", "race.key0", "plain-again"]).code(7).stderr_has("key");
+        env.run(&["settings", "set", "race.plain", "x"]).ok();
+        env.run(&["audit", "verify"]).ok();
+    }
+}

@@ -164,16 +164,16 @@ pub fn check_ring(conn: &mut dyn Conn, ring: Option<&Keyring>) -> Result<()> {
     ring.map_or(Ok(()), |r| check(conn, r).map(drop))
 }
 
-/// Before touching secrets: a writer checks (and, first time, registers) the
-/// key; a reader only checks it. Nothing to do without a key ring.
+/// Before touching secrets: a writer (`Some(stamp)`) checks and, the first
+/// time, registers the key; a reader (`None`) only checks it. Nothing to do
+/// without a key ring.
 pub fn gate(
     conn: &mut dyn Conn,
     ring: Option<&Keyring>,
-    stamp: audit::Stamp<'_>,
-    writing: bool,
+    writer: Option<audit::Stamp<'_>>,
 ) -> Result<()> {
-    match ring {
-        Some(r) if writing => ensure(conn, r, stamp).map(drop),
+    match (ring, writer) {
+        (Some(r), Some(stamp)) => ensure(conn, r, stamp).map(drop),
         _ => check_ring(conn, ring),
     }
 }

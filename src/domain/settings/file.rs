@@ -13,9 +13,9 @@
 //! `category`, `description`. Absent attributes mean none: the file is the
 //! whole truth for the keys it names.
 
-use crate::domain::settings::{self, Desired, ValueType};
+use super::{Desired, Secrecy, ValueType};
 use crate::error::{Error, Result};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 #[derive(Deserialize)]
@@ -94,8 +94,19 @@ fn line_of(text: &str, key: &str, nth: usize) -> Option<usize> {
 pub struct SettingsFile {
     /// The environment it names, if any.
     pub environment: Option<String>,
-    /// The settings in file order, each with whether it said `secret:` at all.
-    pub entries: Vec<(String, Desired, bool)>,
+    /// The settings in file order.
+    pub entries: Vec<FileEntry>,
+}
+
+/// One setting of a settings file.
+#[derive(Debug, Clone)]
+pub struct FileEntry {
+    /// Key.
+    pub key: String,
+    /// What the file says it should be (`secret` false unless it said so).
+    pub want: Desired,
+    /// What the file says about secrecy: `Unsaid` when it has no `secret:`.
+    pub secrecy: Secrecy,
 }
 
 fn yaml_error(source: &str, e: &serde_yaml::Error) -> Error {
@@ -221,9 +232,20 @@ pub fn parse(text: &str, source: &str) -> Result<SettingsFile> {
     }
     let mut entries = Vec::with_capacity(raw.items.len());
     for (key, value) in &raw.items {
-        let checked = settings::validate_key(key).and_then(|()| entry(key, value));
+        let checked = super::validate_key(key).and_then(|()| entry(key, value));
         match checked {
-            Ok((desired, secret_given)) => entries.push((key.clone(), desired, secret_given)),
+            Ok((want, secret_given)) => {
+                let secrecy = match (secret_given, want.secret) {
+                    (false, _) => Secrecy::Unsaid,
+                    (true, true) => Secrecy::Secret,
+                    (true, false) => Secrecy::Plain,
+                };
+                entries.push(FileEntry {
+                    key: key.clone(),
+                    want,
+                    secrecy,
+                });
+            }
             Err(e) => return Err(e.context(format!("{source}{}", at(key, 1)))),
         }
     }
@@ -231,6 +253,20 @@ pub fn parse(text: &str, source: &str) -> Result<SettingsFile> {
         environment: doc.environment,
         entries,
     })
+}
+
+/// The long form of an entry: `value` and the attributes that are not the default.
+#[derive(Serialize)]
+struct LongEntry<'a> {
+    value: serde_json::Value,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    value_type: Option<ValueType>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    category: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
 }
 
 /// One setting in the import format (short form when nothing is lost).
@@ -253,21 +289,15 @@ pub fn to_entry(d: &Desired) -> serde_json::Value {
     if short {
         return value;
     }
-    let mut m = serde_json::Map::new();
-    m.insert("value".into(), value);
-    if d.value_type != ValueType::String {
-        m.insert("type".into(), d.value_type.name().into());
-    }
-    if d.secret {
-        m.insert("secret".into(), true.into());
-    }
-    if let Some(c) = &d.category {
-        m.insert("category".into(), c.clone().into());
-    }
-    if let Some(c) = &d.description {
-        m.insert("description".into(), c.clone().into());
-    }
-    serde_json::Value::Object(m)
+    let long = LongEntry {
+        value,
+        value_type: (d.value_type != ValueType::String).then_some(d.value_type),
+        secret: d.secret.then_some(true),
+        category: d.category.as_deref(),
+        description: d.description.as_deref(),
+    };
+    // Plain data with string keys: serialising it cannot fail.
+    serde_json::to_value(long).unwrap_or(serde_json::Value::Null)
 }
 
 /// Compact JSON that any YAML parser reads the same way: characters YAML
@@ -316,8 +346,17 @@ pub fn to_yaml(environment: &str, entries: &[(String, serde_json::Value)]) -> St
 
 /// The import format as JSON.
 pub fn to_json(environment: &str, entries: &[(String, serde_json::Value)]) -> String {
-    let settings: serde_json::Map<String, serde_json::Value> = entries.iter().cloned().collect();
-    let doc = serde_json::json!({"environment": environment, "settings": settings});
+    #[derive(Serialize)]
+    struct Document<'a> {
+        environment: &'a str,
+        settings: serde_json::Map<String, serde_json::Value>,
+    }
+    let doc = Document {
+        environment,
+        settings: entries.iter().cloned().collect(),
+    };
+    // Plain data with string keys: serialising it cannot fail.
+    let doc = serde_json::to_value(doc).unwrap_or(serde_json::Value::Null);
     format!("{}\n", portable_json(&doc, true))
 }
 
@@ -341,8 +380,8 @@ mod tests {
         let by = |k: &str| {
             f.entries
                 .iter()
-                .find(|(key, _, _)| key == k)
-                .map(|(_, d, _)| d.clone())
+                .find(|e| e.key == k)
+                .map(|e| e.want.clone())
                 .unwrap()
         };
         assert_eq!(by("smtp.port").value_type, ValueType::Int);
@@ -370,13 +409,14 @@ mod tests {
         let entries: Vec<(String, serde_json::Value)> = f
             .entries
             .iter()
-            .map(|(k, d, _)| (k.clone(), to_entry(d)))
+            .map(|e| (e.key.clone(), to_entry(&e.want)))
             .collect();
         let yaml = to_yaml("development", &entries);
         let again = parse(&yaml, "again").unwrap();
         assert_eq!(f.entries.len(), again.entries.len());
-        for ((k1, d1, _), (k2, d2, _)) in f.entries.iter().zip(&again.entries) {
-            assert_eq!(k1, k2);
+        for (e1, e2) in f.entries.iter().zip(&again.entries) {
+            let (k1, d1, d2) = (&e1.key, &e1.want, &e2.want);
+            assert_eq!(k1, &e2.key);
             assert_eq!(*d1.value, *d2.value, "{k1}: {yaml}");
             assert_eq!(d1.value_type, d2.value_type, "{k1}");
             assert_eq!(d1.description, d2.description);

@@ -1,1 +1,0 @@
-//! Operations of `keyward settings` (being moved here from `cli/settings.rs`).
