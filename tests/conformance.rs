@@ -55,7 +55,7 @@ both_backends! {
     /// Every value kind survives a round trip, NULL included.
     fn values_round_trip(db) {
         let mut s = db.open();
-        let t = keyward::time::now();
+        let t = keyward::time::Clock::now(&keyward::time::SystemClock);
         store::write(s.as_mut(), |c| {
             c.execute(
                 "INSERT INTO roles (name, description, is_system, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)",
@@ -85,7 +85,7 @@ both_backends! {
     /// Driver errors become the crate's kinds: unique → conflict, check → invalid.
     fn constraint_errors_map_to_exit_codes(db) {
         let mut s = db.open();
-        let t = keyward::time::now();
+        let t = keyward::time::Clock::now(&keyward::time::SystemClock);
         let insert = |s: &mut dyn Store, action: &str| {
             store::write(s, |c| {
                 c.execute(
@@ -227,7 +227,7 @@ both_backends! {
         assert!(err.to_string().contains(old.kid()), "{err}");
 
         // Sealed values in both registered columns, one in the legacy format.
-        let t = keyward::time::now();
+        let t = keyward::time::Clock::now(&keyward::time::SystemClock);
         let secret = envelope::seal(&old, "setting:production:smtp.password", b"hunter2").unwrap();
         let totp = envelope::seal(&old, "totp:alice", b"JBSWY3DPEHPK3PXP").unwrap();
         store::write(s.as_mut(), |c| {
@@ -360,4 +360,91 @@ both_backends! {
         let upgrade = store::write(s.as_mut(), |c| seed::upgrade(c, stamp("t"))).unwrap();
         assert!(!upgrade.changed());
     }
+}
+
+both_backends! {
+    /// Only audited writes may grow the chain: an unaudited write that tries is refused
+    /// and leaves nothing behind.
+    fn unaudited_writes_cannot_append_to_the_chain(db) {
+        let mut s = db.open();
+        let before = count(s.as_mut(), "audit_events");
+        let err = store::write_unaudited(s.as_mut(), |c| {
+            audit::record(c, stamp("t"), Event::new("test.one", "test", "a"))
+        })
+        .unwrap_err();
+        assert_eq!(err.exit_code(), 1, "{err}");
+        assert_eq!(count(s.as_mut(), "audit_events"), before);
+    }
+}
+
+/// On PostgreSQL, an unaudited write never waits for the audit chain's lock:
+/// while one audited writer holds it (its transaction left open until the
+/// unaudited write is done), another connection's unaudited write commits,
+/// and a second audited writer queues behind the first (one linear chain).
+#[test]
+fn unaudited_writes_do_not_wait_for_the_chain_lock_postgres() {
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+    let Some(db) = support::TestDb::new(support::Backend::Postgres) else {
+        return;
+    };
+    drop(db.open());
+    let db = &db;
+    let now = keyward::time::Clock::now(&keyward::time::SystemClock);
+    let (locked_tx, locked_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let mut s = db.open_raw();
+            store::write(s.as_mut(), |c| {
+                audit::record(c, stamp("holder"), Event::new("test.hold", "test", "a"))?;
+                locked_tx.send(()).ok();
+                // Hold the chain lock until the main thread has tried both writes.
+                release_rx.recv_timeout(Duration::from_secs(30)).ok();
+                Ok(())
+            })
+            .unwrap();
+        });
+        locked_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("holder started");
+
+        let mut other = db.open_raw();
+        let started = Instant::now();
+        store::write_unaudited(other.as_mut(), |c| {
+            c.execute(
+                "INSERT INTO permissions (resource, action, created_at) VALUES ('hot', 'read', $1)",
+                &[now.into()],
+            )
+        })
+        .unwrap();
+        let unaudited = started.elapsed();
+
+        // Had it waited, it would have waited for the holder's 30 s timeout.
+        assert!(
+            unaudited < Duration::from_secs(10),
+            "unaudited write waited {unaudited:?}"
+        );
+        let waiter = scope.spawn(move || {
+            let mut s = db.open_raw();
+            store::write(s.as_mut(), |c| {
+                audit::record(c, stamp("waiter"), Event::new("test.wait", "test", "b"))
+            })
+            .unwrap();
+        });
+        release_tx.send(()).unwrap();
+        waiter.join().unwrap();
+    });
+    let mut s = db.open_raw();
+    let v = store::read(s.as_mut(), audit::verify).unwrap();
+    assert!(v.ok);
+    let actors: Vec<String> = store::read(s.as_mut(), |c| {
+        c.query("SELECT actor FROM audit_events ORDER BY id", &[])?
+            .iter()
+            .map(|r| r.text("actor"))
+            .collect()
+    })
+    .unwrap();
+    assert_eq!(actors, ["holder", "waiter"]);
+    assert_eq!(count(s.as_mut(), "permissions"), 1);
 }

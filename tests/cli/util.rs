@@ -95,6 +95,7 @@ impl Env {
     }
 
     /// A keyward command with a clean environment.
+    #[allow(clippy::disallowed_methods)] // PATH passes through from the harness
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(assert_cmd::cargo::cargo_bin!("keyward"));
         cmd.env_clear()
