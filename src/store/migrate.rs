@@ -63,10 +63,10 @@ pub fn read_applied(conn: &mut dyn Conn, history_exists: bool) -> Result<Vec<App
     rows.iter()
         .map(|r| {
             Ok(Applied {
-                version: r.int(0)?,
-                name: r.text(1)?,
-                applied_on: r.text(2)?,
-                checksum: r.text(3)?,
+                version: r.int("version")?,
+                name: r.text("name")?,
+                applied_on: r.text("applied_on")?,
+                checksum: r.text("checksum")?,
             })
         })
         .collect()

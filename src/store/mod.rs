@@ -107,7 +107,7 @@ impl<T: Into<Value>> From<Option<T>> for Value {
 pub type Columns = std::sync::Arc<[String]>;
 
 /// Names a column of a [`Row`]: by name (what repositories use), or by
-/// position (for single-column queries and the migration history).
+/// position (only for single-column queries such as `SELECT COUNT(*)`).
 pub trait Column: Copy + std::fmt::Display {
     /// The column's position in `row`.
     fn position(self, row: &Row) -> Result<usize>;
