@@ -372,10 +372,16 @@ fn set(ctx: &mut Context, mut req: ops::SetRequest, source: ValueSource) -> Resu
     // A bad key is refused before any value is read.
     crate::domain::settings::validate_key(&req.key)?;
     let from_argv = matches!(source, ValueSource::Argv(_));
+    let argv_warning = "a secret given on the command line may stay in your shell history and process list; prefer --value-stdin";
+    // Said before the write, so it is said even when the write then fails.
+    if req.secret && from_argv {
+        crate::output::warn(argv_warning);
+    }
     req.value = source.read()?;
     let out = ops::set(ctx, &req)?;
-    if out.secret && from_argv {
-        crate::output::warn("a secret given on the command line may stay in your shell history and process list; prefer --value-stdin");
+    // An existing secret stayed secret: only the write could tell.
+    if out.secret && from_argv && !req.secret {
+        crate::output::warn(argv_warning);
     }
     let (key, env, written) = (&req.key, &req.env, out.written);
     let msg = match written.action {

@@ -167,9 +167,14 @@ impl Keyring {
 
 impl Key {
     /// Key material for `purpose`: HKDF-SHA256 over this key, no salt, info
-    /// `keyward:<label>`. Refuses [`Purpose::SettingValue`]: setting values are
-    /// sealed with the key itself (the `kw1` envelope of the SPEC), and no other
-    /// purpose may use the encryption key directly.
+    /// `keyward:<label>`. Envelopes (the SPEC's `kw1` format) are sealed with
+    /// the key itself, every purpose told apart by its associated data
+    /// ([`crate::crypto::purpose::Aad`]); any other use of key material (a MAC
+    /// key, a signature seed) takes it from here, so no purpose reuses the
+    /// encryption key's bytes directly. Refuses [`Purpose::SettingValue`],
+    /// whose only use is the envelope. Derived material follows the key it
+    /// came from: what is stored under it must be re-made or re-sealed by
+    /// `db rotate-key` (see `domain::keys::SEALED`).
     pub fn derive(&self, purpose: Purpose) -> Result<Zeroizing<[u8; KEY_LEN]>> {
         if purpose == Purpose::SettingValue {
             return Err(Error::internal(

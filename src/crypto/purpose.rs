@@ -6,9 +6,9 @@
 //! fails to open. Envelopes are sealed with the key itself (the SPEC's `kw1`
 //! format), told apart by that associated data; raw key material for any other
 //! use (a MAC, a signature seed) is derived per purpose from the active key
-//! (`Keyring::derive`, which refuses [`Purpose::SettingValue`]), so a new
-//! purpose can never reuse the encryption key directly. This file is the one
-//! home of those formats.
+//! (`Keyring::derive`), so a new purpose never reuses the encryption key's
+//! bytes directly. `db rotate-key` re-seals every sealed column by purpose
+//! (`domain::keys::SEALED`). This file is the one home of those formats.
 
 use std::fmt;
 

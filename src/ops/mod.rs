@@ -12,3 +12,20 @@ pub mod db;
 pub mod roles;
 pub mod settings;
 pub mod users;
+
+use crate::context::Context;
+use crate::domain::audit::Stamp;
+use crate::error::Result;
+use crate::store::{self, Conn};
+
+/// Runs `f` in one audited write transaction with a [`Stamp`] (the actor,
+/// and `ctx.clock`'s instant read inside the transaction, after the write
+/// lock, so the times of changes follow the order in which they commit).
+pub(crate) fn audited<T>(
+    ctx: &mut Context,
+    mut f: impl FnMut(&mut dyn Conn, Stamp<'_>) -> Result<T>,
+) -> Result<T> {
+    let actor = ctx.actor().to_owned();
+    let clock = std::sync::Arc::clone(&ctx.clock);
+    store::write(ctx.store()?, |c| f(c, Stamp::new(&actor, &*clock)))
+}

@@ -1,11 +1,10 @@
 //! Operations of `keyward roles`: each verb in its transaction, returning views.
 
 use crate::context::Context;
-use crate::domain::audit::Stamp;
 use crate::domain::roles::{self, PermissionInfo, Role};
 use crate::error::Result;
 use crate::output::TableRow;
-use crate::store::{self, Conn};
+use crate::store;
 use serde::Serialize;
 
 impl TableRow for Role {
@@ -17,15 +16,7 @@ impl TableRow for PermissionInfo {
     const COLUMNS: &'static [&'static str] = &["permission", "roles"];
 }
 
-/// Runs `f` in an audited write, stamped with the actor and `ctx.clock`'s instant.
-fn write<T>(
-    ctx: &mut Context,
-    mut f: impl FnMut(&mut dyn Conn, Stamp<'_>) -> Result<T>,
-) -> Result<T> {
-    let actor = ctx.actor().to_owned();
-    let stamp = Stamp::new(&actor, &*ctx.clock);
-    store::write(ctx.store()?, |c| f(c, stamp))
-}
+use super::audited as write;
 
 /// `roles add`.
 #[derive(Debug, Clone)]

@@ -8,7 +8,7 @@ use crate::domain::audit::Stamp;
 use crate::domain::users::{self, totp, Attempt, Changes, Lockout, LoginCheck, NewUser, User};
 use crate::error::{Error, Result};
 use crate::output::TableRow;
-use crate::store::{self, Conn};
+use crate::store;
 use serde::Serialize;
 use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
@@ -27,15 +27,7 @@ impl TableRow for User {
     ];
 }
 
-/// Runs `f` in an audited write, stamped with the actor and `ctx.clock`'s instant.
-fn write<T>(
-    ctx: &mut Context,
-    mut f: impl FnMut(&mut dyn Conn, Stamp<'_>) -> Result<T>,
-) -> Result<T> {
-    let actor = ctx.actor().to_owned();
-    let stamp = Stamp::new(&actor, &*ctx.clock);
-    store::write(ctx.store()?, |c| f(c, stamp))
-}
+use super::audited as write;
 
 /// Where a new password comes from: asked only once the request is known to be
 /// acceptable (a prompt, or a line of stdin).
@@ -206,11 +198,14 @@ pub struct Locked {
 
 /// Locks an account, for a while or until unlocked.
 pub fn lock(ctx: &mut Context, req: &LockUser) -> Result<Locked> {
-    let until = match req.duration {
-        Some(d) => crate::time::add(ctx.clock.now(), d)?,
-        None => users::indefinitely(),
-    };
-    let user = write(ctx, |c, s| users::lock(c, s, &req.username, until))?;
+    let (user, until) = write(ctx, |c, s| {
+        // Counted from the instant of the write, taken under the write lock.
+        let until = match req.duration {
+            Some(d) => crate::time::add(s.at, d)?,
+            None => users::indefinitely(),
+        };
+        Ok((users::lock(c, s, &req.username, until)?, until))
+    })?;
     Ok(Locked {
         user,
         until: req.duration.map(|_| until),
@@ -324,9 +319,11 @@ pub struct TotpEnrollment {
 /// Starts a TOTP enrolment.
 pub fn totp_enroll(ctx: &mut Context, username: &str) -> Result<TotpEnrollment> {
     let actor = ctx.actor().to_owned();
-    let stamp = Stamp::new(&actor, &*ctx.clock);
+    let clock = std::sync::Arc::clone(&ctx.clock);
     let (store, ring) = ctx.store_and_keyring()?;
-    let uri = store::write(store, |c| totp::enroll(c, stamp, ring, username))?;
+    let uri = store::write(store, |c| {
+        totp::enroll(c, Stamp::new(&actor, &*clock), ring, username)
+    })?;
     Ok(TotpEnrollment {
         username: username.to_owned(),
         uri,
@@ -346,10 +343,11 @@ pub struct TotpRequest {
 /// Checks a TOTP code at `ctx.clock`'s instant.
 pub fn totp_verify(ctx: &mut Context, req: &TotpRequest) -> Result<TotpCheck> {
     let actor = ctx.actor().to_owned();
-    let stamp = Stamp::new(&actor, &*ctx.clock);
+    let clock = std::sync::Arc::clone(&ctx.clock);
     let policy = Lockout::from(&ctx.config.auth);
     let (store, ring) = ctx.store_and_keyring()?;
     store::write(store, |c| {
+        let stamp = Stamp::new(&actor, &*clock);
         totp::verify(c, stamp, ring, (&req.username, &req.code), policy)
     })
 }

@@ -516,3 +516,31 @@ cli_test! {
         env.run(&["audit", "verify"]).ok();
     }
 }
+
+cli_test! {
+    /// The time of a change is read under the write lock: however concurrent
+    /// writers interleave, versions and their times go up together.
+    fn change_times_follow_commit_order(env) {
+        use std::process::Stdio;
+        env.init();
+        let children: Vec<_> = (0..8)
+            .map(|i| {
+                let mut cmd = env.command(&["settings", "set", "busy.key", &format!("v{i}")]);
+                cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+                cmd.spawn().unwrap()
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        }
+        let history = env.run(&["settings", "history", "busy.key", "-o", "json"]).ok().json();
+        let rows = history.as_array().unwrap();
+        assert_eq!(rows.len(), 8);
+        for pair in rows.windows(2) {
+            assert_eq!(pair[1]["version"].as_i64(), pair[0]["version"].as_i64().map(|v| v + 1));
+            let (a, b) = (pair[0]["changed_at"].as_str().unwrap(), pair[1]["changed_at"].as_str().unwrap());
+            assert!(a <= b, "version {} at {a} but version {} at {b}", pair[0]["version"], pair[1]["version"]);
+        }
+    }
+}

@@ -4,7 +4,6 @@
 
 use super::{with_ring, Ring};
 use crate::context::Context;
-use crate::domain::audit::Stamp;
 use crate::domain::keys;
 use crate::domain::settings::file::{self, SettingsFile};
 use crate::domain::settings::{self, stays_secret, Change, Changes, Desired, Journal, Stored};
@@ -86,14 +85,13 @@ pub fn import(ctx: &mut Context, req: &ImportRequest) -> Result<Plan> {
             "import into '{env}' and delete every setting the file does not name"
         ))?;
     }
-    let actor = ctx.actor().to_owned();
-    let stamp = Stamp::new(&actor, &*ctx.clock);
-    let (access, stamp) = if req.dry_run {
-        (Access::Read, None)
+    let access = if req.dry_run {
+        Access::Read
     } else {
-        (Access::Write, Some(stamp))
+        Access::Write
     };
-    with_ring(ctx, access, |c, ring| {
+    with_ring(ctx, access, |c, ring, stamp| {
+        let stamp = (!req.dry_run).then_some(stamp);
         keys::gate(c, ring.get(), stamp)?;
         let current: BTreeMap<String, Stored> = settings::all(c, &env)?
             .into_iter()

@@ -25,6 +25,7 @@ pub use write::{delete, rollback, set, DeleteRequest, RollbackRequest, SetOutcom
 
 use crate::context::Context;
 use crate::crypto::keyring::Keyring;
+use crate::domain::audit::Stamp;
 use crate::error::{Error, Result};
 use crate::store::{self, Access, Conn};
 use std::cell::Cell;
@@ -55,14 +56,18 @@ impl<'a> Ring<'a> {
 }
 
 /// Runs `body` in one transaction (`access`: a read or an audited write)
-/// with the key ring loaded so far (none at first). When `body` finds it
-/// needs the ring ([`Ring::require_if`]), the transaction rolls back, the ring
-/// is loaded (exit 7 when no key is configured) and `body` runs again.
+/// with the key ring loaded so far (none at first) and a [`Stamp`] read
+/// inside the transaction (after the write lock, so the times of changes
+/// follow the order in which they commit). When `body` finds it needs the
+/// ring ([`Ring::require_if`]), the transaction rolls back, the ring is loaded
+/// (exit 7 when no key is configured) and `body` runs again.
 pub(crate) fn with_ring<T>(
     ctx: &mut Context,
     access: Access,
-    mut body: impl FnMut(&mut dyn Conn, &Ring<'_>) -> Result<T>,
+    mut body: impl FnMut(&mut dyn Conn, &Ring<'_>, Stamp<'_>) -> Result<T>,
 ) -> Result<T> {
+    let actor = ctx.actor().to_owned();
+    let clock = std::sync::Arc::clone(&ctx.clock);
     let mut ring: Option<Keyring> = None;
     loop {
         let slot = Ring {
@@ -70,7 +75,7 @@ pub(crate) fn with_ring<T>(
             wanted: Cell::new(false),
         };
         let store = ctx.store()?;
-        let tx = |c: &mut dyn Conn| body(c, &slot);
+        let tx = |c: &mut dyn Conn| body(c, &slot, Stamp::new(&actor, &*clock));
         let out = match access {
             Access::Read => store::read(store, tx),
             Access::Write => store::write(store, tx),

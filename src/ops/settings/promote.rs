@@ -3,7 +3,6 @@
 
 use super::{with_ring, Ring};
 use crate::context::Context;
-use crate::domain::audit::Stamp;
 use crate::domain::keys;
 use crate::domain::settings::{
     self, stays_secret, Action, Change, Changes, Desired, Journal, Secrecy,
@@ -47,13 +46,13 @@ impl TableRow for PromoteRow {
 pub fn promote(ctx: &mut Context, req: &PromoteRequest) -> Result<Vec<PromoteRow>> {
     crate::config::validate_environment(&req.from)?;
     crate::config::validate_environment(&req.to)?;
-    let actor = ctx.actor().to_owned();
-    let (access, stamp) = if req.dry_run {
-        (Access::Read, None)
+    let access = if req.dry_run {
+        Access::Read
     } else {
-        (Access::Write, Some(Stamp::new(&actor, &*ctx.clock)))
+        Access::Write
     };
-    with_ring(ctx, access, |c, ring| {
+    with_ring(ctx, access, |c, ring, stamp| {
+        let stamp = (!req.dry_run).then_some(stamp);
         keys::gate(c, ring.get(), stamp)?;
         ring.require_if(settings::repo::any_secret(c, &req.from, &req.to)?)?;
         let mut journal = stamp.map(|s| Journal::new(c, s)).transpose()?;

@@ -93,7 +93,7 @@ fn ring_for_reveal(c: &mut dyn Conn, ring: &Ring<'_>, needed: bool) -> Result<()
 
 /// One live setting.
 pub fn get(ctx: &mut Context, req: &GetRequest) -> Result<Got> {
-    with_ring(ctx, Access::Read, |c, ring| {
+    with_ring(ctx, Access::Read, |c, ring, _| {
         let s = settings::get(c, &req.env, &req.key)?;
         ring_for_reveal(c, ring, req.reveal && s.secret)?;
         let value = shown_value(ring, &s, req.reveal)?;
@@ -106,7 +106,7 @@ pub fn get(ctx: &mut Context, req: &GetRequest) -> Result<Got> {
 
 /// Live settings, filtered.
 pub fn list(ctx: &mut Context, req: &ListRequest) -> Result<Vec<SettingView>> {
-    with_ring(ctx, Access::Read, |c, ring| {
+    with_ring(ctx, Access::Read, |c, ring, _| {
         let list = settings::list(c, &req.env, req.category.as_deref(), req.prefix.as_deref())?;
         ring_for_reveal(c, ring, req.reveal && list.iter().any(|s| s.secret))?;
         list.iter()
@@ -125,7 +125,7 @@ pub fn list(ctx: &mut Context, req: &ListRequest) -> Result<Vec<SettingView>> {
 /// Every version of a setting, oldest first.
 pub fn history(ctx: &mut Context, req: &HistoryRequest) -> Result<Vec<HistoryRow>> {
     let (env, key) = (req.env.as_str(), req.key.as_str());
-    with_ring(ctx, Access::Read, |c, ring| {
+    with_ring(ctx, Access::Read, |c, ring, _| {
         let versions = settings::history(c, env, key)?;
         ring_for_reveal(c, ring, req.reveal && versions.iter().any(|v| v.secret))?;
         versions
@@ -227,7 +227,7 @@ pub struct Exported {
 /// The environment's settings in an import format or as variables.
 pub fn export(ctx: &mut Context, req: &ExportRequest) -> Result<Exported> {
     let env = req.env.as_str();
-    let plain = with_ring(ctx, Access::Read, |c, ring| {
+    let plain = with_ring(ctx, Access::Read, |c, ring, _| {
         load_plain(c, ring, env, None, req.reveal)
     })?;
     let text = match req.format {
@@ -275,7 +275,7 @@ pub fn run_environment(
     ctx: &mut Context,
     req: &RunRequest,
 ) -> Result<Vec<(String, Zeroizing<String>)>> {
-    let plain = with_ring(ctx, Access::Read, |c, ring| {
+    let plain = with_ring(ctx, Access::Read, |c, ring, _| {
         load_plain(c, ring, &req.env, req.prefix.as_deref(), true)
     })?;
     pairs(&plain.items)
@@ -294,7 +294,7 @@ pub struct DiffRequest {
 pub fn diff(ctx: &mut Context, req: &DiffRequest) -> Result<Vec<DiffRow>> {
     crate::config::validate_environment(&req.against)?;
     let (env, against) = (req.env.as_str(), req.against.as_str());
-    let (left, right) = with_ring(ctx, Access::Read, |c, ring| {
+    let (left, right) = with_ring(ctx, Access::Read, |c, ring, _| {
         Ok((
             load_plain(c, ring, env, None, true)?,
             load_plain(c, ring, against, None, true)?,

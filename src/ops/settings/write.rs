@@ -3,7 +3,6 @@
 
 use super::with_ring;
 use crate::context::Context;
-use crate::domain::audit::Stamp;
 use crate::domain::keys;
 use crate::domain::settings::{
     self, stays_secret, Change, Desired, Secrecy, Stored, ValueType, Written,
@@ -67,10 +66,8 @@ fn desired(req: &SetRequest, current: Option<&Stored>) -> Result<Desired> {
 /// Creates or changes a setting (a new version when anything differs).
 pub fn set(ctx: &mut Context, req: &SetRequest) -> Result<SetOutcome> {
     settings::validate_key(&req.key)?;
-    let actor = ctx.actor().to_owned();
-    let stamp = Stamp::new(&actor, &*ctx.clock);
     let (env, key) = (req.env.as_str(), req.key.as_str());
-    with_ring(ctx, Access::Write, |c, ring| {
+    with_ring(ctx, Access::Write, |c, ring, stamp| {
         keys::gate(c, ring.get(), Some(stamp))?;
         let current = settings::find(c, env, key)?;
         let want = desired(req, current.as_ref())?;
@@ -107,9 +104,7 @@ pub fn delete(ctx: &mut Context, req: &DeleteRequest) -> Result<Written> {
     // Only to say "not found" before asking; the write decides on its own read.
     store::read(ctx.store()?, |c| settings::get(c, env, key))?;
     ctx.confirm(&format!("delete setting '{key}' from '{env}'"))?;
-    let actor = ctx.actor().to_owned();
-    let stamp = Stamp::new(&actor, &*ctx.clock);
-    store::write(ctx.store()?, |c| {
+    crate::ops::audited(ctx, |c, stamp| {
         settings::delete_one(c, stamp, env, key, req.if_version)
     })
 }
@@ -127,10 +122,8 @@ pub struct RollbackRequest {
 
 /// Writes an earlier version back as a new version (also for a deleted setting).
 pub fn rollback(ctx: &mut Context, req: &RollbackRequest) -> Result<Written> {
-    let actor = ctx.actor().to_owned();
-    let stamp = Stamp::new(&actor, &*ctx.clock);
     let (env, key) = (req.env.as_str(), req.key.as_str());
-    with_ring(ctx, Access::Write, |c, ring| {
+    with_ring(ctx, Access::Write, |c, ring, stamp| {
         keys::gate(c, ring.get(), Some(stamp))?;
         let versions = settings::history(c, env, key)?;
         let current = settings::find(c, env, key)?;
