@@ -318,6 +318,9 @@ both_backends! {
         for role in v2.roles.iter_mut().filter(|r| r.name == "admin" || r.name == "viewer") {
             role.grants.push(sessions_read);
         }
+        let pending = |s: &mut dyn Store, l: &seed::SeedList| store::read(s, |c| seed::upgrade_pending(c, l)).unwrap();
+        assert!(!pending(s.as_mut(), &seed::builtin()), "nothing due: a revoke is not a due grant");
+        assert!(pending(s.as_mut(), &v2));
         let audited = count(s.as_mut(), "audit_events");
         let mut firsts = Vec::new();
         for run in [
@@ -339,6 +342,7 @@ both_backends! {
         assert_eq!((firsts[0].permissions_added, firsts[0].grants_added, firsts[0].roles_added), (1, 2, 0));
         assert!(!firsts[1].changed(), "{:?}", firsts[1]);
         assert_eq!(count(s.as_mut(), "audit_events"), audited + 1, "audited once, when it changed");
+        assert!(!pending(s.as_mut(), &v2));
         let recorded = store::read(s.as_mut(), |c| {
             c.query_one("SELECT since FROM seed_grants WHERE role_name = 'admin' AND resource = 'sessions'", &[])?.int("since")
         })
@@ -352,6 +356,7 @@ both_backends! {
     /// it creates the roles with every grant recorded.
     fn upgrade_needs_system_roles(db) {
         let mut s = db.open();
+        assert!(!store::read(s.as_mut(), |c| seed::upgrade_pending(c, &seed::builtin())).unwrap());
         let nothing = store::write(s.as_mut(), |c| seed::upgrade(c, stamp("t"))).unwrap();
         assert!(!nothing.changed());
         assert_eq!(count(s.as_mut(), "permissions"), 0);

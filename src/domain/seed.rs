@@ -187,6 +187,42 @@ pub fn upgrade_with(
     finish(conn, stamp, out)
 }
 
+/// Whether [`upgrade_with`] would change anything (read only): the database
+/// has system roles, and lacks a permission of `list` or has not recorded one
+/// of its grants to an existing system role.
+pub fn upgrade_pending(conn: &mut dyn Conn, list: &SeedList) -> Result<bool> {
+    let existing = system_roles(conn)?;
+    if existing.is_empty() {
+        return Ok(false);
+    }
+    let have: BTreeSet<(String, String)> = conn
+        .query("SELECT resource, action FROM permissions", &[])?
+        .iter()
+        .map(|r| Ok((r.text("resource")?, r.text("action")?)))
+        .collect::<Result<_>>()?;
+    let owned = |p: &str| {
+        let (resource, action) = split(p);
+        (resource.to_owned(), action.to_owned())
+    };
+    if list
+        .permissions
+        .iter()
+        .any(|p| !have.contains(&owned(p.permission)))
+    {
+        return Ok(true);
+    }
+    let done = recorded(conn)?;
+    Ok(list
+        .roles
+        .iter()
+        .filter(|r| existing.contains(r.name))
+        .flat_map(|r| r.grants.iter().map(move |g| (r.name, g.permission)))
+        .any(|(role, p)| {
+            let (resource, action) = owned(p);
+            !done.contains(&(role.to_owned(), resource, action))
+        }))
+}
+
 /// Audits a seeding that changed something.
 fn finish(conn: &mut dyn Conn, stamp: audit::Stamp<'_>, out: Seeded) -> Result<Seeded> {
     if out.changed() {

@@ -88,8 +88,13 @@ pub fn migrate(ctx: &mut Context, dry_run: bool) -> Result<Migrated> {
     let store = ctx.store_unchecked(!dry_run)?;
     let pending = store.migrate(dry_run)?;
     let mut seeded = Seeded::default();
-    // Only a fully migrated database has the audit chain and the seed tables.
-    if !dry_run && store.migration_states()?.iter().all(|m| m.applied) {
+    // Only a fully migrated database has the audit chain and the seed tables;
+    // an up-to-date one is written to only when a built-in grant is due.
+    let current = !dry_run && store.migration_states()?.iter().all(|m| m.applied);
+    let due = current
+        && (!pending.is_empty()
+            || store::read(store, |c| seed::upgrade_pending(c, &seed::builtin()))?);
+    if due {
         seeded = store::write(store, |c| {
             let stamp = audit::Stamp::new(&actor, &*clock);
             if !pending.is_empty() {
