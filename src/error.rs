@@ -149,6 +149,38 @@ impl std::error::Error for Error {
     }
 }
 
+/// A serde error's text without the input it quotes. serde words a type
+/// mismatch as `invalid type: <found>, expected <wanted>` (likewise `invalid
+/// value:`), where `<found>` carries the input (``integer `1234` ``, `string
+/// "s3cr3t"`): only its kind is kept (`integer`, `string`). An `unknown
+/// variant` loses its text too. Positions, paths, field names and the
+/// expected type stay.
+pub fn without_input(msg: &str) -> String {
+    let mut out = msg.to_owned();
+    for marker in ["invalid type: ", "invalid value: "] {
+        if let Some(at) = out.find(marker) {
+            let start = at + marker.len();
+            // The last one: `<found>` may itself hold ", expected ".
+            let end = out[start..]
+                .rfind(", expected ")
+                .map_or(out.len(), |e| start + e);
+            let found = &out[start..end];
+            let kind = found.split(['`', '"', '\'']).next().unwrap_or_default();
+            let kind = kind.trim_end().to_owned();
+            out.replace_range(start..end, &kind);
+        }
+    }
+    let marker = "unknown variant `";
+    if let Some(at) = out.find(marker) {
+        let start = at + marker.len() - 2;
+        let end = out[start..]
+            .rfind("`, expected")
+            .map_or(out.len(), |e| start + e + 1);
+        out.replace_range(start..end, "");
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,5 +216,31 @@ mod tests {
         assert_eq!(e.to_string(), "cannot read the database");
         let source = std::error::Error::source(&e).map(ToString::to_string);
         assert_eq!(source.as_deref(), Some("disk on fire"));
+    }
+
+    #[test]
+    fn serde_texts_lose_the_input() {
+        let cases = [
+            (
+                "settings.a: invalid type: integer `1234` as u128, expected any YAML value at line 2 column 5",
+                "settings.a: invalid type: integer, expected any YAML value at line 2 column 5",
+            ),
+            (
+                r#"database.port: invalid type: string "pw, expected x", expected u16"#,
+                "database.port: invalid type: string, expected u16",
+            ),
+            (
+                "port: invalid value: integer `70000`, expected u16",
+                "port: invalid value: integer, expected u16",
+            ),
+            (
+                "unknown variant `s3cr3t`, expected one of `a`, `b`",
+                "unknown variant, expected one of `a`, `b`",
+            ),
+            ("unknown field `typo`, expected `value`", "unknown field `typo`, expected `value`"),
+        ];
+        for (given, want) in cases {
+            assert_eq!(without_input(given), want);
+        }
     }
 }

@@ -111,7 +111,8 @@ fn read(path: &Path, must_exist: bool) -> Result<Option<FileConfig>> {
         // serde_yaml's message may quote the offending value; a config file
         // can hold a password, so keep only the kind of fault.
         let what = e.to_string();
-        let what = what.split(" at line").next().unwrap_or(&what).to_owned();
+        let what = what.split(" at line").next().unwrap_or(&what);
+        let what = crate::error::without_input(what);
         Error::invalid(format!("config file {}{at}: {what}", path.display()))
     })
 }

@@ -13,6 +13,7 @@
 //! `category`, `description`. Absent attributes mean none: the file is the
 //! whole truth for the keys it names.
 
+use super::node::Node;
 use super::{Desired, Secrecy, ValueType};
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -53,7 +54,7 @@ impl<'de> Deserialize<'de> for Entries {
                     duplicate: None,
                 };
                 let mut seen = std::collections::HashSet::new();
-                while let Some(k) = map.next_key::<serde_yaml::Value>()? {
+                while let Some(Node(k)) = map.next_key()? {
                     let key = match &k {
                         serde_yaml::Value::String(s) => s.clone(),
                         serde_yaml::Value::Number(n) => n.to_string(),
@@ -63,7 +64,8 @@ impl<'de> Deserialize<'de> for Entries {
                     if !seen.insert(key.clone()) && out.duplicate.is_none() {
                         out.duplicate = Some(key.clone());
                     }
-                    out.items.push((key, map.next_value()?));
+                    let Node(value) = map.next_value()?;
+                    out.items.push((key, value));
                 }
                 Ok(out)
             }
@@ -112,8 +114,10 @@ pub struct FileEntry {
 fn yaml_error(source: &str, e: &serde_yaml::Error) -> Error {
     // serde_yaml names where it noticed the fault and, for unclosed
     // structures, where they began ("… at line 8 column 4, while parsing a
-    // flow sequence at line 7 column 6"): keep all of it.
-    Error::invalid(format!("{source}: {e}"))
+    // flow sequence at line 7 column 6"): keep all of it but the input that
+    // serde's type errors quote (a value can be a secret).
+    let text = crate::error::without_input(&e.to_string());
+    Error::invalid(format!("{source}: {text}"))
 }
 
 fn scalar_text(key: &str, v: &serde_yaml::Value) -> Result<(String, ValueType)> {

@@ -13,6 +13,7 @@
 pub mod change;
 pub mod file;
 pub mod journal;
+mod node;
 pub mod repo;
 mod value;
 
