@@ -7,7 +7,7 @@ use crate::crypto::keyring::Keyring;
 use crate::error::{Error, Result};
 use crate::store::{self, Store};
 use crate::time::{Clock, FixedClock, SystemClock};
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 use std::sync::Arc;
 
 /// A command's environment.
@@ -116,9 +116,7 @@ impl Context {
                 "refusing to {what} without confirmation: pass --yes (-y) to proceed"
             )));
         }
-        let mut err = std::io::stderr();
-        let _ = write!(err, "About to {what}. Continue? [y/N] ");
-        let _ = err.flush();
+        crate::output::prompt(&format!("About to {what}. Continue? [y/N] "));
         let mut answer = String::new();
         stdin
             .lock()

@@ -19,8 +19,12 @@ pub enum Data {
     /// Nothing for stdout.
     #[default]
     None,
-    /// Text printed as it is, whatever the format (completions, exports).
+    /// Text printed as it is, whatever the format (completions, exports, `--raw`):
+    /// exact bytes for scripts.
     Raw(String),
+    /// Text for people, whatever the format: control characters shown escaped
+    /// (newlines kept), as in tables.
+    Text(String),
     /// One object (a key/value table for people).
     Object(Value),
     /// Rows, with the columns a table shows (JSON shows every field).
@@ -32,19 +36,97 @@ pub enum Data {
     },
 }
 
-/// Writes a warning for people on stderr (`warning: …`).
+/// Writes a warning for people on stderr (`warning: …`), controls escaped.
 pub fn warn(msg: impl std::fmt::Display) {
-    eprintln!("warning: {msg}");
+    eprintln!("warning: {}", message_text(&msg.to_string()));
 }
 
 /// Writes a line for people on stderr (progress notes, outcomes of commands whose stdout is data).
 pub fn note(msg: impl std::fmt::Display) {
-    eprintln!("{msg}");
+    eprintln!("{}", message_text(&msg.to_string()));
 }
 
 /// Writes an error for people on stderr (`error: …`); the exit code is the caller's to set.
 pub fn error(msg: impl std::fmt::Display) {
-    eprintln!("error: {msg}");
+    eprintln!("error: {}", message_text(&msg.to_string()));
+}
+
+/// Writes a question for people on stderr, with no line break, and flushes it.
+pub fn prompt(question: &str) {
+    eprint!("{}", message_text(question));
+    let _ = std::io::stderr().flush();
+}
+
+/// A text for people (a prompt another crate writes): controls escaped, line breaks kept.
+pub fn message_text(msg: &str) -> String {
+    visible(msg, true, None)
+}
+
+/// Writes a usage error as clap rendered it (already prefixed `error:`), controls escaped.
+pub fn usage_error(rendered: &str) {
+    eprint!("{}", message_text(rendered));
+}
+
+/// The longest cell of a list table, in characters shown; the rest is cut with a marker.
+pub const LIST_CELL_LIMIT: usize = 200;
+/// The longest value of a one-object table (`settings get`, `users show`).
+pub const OBJECT_CELL_LIMIT: usize = 1000;
+/// Terminals narrower than this report no usable width (a pseudo-terminal
+/// with no size says 0): tables are then not wrapped at all.
+pub const MIN_TABLE_WIDTH: u16 = 20;
+
+/// How one character shows to people: `None` when it is printed as it is.
+/// C0 and C1 controls, DEL, and the Unicode bidi and line-separator controls
+/// are escaped (`\e`, `\t`, `\u{9b}`, `\u{202e}`) so a value can neither drive the
+/// terminal nor reorder what is shown; `\n` is escaped unless `keep_newline`.
+fn escape(c: char, keep_newline: bool) -> Option<String> {
+    match c {
+        '\n' if keep_newline => None,
+        '\n' => Some("\\n".into()),
+        '\t' => Some("\\t".into()),
+        '\r' => Some("\\r".into()),
+        '\u{1b}' => Some("\\e".into()),
+        '\0' => Some("\\0".into()),
+        '\u{0}'..='\u{1f}'
+        | '\u{7f}'..='\u{9f}'
+        | '\u{61c}'
+        | '\u{200e}'
+        | '\u{200f}'
+        | '\u{2028}'..='\u{202e}'
+        | '\u{2066}'..='\u{2069}' => Some(format!("\\u{{{:x}}}", c as u32)),
+        _ => None,
+    }
+}
+
+/// `text` as people see it: controls escaped (see [`escape`]), and at most
+/// `limit` characters shown, the rest replaced by a marker saying how many
+/// were left out. One pass over the text: linear in its length.
+pub fn visible(text: &str, keep_newline: bool, limit: Option<usize>) -> String {
+    let cap = limit.map_or(text.len(), |l| text.len().min(l.saturating_mul(4)));
+    let mut out = String::with_capacity(cap);
+    let mut shown = 0usize;
+    for (i, c) in text.char_indices() {
+        let esc = escape(c, keep_newline);
+        let width = esc.as_ref().map_or(1, String::len);
+        if limit.is_some_and(|l| shown + width > l) {
+            let left = text[i..].chars().count();
+            out.push_str(&format!("… (+{left} chars; -o json for all)"));
+            break;
+        }
+        shown += width;
+        match esc {
+            Some(e) => out.push_str(&e),
+            None => out.push(c),
+        }
+    }
+    out
+}
+
+/// The width a table may use, from what the terminal reports (`None`: not a
+/// terminal). A width of 0 (or one too narrow for any table) means unknown:
+/// no wrapping, rather than one character per line.
+pub fn usable_width(reported: Option<u16>) -> Option<u16> {
+    reported.filter(|w| *w >= MIN_TABLE_WIDTH)
 }
 
 /// A row type shown as a table: its JSON form is the `Serialize` derive, its
@@ -155,6 +237,7 @@ pub fn render(out: &mut dyn Write, style: Style, reply: &Reply) -> std::io::Resu
     match (&reply.data, style.format) {
         (Data::None, _) => Ok(()),
         (Data::Raw(text), _) => out.write_all(text.as_bytes()),
+        (Data::Text(text), _) => out.write_all(visible(text, true, None).as_bytes()),
         (Data::Object(v), Format::Json) => writeln!(out, "{}", pretty_json(v)),
         (Data::List { rows, .. }, Format::Json) => {
             writeln!(out, "{}", pretty_json(&Value::Array(rows.clone())))
@@ -185,15 +268,31 @@ fn yaml(v: &Value) -> String {
 
 fn new_table(no_color: bool) -> Table {
     let mut t = Table::new();
-    t.load_preset(presets::UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic);
+    // The terminal's width (None off a terminal), asked before NO_COLOR turns off styling.
+    let width = usable_width(t.width());
+    t.load_preset(presets::UTF8_FULL_CONDENSED);
     if no_color {
         t.force_no_tty();
+    }
+    match width {
+        Some(w) => {
+            t.set_width(w)
+                .set_content_arrangement(ContentArrangement::Dynamic);
+        }
+        None => {
+            t.set_content_arrangement(ContentArrangement::Disabled);
+        }
     }
     t
 }
 
-/// How one JSON value shows in a table cell.
+/// How one JSON value shows in a table cell, with at most `limit` characters
+/// and its controls (newlines too) escaped.
+fn table_cell(v: &Value, limit: usize) -> String {
+    visible(&cell(v), false, Some(limit))
+}
+
+/// The text of one JSON value in a table cell (before escaping and cutting).
 pub fn cell(v: &Value) -> String {
     match v {
         Value::Null => String::new(),
@@ -214,11 +313,12 @@ fn object_table(v: &Value, no_color: bool) -> String {
     match v {
         Value::Object(m) => {
             for (k, v) in m.iter().filter(|(_, v)| !v.is_null()) {
-                t.add_row(vec![k.clone(), cell(v)]);
+                let k = visible(k, false, Some(LIST_CELL_LIMIT));
+                t.add_row(vec![k, table_cell(v, OBJECT_CELL_LIMIT)]);
             }
         }
         other => {
-            t.add_row(vec![cell(other)]);
+            t.add_row(vec![table_cell(other, OBJECT_CELL_LIMIT)]);
         }
     }
     t.to_string()
@@ -231,7 +331,7 @@ fn list_table(columns: &[&str], rows: &[Value], no_color: bool) -> String {
         t.add_row(
             columns
                 .iter()
-                .map(|c| cell(r.get(*c).unwrap_or(&Value::Null))),
+                .map(|c| table_cell(r.get(*c).unwrap_or(&Value::Null), LIST_CELL_LIMIT)),
         );
     }
     t.to_string()
@@ -392,6 +492,55 @@ mod tests {
         render(&mut out, style(Format::Table), &reply).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains('x') && !text.contains('y'), "{text}");
+    }
+
+    #[test]
+    fn controls_show_escaped() {
+        let hostile = "a\u{1b}[2J\u{9b}\u{202e}\u{2066}\u{61c}\u{7f}\0\t\r\nz é 日本";
+        assert_eq!(
+            visible(hostile, false, None),
+            r"a\e[2J\u{9b}\u{202e}\u{2066}\u{61c}\u{7f}\0\t\r\nz é 日本"
+        );
+        assert_eq!(visible("one\ntwo\u{1b}", true, None), "one\ntwo\\e");
+        let reply = Reply::list(&["v"], vec![serde_json::json!({ "v": hostile })]);
+        let mut out = Vec::new();
+        render(&mut out, style(Format::Table), &reply).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "{text:?}"
+        );
+        assert_eq!(text.lines().count(), 5, "one row, one line: {text}");
+    }
+
+    #[test]
+    fn long_cells_are_cut_in_one_pass() {
+        let big = "x".repeat(5 << 20);
+        let reply = Reply::list(&["v"], vec![serde_json::json!({ "v": big })]);
+        let mut out = Vec::new();
+        render(&mut out, style(Format::Table), &reply).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let left = (5 << 20) - LIST_CELL_LIMIT;
+        assert!(
+            text.contains(&format!("… (+{left} chars; -o json for all)")),
+            "{text}"
+        );
+        assert!(text.len() < 4_000, "{} bytes", text.len());
+        // An escape is never split by the cut, and counts as what it shows.
+        let cut = visible(&"\u{1b}".repeat(100), false, Some(5));
+        assert_eq!(cut, r"\e\e… (+98 chars; -o json for all)");
+        assert_eq!(visible("short", false, Some(5)), "short");
+        let mut json = Vec::new();
+        render(&mut json, style(Format::Json), &reply).unwrap();
+        assert!(json.len() > 5 << 20);
+    }
+
+    #[test]
+    fn a_terminal_without_width_is_not_wrapped() {
+        assert_eq!(usable_width(Some(0)), None);
+        assert_eq!(usable_width(Some(MIN_TABLE_WIDTH - 1)), None);
+        assert_eq!(usable_width(None), None);
+        assert_eq!(usable_width(Some(80)), Some(80));
     }
 
     #[test]

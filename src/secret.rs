@@ -49,7 +49,7 @@ fn no_terminal(flag: &str) -> Error {
 }
 
 fn prompt(text: &str) -> Result<Zeroizing<String>> {
-    rpassword::prompt_password(text)
+    rpassword::prompt_password(crate::output::message_text(text))
         .map(Zeroizing::new)
         .map_err(|e| Error::invalid(format!("cannot read the password from the terminal: {e}")))
 }

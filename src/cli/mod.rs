@@ -111,9 +111,14 @@ pub fn main() -> ExitCode {
     set_up_process();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
+        Err(e) if e.use_stderr() => {
+            // Usage errors quote the arguments: shown through output, escaped.
+            output::usage_error(&e.render().to_string());
+            return ExitCode::from(2);
+        }
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+            return ExitCode::SUCCESS;
         }
     };
     match run(cli) {

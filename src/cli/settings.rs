@@ -416,7 +416,7 @@ fn import(ctx: &mut Context, file: &Path, dry_run: bool, prune: bool) -> Result<
     let summary = summary(&plan);
     if ctx.config.output == Format::Table {
         return Ok(Reply {
-            data: Data::Raw(plan_lines(&plan)),
+            data: Data::Text(plan_lines(&plan)),
             message: Some(summary),
             ..Reply::default()
         });

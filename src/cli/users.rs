@@ -285,7 +285,7 @@ fn totp(ctx: &mut Context, cmd: TotpCommand) -> Result<Reply> {
                 text.push_str(&enrolled.uri);
                 text.push('\n');
                 return Ok(Reply {
-                    data: Data::Raw(text),
+                    data: Data::Text(text),
                     message: Some(msg),
                     ..Reply::default()
                 });

@@ -7,6 +7,7 @@ mod util;
 mod audit;
 mod config;
 mod db;
+mod output;
 mod roles;
 mod settings;
 mod users;
