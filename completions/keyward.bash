@@ -37,6 +37,9 @@ _keyward() {
             keyward__subcmd__audit,export)
                 cmd="keyward__subcmd__audit__subcmd__export"
                 ;;
+            keyward__subcmd__audit,head)
+                cmd="keyward__subcmd__audit__subcmd__head"
+                ;;
             keyward__subcmd__audit,list)
                 cmd="keyward__subcmd__audit__subcmd__list"
                 ;;
@@ -218,7 +221,7 @@ _keyward() {
             return 0
             ;;
         keyward__subcmd__audit)
-            opts="-o -y -h -V --database-url --key-file --config --env --actor --output --yes --help --version list show verify export"
+            opts="-o -y -h -V --database-url --key-file --config --env --actor --output --yes --help --version list show verify head export"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -270,6 +273,48 @@ _keyward() {
                     COMPREPLY=($(compgen -W "jsonl json" -- "${cur}"))
                     return 0
                     ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --env)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --actor)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        keyward__subcmd__audit__subcmd__head)
+            opts="-o -y -h -V --database-url --key-file --config --env --actor --output --yes --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --database-url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -406,12 +451,16 @@ _keyward() {
             return 0
             ;;
         keyward__subcmd__audit__subcmd__verify)
-            opts="-o -y -h -V --database-url --key-file --config --env --actor --output --yes --help --version"
+            opts="-o -y -h -V --anchor --database-url --key-file --config --env --actor --output --yes --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --anchor)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --database-url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

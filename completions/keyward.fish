@@ -592,21 +592,22 @@ complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_see
 complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from promote" -s y -l yes -d 'Proceed with destructive actions without asking'
 complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from promote" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from promote" -s V -l version -d 'Print version'
-complete -c keyward -n "__fish_keyward_using_subcommand audit; and not __fish_seen_subcommand_from list show verify export" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
-complete -c keyward -n "__fish_keyward_using_subcommand audit; and not __fish_seen_subcommand_from list show verify export" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
-complete -c keyward -n "__fish_keyward_using_subcommand audit; and not __fish_seen_subcommand_from list show verify export" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
-complete -c keyward -n "__fish_keyward_using_subcommand audit; and not __fish_seen_subcommand_from list show verify export" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
-complete -c keyward -n "__fish_keyward_using_subcommand audit; and not __fish_seen_subcommand_from list show verify export" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
-complete -c keyward -n "__fish_keyward_using_subcommand audit; and not __fish_seen_subcommand_from list show verify export" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+complete -c keyward -n "__fish_keyward_using_subcommand audit; and not __fish_seen_subcommand_from list show verify head export" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand audit; and not __fish_seen_subcommand_from list show verify head export" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand audit; and not __fish_seen_subcommand_from list show verify head export" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand audit; and not __fish_seen_subcommand_from list show verify head export" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand audit; and not __fish_seen_subcommand_from list show verify head export" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand audit; and not __fish_seen_subcommand_from list show verify head export" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
 json\t'One JSON document'
 yaml\t'One YAML document'"
-complete -c keyward -n "__fish_keyward_using_subcommand audit; and not __fish_seen_subcommand_from list show verify export" -s y -l yes -d 'Proceed with destructive actions without asking'
-complete -c keyward -n "__fish_keyward_using_subcommand audit; and not __fish_seen_subcommand_from list show verify export" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c keyward -n "__fish_keyward_using_subcommand audit; and not __fish_seen_subcommand_from list show verify export" -s V -l version -d 'Print version'
-complete -c keyward -n "__fish_keyward_using_subcommand audit; and not __fish_seen_subcommand_from list show verify export" -f -a "list" -d 'List audit entries, oldest first'
-complete -c keyward -n "__fish_keyward_using_subcommand audit; and not __fish_seen_subcommand_from list show verify export" -f -a "show" -d 'Show one entry with its details and hashes'
-complete -c keyward -n "__fish_keyward_using_subcommand audit; and not __fish_seen_subcommand_from list show verify export" -f -a "verify" -d 'Walk the hash chain; exit 8 naming the first bad entry when broken'
-complete -c keyward -n "__fish_keyward_using_subcommand audit; and not __fish_seen_subcommand_from list show verify export" -f -a "export" -d 'Write every entry to stdout'
+complete -c keyward -n "__fish_keyward_using_subcommand audit; and not __fish_seen_subcommand_from list show verify head export" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand audit; and not __fish_seen_subcommand_from list show verify head export" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand audit; and not __fish_seen_subcommand_from list show verify head export" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand audit; and not __fish_seen_subcommand_from list show verify head export" -f -a "list" -d 'List audit entries, oldest first'
+complete -c keyward -n "__fish_keyward_using_subcommand audit; and not __fish_seen_subcommand_from list show verify head export" -f -a "show" -d 'Show one entry with its details and hashes'
+complete -c keyward -n "__fish_keyward_using_subcommand audit; and not __fish_seen_subcommand_from list show verify head export" -f -a "verify" -d 'Walk the hash chain and compare its end with the head record; exit 8 naming the first bad entry when broken or truncated'
+complete -c keyward -n "__fish_keyward_using_subcommand audit; and not __fish_seen_subcommand_from list show verify head export" -f -a "head" -d 'Print the newest entry\'s id and hash (ID:HASH), to record outside the database'
+complete -c keyward -n "__fish_keyward_using_subcommand audit; and not __fish_seen_subcommand_from list show verify head export" -f -a "export" -d 'Write every entry to stdout'
 complete -c keyward -n "__fish_keyward_using_subcommand audit; and __fish_seen_subcommand_from list" -l since -d 'Only entries since this long ago (`24h`, `7d`) or this RFC 3339 time' -r
 complete -c keyward -n "__fish_keyward_using_subcommand audit; and __fish_seen_subcommand_from list" -l actor -d 'Only entries by this actor' -r
 complete -c keyward -n "__fish_keyward_using_subcommand audit; and __fish_seen_subcommand_from list" -l action -d 'Only this action (`user.create`), or a family (`user.` or `user.*`)' -r
@@ -633,6 +634,7 @@ yaml\t'One YAML document'"
 complete -c keyward -n "__fish_keyward_using_subcommand audit; and __fish_seen_subcommand_from show" -s y -l yes -d 'Proceed with destructive actions without asking'
 complete -c keyward -n "__fish_keyward_using_subcommand audit; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c keyward -n "__fish_keyward_using_subcommand audit; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand audit; and __fish_seen_subcommand_from verify" -l anchor -d 'Also prove the chain still holds this entry (ID:HASH, from `audit head`) and continues from it' -r
 complete -c keyward -n "__fish_keyward_using_subcommand audit; and __fish_seen_subcommand_from verify" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
 complete -c keyward -n "__fish_keyward_using_subcommand audit; and __fish_seen_subcommand_from verify" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
 complete -c keyward -n "__fish_keyward_using_subcommand audit; and __fish_seen_subcommand_from verify" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
@@ -644,6 +646,17 @@ yaml\t'One YAML document'"
 complete -c keyward -n "__fish_keyward_using_subcommand audit; and __fish_seen_subcommand_from verify" -s y -l yes -d 'Proceed with destructive actions without asking'
 complete -c keyward -n "__fish_keyward_using_subcommand audit; and __fish_seen_subcommand_from verify" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c keyward -n "__fish_keyward_using_subcommand audit; and __fish_seen_subcommand_from verify" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand audit; and __fish_seen_subcommand_from head" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand audit; and __fish_seen_subcommand_from head" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand audit; and __fish_seen_subcommand_from head" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand audit; and __fish_seen_subcommand_from head" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand audit; and __fish_seen_subcommand_from head" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand audit; and __fish_seen_subcommand_from head" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand audit; and __fish_seen_subcommand_from head" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand audit; and __fish_seen_subcommand_from head" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand audit; and __fish_seen_subcommand_from head" -s V -l version -d 'Print version'
 complete -c keyward -n "__fish_keyward_using_subcommand audit; and __fish_seen_subcommand_from export" -l format -d 'jsonl: one entry per line; json: one array' -r -f -a "jsonl\t''
 json\t''"
 complete -c keyward -n "__fish_keyward_using_subcommand audit; and __fish_seen_subcommand_from export" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r

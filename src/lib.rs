@@ -12,6 +12,7 @@ pub mod crypto;
 pub mod domain;
 pub mod error;
 pub mod fsutil;
+pub mod ident;
 pub mod ids;
 pub mod ops;
 pub mod output;

@@ -31,8 +31,14 @@ pub(crate) enum AuditCommand {
         /// The entry's id
         id: i64,
     },
-    /// Walk the hash chain; exit 8 naming the first bad entry when broken
-    Verify,
+    /// Walk the hash chain and compare its end with the head record; exit 8 naming the first bad entry when broken or truncated
+    Verify {
+        /// Also prove the chain still holds this entry (ID:HASH, from `audit head`) and continues from it
+        #[arg(long, value_name = "ID:HASH")]
+        anchor: Option<String>,
+    },
+    /// Print the newest entry's id and hash (ID:HASH), to record outside the database
+    Head,
     /// Write every entry to stdout
     Export {
         /// jsonl: one entry per line; json: one array
@@ -66,10 +72,21 @@ pub(crate) fn run(ctx: &mut Context, cmd: AuditCommand) -> Result<Reply> {
             Ok(Reply::rows(ops::list(ctx, req)?))
         }
         AuditCommand::Show { id } => Ok(Reply::object(ops::show(ctx, id)?)),
-        AuditCommand::Verify => {
-            let v = ops::verify(ctx)?;
+        AuditCommand::Head => {
+            let head = ops::head(ctx)?;
+            let msg = format!(
+                "the audit chain ends at entry {}; record this anchor outside the database and check it later with `keyward audit verify --anchor {}`",
+                head.id, head.anchor
+            );
+            Ok(Reply::object(head).with_message(msg))
+        }
+        AuditCommand::Verify { anchor } => {
+            let v = ops::verify(ctx, anchor.as_deref())?;
             if v.ok {
-                let msg = format!("audit chain intact: {} entries", v.entries);
+                let mut msg = format!("audit chain intact: {} entries", v.entries);
+                if let Some(a) = &v.checked_anchor {
+                    msg.push_str(&format!(", and it continues from anchor {a}"));
+                }
                 Ok(Reply::object(v).with_message(msg))
             } else {
                 let err = Error::integrity(format!(

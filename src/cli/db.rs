@@ -169,7 +169,7 @@ fn rotate_message(r: &RotateReport) -> String {
     }
     if let Some(path) = &r.key_file_updated {
         lines.push(format!(
-            "rewrote {path} with key {} first; the old key stays in it to read audit history",
+            "rewrote {path} with key {} first; the old key stays in it to read settings history",
             r.to_kid
         ));
     }

@@ -157,8 +157,12 @@ pub(crate) fn run(ctx: &mut Context, cmd: UsersCommand) -> Result<Reply> {
                 allow_weak,
                 password: &ask,
             };
-            ops::passwd(ctx, &req)?;
-            Ok(Reply::message(format!("password changed for '{username}'")))
+            let changed = ops::passwd(ctx, &req)?;
+            let mut msg = format!("password changed for '{username}'");
+            if changed.weak_password_allowed {
+                msg.push_str(" (weak password accepted with --allow-weak)");
+            }
+            Ok(Reply::object(changed).with_message(msg).quiet_table())
         }
         UsersCommand::Lock { username, duration } => lock(ctx, username, duration.as_deref()),
         UsersCommand::Unlock { username } => Ok(Reply::object(ops::unlock(ctx, &username)?)
@@ -224,7 +228,12 @@ fn can(ctx: &mut Context, req: ops::CanRequest) -> Result<Reply> {
 }
 
 fn check_password(ctx: &mut Context, username: &str, from_stdin: bool) -> Result<Reply> {
-    let pw = secret::password(from_stdin, &format!("Password for {username}: "))?;
+    let who = if crate::ident::is_username(username) {
+        username.to_owned()
+    } else {
+        crate::ident::shown(username)
+    };
+    let pw = secret::password(from_stdin, &format!("Password for {who}: "))?;
     let check = ops::login_check(
         ctx,
         &ops::LoginRequest {
@@ -245,12 +254,20 @@ fn check_password(ctx: &mut Context, username: &str, from_stdin: bool) -> Result
             return Ok(Reply::object(check).with_message(msg).quiet_table());
         }
         LoginReason::Locked => format!(
-            "account '{username}' is locked until {}: wait, or run `keyward users unlock {username}`",
-            check.locked_until.map(crate::time::rfc3339).unwrap_or_default()
+            "account '{username}' is {}: {}run `keyward users unlock {username}`",
+            ops::lock_words(check.lock_reason, check.locked_until),
+            if check.lock_reason == Some(ops::LockReason::Operator) {
+                ""
+            } else {
+                "wait, or "
+            }
         ),
         LoginReason::Disabled => format!("account '{username}' is disabled"),
-        // The same words as for an unknown user: the message does not tell who exists.
-        LoginReason::WrongPassword => format!("invalid username or password for '{username}'"),
+        // The same words as for an unknown user: the message does not tell who exists
+        // (`check.username` is a malformed name's bounded form).
+        LoginReason::WrongPassword => {
+            format!("invalid username or password for '{}'", check.username)
+        }
     };
     Ok(Reply::object(check)
         .quiet_table()
@@ -304,13 +321,21 @@ fn totp(ctx: &mut Context, cmd: TotpCommand) -> Result<Reply> {
                     };
                     return Ok(Reply::object(check).with_message(msg).quiet_table());
                 }
-                TotpReason::CodeAlreadyUsed => "this code was already used",
-                TotpReason::Locked => "the account is locked after too many failed attempts",
-                TotpReason::InvalidCode => "invalid code",
+                TotpReason::CodeAlreadyUsed => {
+                    format!("this code was already used for '{username}'")
+                }
+                TotpReason::Locked => format!(
+                    "account '{username}' is {}: the code was not checked",
+                    ops::lock_words(check.lock_reason, check.locked_until)
+                ),
+                TotpReason::Disabled => {
+                    format!("account '{username}' is disabled: the code was not checked")
+                }
+                TotpReason::InvalidCode => format!("invalid code for '{username}'"),
             };
             Ok(Reply::object(check)
                 .quiet_table()
-                .failing(Error::denied(format!("{why} for '{username}'"))))
+                .failing(Error::denied(why)))
         }
         TotpCommand::Disable { username } => Ok(Reply::object(ops::totp_disable(ctx, &username)?)
             .with_message(format!("TOTP disabled for '{username}'"))

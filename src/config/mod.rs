@@ -187,19 +187,9 @@ pub fn os_login_name() -> Option<String> {
     None
 }
 
-/// Checks an environment name against `^[a-z][a-z0-9_-]{0,31}$`.
+/// Checks an environment name against `^[a-z][a-z0-9_-]{0,31}$` (see [`crate::ident`]).
 pub fn validate_environment(name: &str) -> Result<()> {
-    let mut chars = name.chars();
-    let ok = chars.next().is_some_and(|c| c.is_ascii_lowercase())
-        && name.len() <= 32
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::invalid(format!(
-            "invalid environment name {name:?}: use lowercase letters, digits, `_` or `-`, starting with a letter (at most 32)"
-        )))
-    }
+    crate::ident::environment(name)
 }
 
 /// The process environment as `resolve` sees it: an empty variable is unset.

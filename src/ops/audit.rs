@@ -1,7 +1,7 @@
 //! Operations of `keyward audit`: list, show, verify and export the chain.
 
 use crate::context::Context;
-use crate::domain::audit::{self, Entry, Filter, Verification};
+use crate::domain::audit::{self, Anchor, ChainHead, Entry, Filter, Verification};
 use crate::error::Result;
 use crate::output::TableRow;
 use crate::store;
@@ -53,9 +53,18 @@ pub fn show(ctx: &mut Context, id: i64) -> Result<Entry> {
     store::read(ctx.store()?, |c| audit::get(c, id))
 }
 
-/// Walks the chain.
-pub fn verify(ctx: &mut Context) -> Result<Verification> {
-    store::read(ctx.store()?, audit::verify)
+/// Walks the chain and compares its end with the head record; with an
+/// anchor (`ID:HASH`, checked before the database is opened), also proves the
+/// chain holds that entry with that hash and continues from it.
+pub fn verify(ctx: &mut Context, anchor: Option<&str>) -> Result<Verification> {
+    let anchor = anchor.map(Anchor::parse).transpose()?;
+    store::read(ctx.store()?, |c| audit::verify_with(c, anchor.as_ref()))
+}
+
+/// The chain's newest id and hash, to record outside the database (exit 8
+/// when the head record and the newest entry disagree).
+pub fn head(ctx: &mut Context) -> Result<ChainHead> {
+    store::read(ctx.store()?, audit::chain_head)
 }
 
 /// Hands every entry, in chain order, to `sink` as it is read (constant

@@ -3,6 +3,7 @@
 use crate::context::Context;
 use crate::domain::roles::{self, PermissionInfo, Role};
 use crate::error::Result;
+use crate::ident::{self, Ident};
 use crate::output::TableRow;
 use crate::store;
 use serde::Serialize;
@@ -29,6 +30,7 @@ pub struct AddRole {
 
 /// Creates a role.
 pub fn add(ctx: &mut Context, req: &AddRole) -> Result<Role> {
+    ident::check(&[Ident::Role(&req.name)])?;
     write(ctx, |c, s| {
         roles::add(c, s, &req.name, req.description.as_deref())
     })
@@ -41,6 +43,7 @@ pub fn list(ctx: &mut Context) -> Result<Vec<Role>> {
 
 /// One role.
 pub fn show(ctx: &mut Context, name: &str) -> Result<Role> {
+    ident::check(&[Ident::Role(name)])?;
     store::read(ctx.store()?, |c| roles::show(c, name))
 }
 
@@ -55,6 +58,7 @@ pub struct Deleted {
 
 /// Deletes a role after confirmation (none asked for a system role: it is refused).
 pub fn delete(ctx: &mut Context, name: &str) -> Result<Deleted> {
+    ident::check(&[Ident::Role(name)])?;
     let role = show(ctx, name)?;
     if !role.is_system {
         ctx.confirm(&format!(
@@ -87,8 +91,17 @@ pub struct Changed {
     pub changed: Vec<String>,
 }
 
+/// The role's name and every pair, checked before anything is read.
+fn check_pairs(req: &Pairs) -> Result<()> {
+    ident::check(&[Ident::Role(&req.name)])?;
+    req.permissions
+        .iter()
+        .try_for_each(|p| ident::check(&[Ident::Permission(p)]))
+}
+
 /// Grants pairs (creating new ones); one bad pair changes nothing.
 pub fn grant(ctx: &mut Context, req: &Pairs) -> Result<Changed> {
+    check_pairs(req)?;
     write(ctx, |c, s| {
         let changed = roles::grant(c, s, &req.name, &req.permissions)?;
         Ok(Changed {
@@ -100,6 +113,7 @@ pub fn grant(ctx: &mut Context, req: &Pairs) -> Result<Changed> {
 
 /// Revokes pairs after confirmation.
 pub fn revoke(ctx: &mut Context, req: &Pairs) -> Result<Changed> {
+    check_pairs(req)?;
     show(ctx, &req.name)?;
     ctx.confirm(&format!(
         "revoke {} from role '{}'",
@@ -137,6 +151,7 @@ pub struct MembershipChange {
 
 /// Gives a role to a user.
 pub fn assign(ctx: &mut Context, req: &Membership) -> Result<MembershipChange> {
+    ident::check(&[Ident::Role(&req.role), Ident::Username(&req.username)])?;
     let changed = write(ctx, |c, s| roles::assign(c, s, &req.role, &req.username))?;
     Ok(MembershipChange {
         role: req.role.clone(),
@@ -147,6 +162,7 @@ pub fn assign(ctx: &mut Context, req: &Membership) -> Result<MembershipChange> {
 
 /// Takes a role from a user.
 pub fn unassign(ctx: &mut Context, req: &Membership) -> Result<MembershipChange> {
+    ident::check(&[Ident::Role(&req.role), Ident::Username(&req.username)])?;
     let changed = write(ctx, |c, s| roles::unassign(c, s, &req.role, &req.username))?;
     Ok(MembershipChange {
         role: req.role.clone(),

@@ -7,6 +7,7 @@ use crate::crypto::password::{self, Verdict};
 use crate::domain::audit::Stamp;
 use crate::domain::users::{self, totp, Attempt, Changes, Lockout, LoginCheck, NewUser, User};
 use crate::error::{Error, Result};
+use crate::ident::{self, Ident};
 use crate::output::TableRow;
 use crate::store;
 use serde::Serialize;
@@ -14,7 +15,12 @@ use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
 
 pub use crate::domain::users::totp::{TotpCheck, TotpReason};
-pub use crate::domain::users::{ListFilter, LoginReason, Permission};
+pub use crate::domain::users::{lock_words, ListFilter, LockReason, LoginReason, Permission};
+
+/// Checks a username at the edge, before any lookup, write or audit entry.
+fn check_name(username: &str) -> Result<()> {
+    ident::check(&[Ident::Username(username)])
+}
 
 impl TableRow for User {
     const COLUMNS: &'static [&'static str] = &[
@@ -72,7 +78,10 @@ pub struct Added {
 
 /// Creates a user: fails on clashes and unknown roles before asking for the password.
 pub fn add(ctx: &mut Context, req: &AddUser<'_>) -> Result<Added> {
-    users::validate_username(req.username)?;
+    check_name(req.username)?;
+    req.roles
+        .iter()
+        .try_for_each(|r| ident::check(&[Ident::Role(r)]))?;
     let email = users::normalize_email(req.email)?;
     store::read(ctx.store()?, |c| {
         users::ensure_username_free(c, req.username)?;
@@ -98,6 +107,9 @@ pub fn add(ctx: &mut Context, req: &AddUser<'_>) -> Result<Added> {
 
 /// Users matching the filter.
 pub fn list(ctx: &mut Context, filter: &ListFilter) -> Result<Vec<User>> {
+    if let Some(r) = &filter.role {
+        ident::check(&[Ident::Role(r)])?;
+    }
     let now = ctx.clock.now();
     store::read(ctx.store()?, |c| users::list(c, filter, now))
 }
@@ -114,6 +126,7 @@ pub struct UserDetail {
 
 /// One user with their permissions.
 pub fn show(ctx: &mut Context, username: &str) -> Result<UserDetail> {
+    check_name(username)?;
     let now = ctx.clock.now();
     store::read(ctx.store()?, |c| {
         let user = users::get(c, username, now)?;
@@ -139,6 +152,7 @@ pub struct UpdateUser {
 
 /// Changes a user's email or active flag.
 pub fn update(ctx: &mut Context, req: &UpdateUser) -> Result<User> {
+    check_name(&req.username)?;
     if req.email.is_none() && req.active.is_none() {
         return Err(Error::invalid(
             "nothing to change: pass --email and/or --active true|false",
@@ -166,8 +180,20 @@ pub struct SetPassword<'a> {
     pub password: PasswordSource<'a>,
 }
 
-/// Sets a new password; returns whether a weak one was accepted.
-pub fn passwd(ctx: &mut Context, req: &SetPassword<'_>) -> Result<bool> {
+/// What `users passwd` reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct PasswordChanged {
+    /// Who.
+    pub username: String,
+    /// Always true.
+    pub changed: bool,
+    /// Whether a weak password was accepted with `--allow-weak`.
+    pub weak_password_allowed: bool,
+}
+
+/// Sets a new password.
+pub fn passwd(ctx: &mut Context, req: &SetPassword<'_>) -> Result<PasswordChanged> {
+    check_name(req.username)?;
     let now = ctx.clock.now();
     let user = store::read(ctx.store()?, |c| users::get(c, req.username, now))?;
     let pw = (req.password)()?;
@@ -175,7 +201,11 @@ pub fn passwd(ctx: &mut Context, req: &SetPassword<'_>) -> Result<bool> {
     write(ctx, |c, s| {
         users::set_password(c, s, req.username, &hash, weak)
     })?;
-    Ok(weak)
+    Ok(PasswordChanged {
+        username: req.username.to_owned(),
+        changed: true,
+        weak_password_allowed: weak,
+    })
 }
 
 /// `users lock`.
@@ -196,8 +226,15 @@ pub struct Locked {
     pub until: Option<OffsetDateTime>,
 }
 
-/// Locks an account, for a while or until unlocked.
+/// Locks an account, for a while or until unlocked (a duration of zero or
+/// less is refused: it would lock nothing).
 pub fn lock(ctx: &mut Context, req: &LockUser) -> Result<Locked> {
+    check_name(&req.username)?;
+    if req.duration.is_some_and(|d| !d.is_positive()) {
+        return Err(Error::invalid(
+            "--for must be longer than zero (e.g. `15m`); leave it out to lock until `keyward users unlock`",
+        ));
+    }
     let (user, until) = write(ctx, |c, s| {
         // Counted from the instant of the write, taken under the write lock.
         let until = match req.duration {
@@ -214,6 +251,7 @@ pub fn lock(ctx: &mut Context, req: &LockUser) -> Result<Locked> {
 
 /// Unlocks an account and clears its failure count.
 pub fn unlock(ctx: &mut Context, username: &str) -> Result<User> {
+    check_name(username)?;
     write(ctx, |c, s| users::unlock(c, s, username))
 }
 
@@ -228,6 +266,7 @@ pub struct Deleted {
 
 /// Deletes a user after confirmation.
 pub fn delete(ctx: &mut Context, username: &str) -> Result<Deleted> {
+    check_name(username)?;
     let now = ctx.clock.now();
     store::read(ctx.store()?, |c| users::get(c, username, now))?;
     ctx.confirm(&format!(
@@ -256,12 +295,20 @@ pub struct LoginRequest<'a> {
 /// changed, an account disabled or locked meanwhile wins. Failures count
 /// towards the lockout; a right password resets it and upgrades a hash weaker
 /// than configured.
+///
+/// A malformed username (no account can have it) is answered as an unknown
+/// user is, with the same work: it is never looked up, and it is audited only
+/// in a bounded, escaped form ([`crate::ident::shown`]).
 pub fn login_check(ctx: &mut Context, req: &LoginRequest<'_>) -> Result<LoginCheck> {
     let iterations = ctx.config.auth.pbkdf2_iterations;
     let policy = Lockout::from(&ctx.config.auth);
-    let row = store::read(ctx.store()?, |c| {
-        users::repo::login_by_name(c, req.username)
-    })?;
+    let row = if ident::is_username(req.username) {
+        store::read(ctx.store()?, |c| {
+            users::repo::login_by_name(c, req.username)
+        })?
+    } else {
+        None
+    };
     let Some(row) = row else {
         password::dummy_verify(req.password.as_bytes(), iterations);
         return write(ctx, |c, s| users::record_unknown_login(c, s, req.username));
@@ -299,6 +346,10 @@ pub struct CanRequest {
 
 /// Whether a user may do `resource:action` now.
 pub fn can(ctx: &mut Context, req: &CanRequest) -> Result<Permission> {
+    ident::check(&[
+        Ident::Username(&req.username),
+        Ident::Permission(&req.permission),
+    ])?;
     let now = ctx.clock.now();
     store::read(ctx.store()?, |c| {
         users::can(c, &req.username, &req.permission, now)
@@ -318,6 +369,7 @@ pub struct TotpEnrollment {
 
 /// Starts a TOTP enrolment.
 pub fn totp_enroll(ctx: &mut Context, username: &str) -> Result<TotpEnrollment> {
+    check_name(username)?;
     let actor = ctx.actor().to_owned();
     let clock = std::sync::Arc::clone(&ctx.clock);
     let (store, ring) = ctx.store_and_keyring()?;
@@ -342,6 +394,8 @@ pub struct TotpRequest {
 
 /// Checks a TOTP code at `ctx.clock`'s instant.
 pub fn totp_verify(ctx: &mut Context, req: &TotpRequest) -> Result<TotpCheck> {
+    check_name(&req.username)?;
+    totp::parse_code(&req.code)?;
     let actor = ctx.actor().to_owned();
     let clock = std::sync::Arc::clone(&ctx.clock);
     let policy = Lockout::from(&ctx.config.auth);
@@ -363,6 +417,7 @@ pub struct TotpDisabled {
 
 /// Removes TOTP from an account.
 pub fn totp_disable(ctx: &mut Context, username: &str) -> Result<TotpDisabled> {
+    check_name(username)?;
     write(ctx, |c, s| totp::disable(c, s, username))?;
     Ok(TotpDisabled {
         username: username.to_owned(),
@@ -384,6 +439,7 @@ mod tests {
             is_active: true,
             locked: false,
             locked_until: None,
+            lock_reason: None,
             failed_login_attempts: 0,
             last_login_at: None,
             password_changed_at: None,

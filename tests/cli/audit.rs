@@ -133,3 +133,133 @@ cli_test! {
         assert_eq!(all.last().unwrap()["actor"], "ci-bot");
     }
 }
+
+/// Drops the append-only triggers of `audit_events` (and, with `head`, of
+/// `audit_head`), as someone with the database's owner role could.
+fn drop_triggers(env: &Env, head: bool) {
+    if env.db.schema().is_some() {
+        env.sql("ALTER TABLE audit_events DISABLE TRIGGER USER")
+            .unwrap();
+        if head {
+            env.sql("ALTER TABLE audit_head DISABLE TRIGGER USER")
+                .unwrap();
+        }
+    } else {
+        env.sql("DROP TRIGGER audit_events_no_delete").unwrap();
+        if head {
+            env.sql("DROP TRIGGER audit_head_forward_only").unwrap();
+            env.sql("DROP TRIGGER audit_head_no_delete").unwrap();
+        }
+    }
+}
+
+cli_test! {
+    /// Issue 8, item 15: with the triggers dropped, deleting the newest entries,
+    /// or every entry, or the first ones, is exit 8 naming the truncation; and
+    /// no later write appends over a truncated tail.
+    fn verify_detects_a_truncated_chain(env) {
+        env.init();
+        env.run(&["roles", "add", "one"]).ok();
+        env.run(&["roles", "add", "two"]).ok();
+        assert_eq!(env.run(&["audit", "verify", "-o", "json"]).ok().json()["entries"], 5);
+        drop_triggers(env, false);
+        env.sql("DELETE FROM audit_events WHERE id > 3").unwrap();
+        let run = env.run(&["audit", "verify", "-o", "json"]).code(8).stderr_has("truncated").stderr_has("entries 4 to 5 are missing");
+        assert_eq!(run.json()["ok"], false);
+        assert_eq!(run.json()["first_bad_entry"], 4);
+        // A write does not paper over the gap: refused, nothing appended.
+        env.run(&["roles", "add", "three"]).code(8).stderr_has("audit verify");
+        env.run(&["roles", "show", "three"]).code(3);
+        assert_eq!(entries(env, &[]).len(), 3);
+        env.run(&["audit", "head"]).code(8);
+
+        env.sql("DELETE FROM audit_events").unwrap();
+        let run = env.run(&["audit", "verify", "-o", "json"]).code(8).stderr_has("every entry was deleted");
+        assert_eq!(run.json()["first_bad_entry"], 1);
+    }
+}
+
+cli_test! {
+    /// Issue 8, item 15: the start of the chain must be entry 1 after the genesis hash.
+    fn verify_detects_a_deleted_start(env) {
+        env.init();
+        drop_triggers(env, false);
+        env.sql("DELETE FROM audit_events WHERE id < 3").unwrap();
+        let run = env.run(&["audit", "verify", "-o", "json"]).code(8).stderr_has("start of the chain");
+        assert_eq!(run.json()["first_bad_entry"], 1);
+    }
+}
+
+cli_test! {
+    /// Issue 8, item 15: `audit head` gives the newest id and hash as an anchor;
+    /// `audit verify --anchor` passes while the chain holds that entry and goes
+    /// on from it, and fails (exit 8) once the chain was cut or rewritten, even
+    /// when the head record was moved back with it.
+    fn audit_head_and_verify_anchor(env) {
+        env.init();
+        let head = env.run(&["audit", "head", "-o", "json"]).ok().json();
+        let all = entries(env, &[]);
+        assert_eq!(head["id"], 3);
+        assert_eq!(head["hash"], all[2]["hash"]);
+        let anchor = head["anchor"].as_str().unwrap().to_owned();
+        assert_eq!(anchor, format!("3:{}", all[2]["hash"].as_str().unwrap()));
+        env.run(&["audit", "verify", "--anchor", &anchor]).ok().stderr_has("continues from anchor");
+        env.run(&["roles", "add", "one"]).ok();
+        env.run(&["roles", "add", "two"]).ok();
+        let later = env.run(&["audit", "head", "-o", "json"]).ok().json();
+        assert_eq!(later["id"], 5);
+        let later = later["anchor"].as_str().unwrap().to_owned();
+        let v = env.run(&["audit", "verify", "--anchor", &anchor, "-o", "json"]).ok().json();
+        assert_eq!(v["ok"], true);
+        assert_eq!(v["anchor"], later.as_str());
+        env.run(&["audit", "verify", "--anchor", &later]).ok();
+
+        // Anchors that do not hold.
+        let wrong = format!("3:{}", "ab".repeat(32));
+        env.run(&["audit", "verify", "--anchor", &wrong]).code(8).stderr_has("entry 3");
+        let beyond = format!("9:{}", "ab".repeat(32));
+        env.run(&["audit", "verify", "--anchor", &beyond]).code(8).stderr_has("not in the chain");
+        for bad in ["3", "x:y", "3:abc", ""] {
+            env.run(&["audit", "verify", "--anchor", bad]).code(2).stderr_has("anchor");
+        }
+
+        // The newest entry deleted and the head record moved back with it:
+        // the chain alone looks intact, the anchor recorded outside does not.
+        drop_triggers(env, true);
+        env.sql("DELETE FROM audit_events WHERE id = 5").unwrap();
+        env.sql("UPDATE audit_head SET last_id = 4, last_hash = (SELECT hash FROM audit_events WHERE id = 4)").unwrap();
+        env.run(&["audit", "verify"]).ok();
+        let run = env.run(&["audit", "verify", "--anchor", &later, "-o", "json"]).code(8).stderr_has("truncated");
+        assert_eq!(run.json()["first_bad_entry"], 5);
+        env.run(&["audit", "verify", "--anchor", &anchor]).ok();
+
+        // The head record deleted: exit 8 naming it.
+        env.sql("DELETE FROM audit_head").unwrap();
+        env.run(&["audit", "verify"]).code(8).stderr_has("head record");
+    }
+}
+
+cli_test! {
+    /// Issue 8, item 15: the head record's table refuses DELETE and moving back
+    /// while its triggers stand; V3 starts it from an existing chain's newest entry.
+    fn head_record_is_forward_only_and_starts_from_an_existing_chain(env) {
+        env.init();
+        for sql in [
+            "DELETE FROM audit_head",
+            "UPDATE audit_head SET last_id = 1",
+        ] {
+            let err = env.sql(sql).expect_err(sql);
+            assert!(err.to_string().contains("append-only"), "{sql}: {err}");
+            assert_eq!(err.exit_code(), 8, "{sql}: {err}");
+        }
+        // A database from before V3: no head record, no lock_reason column.
+        env.sql("DROP TABLE audit_head").unwrap();
+        env.sql("ALTER TABLE users DROP COLUMN lock_reason").unwrap();
+        env.sql("DELETE FROM refinery_schema_history WHERE version = 3").unwrap();
+        env.run(&["audit", "list"]).code(6);
+        env.run(&["db", "migrate"]).ok();
+        let head = env.run(&["audit", "head", "-o", "json"]).ok().json();
+        assert_eq!(head["id"], 4, "the chain's 3 entries, then db.migrate's");
+        env.run(&["audit", "verify"]).ok();
+    }
+}

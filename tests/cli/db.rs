@@ -346,3 +346,72 @@ fn set_mode(path: &std::path::Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }
+
+cli_test! {
+    /// Issue 8, item 19: rotate-key's confirmation names only a key it will use
+    /// (a key still to be made is not named), rotating to a key this database
+    /// retired is refused (exit 2, before and after confirmation), and the old
+    /// key is said to stay for the settings history.
+    fn rotate_key_names_the_key_it_uses_and_refuses_retired_keys(env) {
+        let old_kid = env.init()["kid"].as_str().unwrap().to_owned();
+        let old_file = env.home.path().join("old.key");
+        std::fs::copy(env.key_file(), &old_file).unwrap();
+        set_mode(&old_file, 0o600);
+        let new_file = env.home.path().join("new.key");
+        let new_path = new_file.to_str().unwrap();
+
+        let refused = env.run(&["db", "rotate-key", "--new-key-file", new_path]).code(2).stderr_has("a new key, created in");
+        assert!(!refused.stderr.contains("to key"), "names no key yet to be made: {}", refused.stderr);
+        let rotated = env.run(&["db", "rotate-key", "--new-key-file", new_path, "--yes", "-o", "json"])
+            .ok()
+            .stderr_has("to read settings history");
+        let new_kid = rotated.json()["to_kid"].as_str().unwrap().to_owned();
+
+        // An existing key file: its key is named, and is the one used.
+        let third = env.home.path().join("third.key");
+        std::fs::write(&third, "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=\n").unwrap();
+        set_mode(&third, 0o600);
+        let named = env.run(&["db", "rotate-key", "--new-key-file", third.to_str().unwrap()]).code(2).stderr;
+        let kid = named.split("to key ").nth(1).unwrap().split(' ').next().unwrap().to_owned();
+        assert_ne!(kid, new_kid);
+        let used = env.run(&["db", "rotate-key", "--new-key-file", third.to_str().unwrap(), "-y", "-o", "json"]).ok().json();
+        assert_eq!(used["to_kid"], kid.as_str());
+
+        // Back to a retired key: refused before asking, and with --yes.
+        for yes in [false, true] {
+            let mut args = vec!["db", "rotate-key", "--new-key-file", old_file.to_str().unwrap()];
+            if yes {
+                args.push("--yes");
+            }
+            env.run(&args).code(2).stderr_has(&format!("the new key {old_kid} is a key this database retired"));
+        }
+        env.run(&["db", "rotate-key", "--new-key-file", new_path, "--yes"]).code(2).stderr_has("retired");
+        let health = env.run(&["db", "health", "-o", "json"]).ok().json();
+        assert_eq!(health["kid"], kid.as_str());
+        let rotations = env.run(&["audit", "list", "--action", "key.rotate", "-o", "json"]).ok().json();
+        assert_eq!(rotations.as_array().unwrap().len(), 2);
+    }
+}
+
+cli_test! {
+    /// Issue 8, item 19: after a rotation whose key file was not updated (an
+    /// interrupted one), `db health -o json` names the key the database expects.
+    fn health_names_the_expected_kid_after_an_interrupted_rotation(env) {
+        let old_kid = env.init()["kid"].as_str().unwrap().to_owned();
+        let old_file = env.home.path().join("old.key");
+        std::fs::copy(env.key_file(), &old_file).unwrap();
+        set_mode(&old_file, 0o600);
+        let new_file = env.home.path().join("new.key");
+        let report = env
+            .run(&["db", "rotate-key", "--new-key-file", new_file.to_str().unwrap(), "--yes", "-o", "json"])
+            .ok()
+            .json();
+        let new_kid = report["to_kid"].as_str().unwrap();
+        // The key file as it was before the rotation: the database has moved on.
+        let run = env.run(&["--key-file", old_file.to_str().unwrap(), "db", "health", "-o", "json"]).code(7);
+        let health = run.json();
+        assert_eq!(health["kid"], old_kid.as_str());
+        assert_eq!(health["expected_kid"], new_kid);
+        assert_eq!(health["key_matches"], false);
+    }
+}

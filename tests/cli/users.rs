@@ -290,3 +290,185 @@ cli_test! {
         assert_eq!(shown["locked"], false);
     }
 }
+
+/// Sets the binary's clock (KEYWARD_TEST_NOW) for the following runs.
+fn at(env: &mut Env, when: &str) {
+    env.vars.retain(|(k, _)| k != "KEYWARD_TEST_NOW");
+    env.vars.push(("KEYWARD_TEST_NOW".into(), when.into()));
+}
+
+/// The TOTP code of `secret` (base32) at `unix` seconds, computed by Python's hmac.
+fn totp_code(secret: &str, unix: i64) -> String {
+    python(
+        "import sys,hmac,hashlib,struct,base64\n\
+         s=sys.argv[1]; k=base64.b32decode(s+'='*(-len(s)%8))\n\
+         h=hmac.new(k,struct.pack('>Q',int(sys.argv[2])//30),hashlib.sha1).digest()\n\
+         o=h[-1]&15\n\
+         print('%06d'%((struct.unpack('>I',h[o:o+4])[0]&0x7fffffff)%1000000))",
+        &[secret, &unix.to_string()],
+    )
+}
+
+fn audit_targets(env: &Env) -> Vec<String> {
+    env.run(&["audit", "list", "-o", "json"])
+        .ok()
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["target"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+cli_test! {
+    /// Issue 8, item 8: identifiers are checked at the edge. A malformed name is
+    /// refused (exit 2, quoted briefly) before the database is even opened; the
+    /// login check answers a malformed username as it answers an unknown one
+    /// (exit 5, same words, same work) and audits only its bounded form.
+    fn malformed_identifiers_are_refused_before_any_lookup_or_audit(env) {
+        let huge = "a".repeat(100_000);
+        // Not even migrated yet: a lookup would be exit 6; the check comes first.
+        env.sql("CREATE TABLE IF NOT EXISTS placeholder (x INTEGER)").unwrap();
+        let run = env.run(&["users", "show", &huge]).code(2).stderr_has("invalid username");
+        assert!(run.stderr.len() < 400, "the name is quoted briefly: {} bytes", run.stderr.len());
+        env.run(&["db", "migrate"]).ok();
+        env.init();
+        add_alice(env, "viewer");
+        let before = audit_targets(env).len();
+        for args in [
+            vec!["users", "show", huge.as_str()],
+            vec!["users", "lock", huge.as_str()],
+            vec!["users", "unlock", huge.as_str()],
+            vec!["users", "delete", huge.as_str(), "--yes"],
+            vec!["users", "update", huge.as_str(), "--active", "false"],
+            vec!["users", "can", huge.as_str(), "settings:read"],
+            vec!["users", "can", "alice", huge.as_str()],
+            vec!["users", "totp", "enroll", huge.as_str()],
+            vec!["users", "totp", "verify", huge.as_str(), "123456"],
+            vec!["users", "totp", "disable", huge.as_str()],
+            vec!["roles", "show", huge.as_str()],
+            vec!["roles", "add", huge.as_str()],
+            vec!["roles", "assign", "viewer", huge.as_str()],
+            vec!["roles", "grant", "viewer", huge.as_str()],
+            vec!["settings", "get", huge.as_str()],
+            vec!["settings", "history", huge.as_str()],
+            vec!["settings", "delete", huge.as_str(), "--yes"],
+        ] {
+            let run = env.run(&args).code(2);
+            assert!(run.stderr.len() < 400, "{:?}: {} bytes of stderr", &args[..2], run.stderr.len());
+        }
+        env.run_with_stdin(&["users", "passwd", &huge, "--password-stdin"], Some(PW)).code(2);
+        assert_eq!(audit_targets(env).len(), before, "nothing audited for a refused name");
+
+        // The login check: like an unknown user, for the caller.
+        let unknown = check(env, "nobody", PW).code(5).stderr_has("invalid username or password");
+        let invalid = check(env, &huge, PW).code(5).stderr_has("invalid username or password");
+        assert!(invalid.stderr.len() < 400, "{} bytes of stderr", invalid.stderr.len());
+        let (a, b) = (unknown.json(), invalid.json());
+        assert_eq!(b["valid"], false);
+        assert_eq!(b["reason"], a["reason"]);
+        assert_eq!(b["failed_login_attempts"], a["failed_login_attempts"]);
+        // Audited as a failed login, under a bounded target that no username can equal.
+        let failed = env.run(&["audit", "list", "--action", "user.login_failed", "-o", "json"]).ok().json();
+        let last = failed.as_array().unwrap().last().unwrap().clone();
+        assert_eq!(last["details"]["reason"], "invalid_username");
+        assert_eq!(last["details"]["length"], 100_000);
+        assert!(last["target"].as_str().unwrap().starts_with('"'), "{last}");
+        for t in audit_targets(env) {
+            assert!(t.len() < 100, "an audit target of {} bytes", t.len());
+        }
+        env.run(&["audit", "verify"]).ok();
+    }
+}
+
+cli_test! {
+    /// Issue 8, item 11: `totp verify` refuses a disabled or locked account
+    /// whatever the code (exit 5, with the true reason) and never activates the
+    /// enrolment then; a manual lock is told as an operator's, an automatic one
+    /// as the failed attempts', in check-password and totp verify alike.
+    fn totp_and_login_refuse_disabled_and_locked_accounts_with_the_true_reason(env) {
+        env.init();
+        add_alice(env, "viewer");
+        at(env, "2030-01-01T00:00:00Z");
+        let t0 = 1_893_456_000; // 2030-01-01T00:00:00Z
+        let uri = env.run(&["users", "totp", "enroll", "alice", "-o", "json"]).ok().json()["uri"]
+            .as_str().unwrap().to_owned();
+        let secret = uri.split("secret=").nth(1).unwrap().split('&').next().unwrap().to_owned();
+
+        // Disabled: the right code is refused and does not activate TOTP.
+        env.run(&["users", "update", "alice", "--active", "false"]).ok();
+        let code = totp_code(&secret, t0);
+        let run = env.run(&["users", "totp", "verify", "alice", &code, "-o", "json"]).code(5).stderr_has("disabled");
+        assert_eq!(run.json()["reason"], "disabled");
+        assert_eq!(run.json()["activated"], false);
+        let shown = env.run(&["users", "show", "alice", "-o", "json"]).ok().json();
+        assert_eq!(shown["totp_enabled"], false);
+        assert_eq!(shown["failed_login_attempts"], 0);
+        env.run(&["users", "update", "alice", "--active", "true"]).ok();
+
+        // Locked by an operator for an hour: refused, told so, never activated.
+        env.run(&["users", "lock", "alice", "--for", "1h"]).ok();
+        at(env, "2030-01-01T00:00:30Z");
+        let code = totp_code(&secret, t0 + 30);
+        let run = env.run(&["users", "totp", "verify", "alice", &code, "-o", "json"])
+            .code(5)
+            .stderr_has("locked until 2030-01-01T01:00:00.000000Z by an operator");
+        assert!(!run.stderr.contains("failed attempts"), "{}", run.stderr);
+        assert_eq!(run.json()["reason"], "locked");
+        assert_eq!(run.json()["lock_reason"], "operator");
+        let login = check(env, "alice", PW).code(5).stderr_has("by an operator");
+        assert_eq!(login.json()["lock_reason"], "operator");
+        assert!(!login.stderr.contains("failed attempts"), "{}", login.stderr);
+        let shown = env.run(&["users", "show", "alice", "-o", "json"]).ok().json();
+        assert_eq!(shown["totp_enabled"], false);
+        assert_eq!(shown["lock_reason"], "operator");
+        env.run(&["users", "can", "alice", "settings:read"]).code(5).stderr_has("by an operator");
+        let denied = env.run(&["audit", "list", "--action", "user.totp_denied", "-o", "json"]).ok().json();
+        assert_eq!(denied.as_array().unwrap().len(), 2);
+        // An operator's lock without end.
+        env.run(&["users", "lock", "alice"]).ok();
+        check(env, "alice", PW).code(5).stderr_has("until `keyward users unlock` by an operator");
+        env.run(&["users", "unlock", "alice"]).ok();
+
+        // Unlocked: the code of a later step activates TOTP.
+        at(env, "2030-01-01T00:01:00Z");
+        let first = env.run(&["users", "totp", "verify", "alice", &totp_code(&secret, t0 + 60), "-o", "json"]).ok().json();
+        assert_eq!(first["activated"], true);
+
+        // Locked by the policy: told as such.
+        for _ in 0..5 {
+            check(env, "alice", "wrong password\n").code(5);
+        }
+        let locked = check(env, "alice", PW).code(5).stderr_has("after too many failed attempts");
+        assert_eq!(locked.json()["lock_reason"], "failed_attempts");
+        env.run(&["users", "totp", "verify", "alice", &totp_code(&secret, t0 + 90)])
+            .code(5)
+            .stderr_has("after too many failed attempts");
+        env.run(&["audit", "verify"]).ok();
+    }
+}
+
+cli_test! {
+    /// Issue 8, item 19: `users passwd -o json` prints an object; `lock --for 0s`
+    /// is refused (exit 2, nothing locked); the weak-password message has one period.
+    fn passwd_json_lock_for_zero_and_weak_message(env) {
+        env.init();
+        add_alice(env, "viewer");
+        let changed = env.run_with_stdin(&["users", "passwd", "alice", "--password-stdin", "-o", "json"], Some(PW)).ok().json();
+        assert_eq!(changed, serde_json::json!({"username": "alice", "changed": true, "weak_password_allowed": false}));
+        let weak = env.run_with_stdin(&["users", "passwd", "alice", "--password-stdin", "--allow-weak", "-o", "json"], Some("short\n")).ok().json();
+        assert_eq!(weak["weak_password_allowed"], true);
+
+        for zero in ["0s", "0m", "0h"] {
+            env.run(&["users", "lock", "alice", "--for", zero]).code(2).stderr_has("--for");
+        }
+        let shown = env.run(&["users", "show", "alice", "-o", "json"]).ok().json();
+        assert_eq!(shown["locked"], false);
+        assert!(!env.run(&["audit", "list", "--action", "user.lock", "-o", "json"]).ok().json().as_array().unwrap().iter().any(|_| true));
+
+        for pw in ["password1234\n", "qwertyuiop12\n", "aaaaaaaaaaaaaaa\n", "short\n"] {
+            let run = env.run_with_stdin(&["users", "passwd", "alice", "--password-stdin"], Some(pw)).code(2).stderr_has("password refused");
+            assert!(!run.stderr.contains(".."), "{}", run.stderr);
+        }
+    }
+}

@@ -13,6 +13,9 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 /// Many appends in one transaction: the head is read once, entries are
 /// hashed in memory and inserted many rows per statement.
 pub struct Chain {
+    /// The newest entry written (id 0 and the genesis hash for none): the
+    /// head record must still name it when the next entries are flushed.
+    written: (AuditId, String),
     now: OffsetDateTime,
     next_id: AuditId,
     prev_hash: String,
@@ -32,6 +35,10 @@ impl Chain {
         }
         let head = repo::head(conn)?;
         Ok(Chain {
+            written: head.as_ref().map_or_else(
+                || (AuditId(0), GENESIS.to_owned()),
+                |h| (h.id, h.hash.clone()),
+            ),
             now,
             next_id: head.as_ref().map_or(AuditId(1), |h| h.id + 1),
             prev_hash: head
@@ -72,9 +79,18 @@ impl Chain {
         &self.pending[at]
     }
 
-    /// Inserts the pending entries.
+    /// Inserts the pending entries and moves the head record to the last of
+    /// them, in the caller's transaction (exit 8, nothing written, when the
+    /// head record does not name the entry they follow: see [`super::head`]).
     pub fn flush(&mut self, conn: &mut dyn Conn) -> Result<()> {
-        repo::insert(conn, self.pending.drain(..))
+        let Some(last) = self.pending.last() else {
+            return Ok(());
+        };
+        let to = (last.id, last.hash.clone());
+        repo::insert(conn, self.pending.drain(..))?;
+        super::head::advance(conn, (self.written.0, &self.written.1), (to.0, &to.1))?;
+        self.written = to;
+        Ok(())
     }
 }
 

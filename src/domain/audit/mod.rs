@@ -8,15 +8,19 @@
 //! writer under the database's write lock, so they are gapless and the chain
 //! is linear however many processes write at once.
 //!
-//! `chain.rs` holds the hashing and the in-memory chain; `repo.rs` the SQL
-//! (reading, listing, walking and verifying the stored chain).
+//! `chain.rs` holds the hashing and the in-memory chain; `head.rs` the head
+//! record (the newest id and hash, in `audit_head`, moved forward with every
+//! append) and anchors; `repo.rs` the SQL (reading, listing, walking and
+//! verifying the stored chain).
 
 mod chain;
+pub mod head;
 mod repo;
 
 pub use crate::ids::AuditId;
 pub use chain::{canonical_json, hash_of, hex, Chain, GENESIS};
-pub use repo::{for_each, get, list, verify, Filter, Verification};
+pub use head::{chain_head, Anchor, ChainHead};
+pub use repo::{for_each, get, list, verify, verify_with, Filter, Verification};
 
 use crate::error::Result;
 use crate::store::Conn;

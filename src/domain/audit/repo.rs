@@ -1,6 +1,7 @@
 //! The audit chain's SQL: the head, inserts, filtered lists, one entry, a
 //! constant-memory walk, and verification. Rows are read by column name.
 
+use super::head::{anchor_problem, problem_at_end, Anchor};
 use super::{hash_of, AuditId, Entry, GENESIS};
 use crate::error::{Error, ErrorKind, Result};
 use crate::store::{Conn, Row, Value};
@@ -55,6 +56,29 @@ pub(super) fn head(conn: &mut dyn Conn) -> Result<Option<Head>> {
         })
     })
     .transpose()
+}
+
+/// The head record `(newest id, its hash)`; `None` when its row is gone.
+pub(super) fn head_record(conn: &mut dyn Conn) -> Result<Option<(AuditId, String)>> {
+    conn.query_opt(
+        "SELECT last_id, last_hash FROM audit_head WHERE singleton = 1",
+        &[],
+    )?
+    .map(|r| Ok((AuditId(r.int("last_id")?), r.text("last_hash")?)))
+    .transpose()
+}
+
+/// Moves the head record from `from` to `to` if it still names `from`; returns the rows changed.
+pub(super) fn advance_head(
+    conn: &mut dyn Conn,
+    from: (AuditId, &str),
+    to: (AuditId, &str),
+) -> Result<u64> {
+    conn.execute(
+        "UPDATE audit_head SET last_id = $1, last_hash = $2 \
+         WHERE singleton = 1 AND last_id = $3 AND last_hash = $4",
+        &[to.0.into(), to.1.into(), from.0.into(), from.1.into()],
+    )
 }
 
 /// Inserts entries, many rows per statement.
@@ -195,6 +219,10 @@ pub struct Verification {
     pub entries: i64,
     /// The last entry's hash (the chain's head), if any.
     pub head: Option<String>,
+    /// The last entry as `ID:HASH`, to record outside the database, when intact.
+    pub anchor: Option<String>,
+    /// The anchor checked (`--anchor`), if any.
+    pub checked_anchor: Option<String>,
     /// The first bad entry, when broken.
     pub first_bad_entry: Option<AuditId>,
     /// Why it is bad.
@@ -203,7 +231,15 @@ pub struct Verification {
 
 /// What is wrong with entry `e`, expected at position `expected` after `prev`.
 fn problem_with(e: &Entry, expected: AuditId, prev: &str) -> Option<(AuditId, String)> {
-    if e.id != expected {
+    if e.id != expected && expected.get() == 1 {
+        Some((
+            expected,
+            format!(
+                "entry 1 is missing (the first entry is {}): the start of the chain was deleted (truncated)",
+                e.id
+            ),
+        ))
+    } else if e.id != expected {
         Some((
             expected,
             format!(
@@ -235,9 +271,20 @@ fn problem_with(e: &Entry, expected: AuditId, prev: &str) -> Option<(AuditId, St
 
 /// Walks the chain from the first entry, stopping at the first bad link.
 pub fn verify(conn: &mut dyn Conn) -> Result<Verification> {
+    verify_with(conn, None)
+}
+
+/// Walks the chain from entry 1 (which must follow the genesis hash),
+/// stopping at the first bad link; then compares its last entry with the head
+/// record (a truncated or extended tail is bad) and, given an anchor, checks
+/// that the chain holds that entry with that hash and continues from it.
+pub fn verify_with(conn: &mut dyn Conn, anchor: Option<&Anchor>) -> Result<Verification> {
     let mut expected = AuditId(1);
     let mut prev = GENESIS.to_owned();
     let mut bad: Option<(AuditId, String)> = None;
+    if let Some(why) = anchor_problem(AuditId(0), GENESIS, anchor) {
+        bad = Some((AuditId(0), why));
+    }
     let walk = for_each(conn, |e| {
         if bad.is_some() {
             return Ok(());
@@ -245,6 +292,9 @@ pub fn verify(conn: &mut dyn Conn) -> Result<Verification> {
         match problem_with(&e, expected, &prev) {
             Some(p) => bad = Some(p),
             None => {
+                if let Some(why) = anchor_problem(e.id, &e.hash, anchor) {
+                    bad = Some((e.id, why));
+                }
                 expected = expected + 1;
                 prev = e.hash;
             }
@@ -259,11 +309,17 @@ pub fn verify(conn: &mut dyn Conn) -> Result<Verification> {
         other => other?,
     }
     let entries = expected.get() - 1;
+    if bad.is_none() {
+        bad = problem_at_end(conn, (AuditId(entries), &prev), anchor)?;
+    }
+    let checked_anchor = anchor.map(ToString::to_string);
     Ok(match bad {
         None => Verification {
             ok: true,
             entries,
+            anchor: Some(format!("{entries}:{prev}")),
             head: (entries > 0).then_some(prev),
+            checked_anchor,
             first_bad_entry: None,
             problem: None,
         },
@@ -271,6 +327,8 @@ pub fn verify(conn: &mut dyn Conn) -> Result<Verification> {
             ok: false,
             entries,
             head: None,
+            anchor: None,
+            checked_anchor,
             first_bad_entry: Some(id),
             problem: Some(why),
         },

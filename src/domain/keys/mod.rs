@@ -11,8 +11,8 @@ pub mod repo;
 pub mod rotate;
 
 pub use rotate::{
-    count_sealed, env_instructions, new_key_from_file, rotate, rotated_ring, Rotation,
-    SealedColumn, SEALED,
+    count_sealed, ensure_fresh, env_instructions, new_key_from_file, rotate, rotated_ring,
+    Rotation, SealedColumn, SEALED,
 };
 
 use crate::config::{Config, KeyConfig};

@@ -56,17 +56,12 @@ pub fn insert_active(
     Ok(())
 }
 
-/// Retires the active key (it stays, as `previous`, to read audit history).
+/// Retires the active key (it stays, as `previous`: settings history written
+/// under it is read with it, and a rotation never returns to it).
 pub fn retire_active(conn: &mut dyn Conn, at: OffsetDateTime) -> Result<()> {
     conn.execute(
         "UPDATE key_checks SET state = 'previous', retired_at = $1 WHERE state = 'active'",
         &[at.into()],
     )?;
-    Ok(())
-}
-
-/// Forgets a key's row (before it is registered again as the active key).
-pub fn delete(conn: &mut dyn Conn, kid: &str) -> Result<()> {
-    conn.execute("DELETE FROM key_checks WHERE kid = $1", &[kid.into()])?;
     Ok(())
 }

@@ -99,16 +99,10 @@ pub fn rotate(
 ) -> Result<Rotation> {
     check(conn, ring)?;
     let from_kid = ring.active().kid().to_owned();
-    if new_key.kid() == from_kid {
-        return Err(Error::invalid(
-            "the new key is the key already in use: make a new one (the file is created if it does not exist)",
-        ));
-    }
+    ensure_fresh(conn, new_key.kid())?;
     let resealed = reseal_all(conn, ring, new_key, progress)?;
     let reencrypted = resealed.values().sum();
     repo::retire_active(conn, stamp.at)?;
-    // A key used before (rotating back to it) is reactivated, not duplicated.
-    repo::delete(conn, new_key.kid())?;
     insert_check(conn, new_key, stamp.at)?;
     let details = serde_json::to_value(Rotated {
         from_kid: &from_kid,
@@ -127,6 +121,29 @@ pub fn rotate(
         reencrypted,
         resealed,
     })
+}
+
+/// Refuses (exit 2) a new key this database has already used: the active key,
+/// or one a rotation retired (going back to a retired key would undo the
+/// rotation that retired it, perhaps because it leaked).
+pub fn ensure_fresh(conn: &mut dyn Conn, new_kid: &str) -> Result<()> {
+    let Some(row) = repo::all(conn)?.into_iter().find(|r| r.kid == new_kid) else {
+        return Ok(());
+    };
+    let what = if row.active {
+        "the key already in use".to_owned()
+    } else {
+        match row.retired_at {
+            Some(at) => format!(
+                "a key this database retired at {}",
+                crate::time::rfc3339(at)
+            ),
+            None => "a key this database used before".to_owned(),
+        }
+    };
+    Err(Error::invalid(format!(
+        "the new key {new_kid} is {what}: rotate to a new key (give --new-key-file a path that does not exist, and keyward creates one)"
+    )))
 }
 
 /// Opens every registered ciphertext with `ring` and seals it again under

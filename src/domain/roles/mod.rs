@@ -13,50 +13,16 @@ use serde::Serialize;
 
 pub use repo::role_id;
 
-/// The actions a permission may name.
-pub const ACTIONS: [&str; 4] = ["read", "write", "delete", "admin"];
+pub use crate::ident::ACTIONS;
 
-/// Parses `resource:action`, checking both parts.
+/// Parses `resource:action`, checking both parts (see [`crate::ident`]).
 pub fn parse_permission(s: &str) -> Result<(String, String)> {
-    let bad = |why: &str| {
-        Error::invalid(format!(
-            "invalid permission {s:?}: {why}; expected RESOURCE:ACTION, e.g. settings:read (actions: read, write, delete, admin)"
-        ))
-    };
-    let (resource, action) = s.split_once(':').ok_or_else(|| bad("no `:`"))?;
-    let resource_ok = (1..=64).contains(&resource.len())
-        && resource
-            .bytes()
-            .next()
-            .is_some_and(|c| c.is_ascii_lowercase())
-        && resource
-            .bytes()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_');
-    if !resource_ok {
-        return Err(bad(
-            "the resource must be lowercase letters, digits or `_`, starting with a letter",
-        ));
-    }
-    if !ACTIONS.contains(&action) {
-        return Err(bad(&format!("unknown action {action:?}")));
-    }
-    Ok((resource.to_owned(), action.to_owned()))
+    crate::ident::permission(s)
 }
 
-/// Checks a role name: lowercase letters, digits, `_`, `.`, `-`; 2 to 64, starting with a letter.
+/// Checks a role name (see [`crate::ident`]).
 pub fn validate_name(name: &str) -> Result<()> {
-    let ok = (2..=64).contains(&name.len())
-        && name.bytes().next().is_some_and(|c| c.is_ascii_lowercase())
-        && name.bytes().all(|c| {
-            c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'_' | b'.' | b'-')
-        });
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::invalid(format!(
-            "invalid role name {name:?}: use 2 to 64 lowercase letters, digits, `_`, `.` or `-`, starting with a letter"
-        )))
-    }
+    crate::ident::role(name)
 }
 
 /// The pairs that grant `resource:action`: itself and, for the other

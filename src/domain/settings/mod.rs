@@ -30,23 +30,9 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
-/// Checks a setting key: letters, digits, `_`, `.`, `-`; starting with a letter or digit; at most 255.
+/// Checks a setting key (see [`crate::ident`]).
 pub fn validate_key(key: &str) -> Result<()> {
-    let ok = (1..=255).contains(&key.len())
-        && key
-            .bytes()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric())
-        && key
-            .bytes()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::invalid(format!(
-            "invalid setting key {key:?}: use letters, digits, `_`, `.` or `-`, starting with a letter or digit (at most 255)"
-        )))
-    }
+    crate::ident::setting_key(key)
 }
 
 /// The associated data binding a secret to its row.

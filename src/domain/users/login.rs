@@ -25,6 +25,57 @@ pub enum LoginReason {
     Disabled,
 }
 
+/// Who or what locked an account (`lock_reason` in JSON and in the database).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LockReason {
+    /// `keyward users lock`, by an operator.
+    Operator,
+    /// The lockout policy, after too many failed passwords or TOTP codes.
+    FailedAttempts,
+}
+
+impl LockReason {
+    /// The stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LockReason::Operator => "operator",
+            LockReason::FailedAttempts => "failed_attempts",
+        }
+    }
+
+    /// From the stored form; `None` for a lock set before keyward recorded why.
+    pub fn from_stored(s: Option<&str>) -> Option<Self> {
+        match s {
+            Some("operator") => Some(LockReason::Operator),
+            Some("failed_attempts") => Some(LockReason::FailedAttempts),
+            _ => None,
+        }
+    }
+}
+
+/// How a lock is told: "locked until … by an operator", "locked until …
+/// after too many failed attempts" ("until `keyward users unlock`" for an
+/// operator's lock without end).
+pub fn lock_words(reason: Option<LockReason>, until: Option<OffsetDateTime>) -> String {
+    let by = match reason {
+        Some(LockReason::Operator) => " by an operator",
+        Some(LockReason::FailedAttempts) => " after too many failed attempts",
+        None => "",
+    };
+    let until = match until {
+        Some(t) if t == super::indefinitely() => "until `keyward users unlock`".to_owned(),
+        Some(t) => format!("until {}", crate::time::rfc3339(t)),
+        None => String::new(),
+    };
+    let until = if until.is_empty() {
+        String::new()
+    } else {
+        format!(" {until}")
+    };
+    format!("locked{until}{by}")
+}
+
 /// The result of a login check.
 #[derive(Debug, Clone, Serialize)]
 pub struct LoginCheck {
@@ -39,6 +90,8 @@ pub struct LoginCheck {
     /// Locked until, when locked.
     #[serde(with = "crate::output::rfc3339::option")]
     pub locked_until: Option<OffsetDateTime>,
+    /// Who or what locked it, when locked (`operator`, `failed_attempts`).
+    pub lock_reason: Option<LockReason>,
     /// Whether the stored hash was upgraded to the configured iterations.
     pub rehashed: bool,
 }
@@ -179,6 +232,7 @@ pub fn count_failure(
         }),
     )?;
     repo::set_failures(conn, failure.user, after.failures, after.lock_until)?;
+    // (set_failures records the policy as the lock's reason when it locks.)
     if let Some(until) = after.lock_until {
         audit::record(
             conn,
@@ -197,6 +251,7 @@ pub fn count_failure(
 #[serde(rename_all = "snake_case")]
 enum UnknownReason {
     UnknownUser,
+    InvalidUsername,
 }
 
 #[derive(Serialize)]
@@ -204,26 +259,49 @@ struct Because<R> {
     reason: R,
 }
 
+#[derive(Serialize)]
+struct Invalid {
+    reason: UnknownReason,
+    length: usize,
+}
+
 /// Records a check for a user that does not exist, with the same work as a real one;
-/// the answer has the same shape as a wrong password's.
+/// the answer has the same shape as a wrong password's. A username that is
+/// not well-formed (no account can have it) is recorded, and answered, only
+/// in the bounded, escaped form of [`crate::ident::shown`] (its quotes tell
+/// it from a real username), with its length.
 pub fn record_unknown_login(
     conn: &mut dyn Conn,
     stamp: Stamp<'_>,
     username: &str,
 ) -> Result<LoginCheck> {
-    audit::record(
-        conn,
-        stamp,
-        Event::new("user.login_failed", "user", username).details_of(&Because {
-            reason: UnknownReason::UnknownUser,
-        }),
-    )?;
+    let (target, event) = if crate::ident::is_username(username) {
+        let e = Event::new("user.login_failed", "user", username);
+        (
+            username.to_owned(),
+            e.details_of(&Because {
+                reason: UnknownReason::UnknownUser,
+            }),
+        )
+    } else {
+        let shown = crate::ident::shown(username);
+        let e = Event::new("user.login_failed", "user", shown.clone());
+        (
+            shown,
+            e.details_of(&Invalid {
+                reason: UnknownReason::InvalidUsername,
+                length: username.len(),
+            }),
+        )
+    };
+    audit::record(conn, stamp, event)?;
     Ok(LoginCheck {
-        username: username.to_owned(),
+        username: target,
         valid: false,
         reason: LoginReason::WrongPassword,
         failed_login_attempts: 0,
         locked_until: None,
+        lock_reason: None,
         rehashed: false,
     })
 }
@@ -267,11 +345,15 @@ pub fn record_login(
         reason: LoginReason::WrongPassword,
         failed_login_attempts: current.failed_login_attempts,
         locked_until: locked_at(current.locked_until, stamp.at),
+        lock_reason: None,
         rehashed: false,
     };
     match decide(&current, stamp.at, password_ok) {
         Decision::Deny(reason) => {
             check.reason = reason;
+            if check.locked_until.is_some() {
+                check.lock_reason = current.lock_reason;
+            }
             audit::record(
                 conn,
                 stamp,
@@ -307,6 +389,7 @@ pub fn record_login(
             check.failed_login_attempts = after.failures;
             if after.lock_until.is_some() {
                 check.locked_until = after.lock_until;
+                check.lock_reason = Some(LockReason::FailedAttempts);
                 check.reason = LoginReason::Locked;
             }
         }
@@ -359,6 +442,7 @@ mod tests {
             password_hash: String::new(),
             is_active: false,
             locked_until: Some(at("2030-01-01T00:15:00Z")),
+            lock_reason: Some(LockReason::FailedAttempts),
             failed_login_attempts: 5,
         };
         assert_eq!(
@@ -392,5 +476,30 @@ mod tests {
             .unwrap(),
             serde_json::json!({"reason": "unknown_user"})
         );
+    }
+
+    #[test]
+    fn locks_are_told_with_their_reason() {
+        let t = at("2030-01-01T00:15:00Z");
+        assert_eq!(
+            lock_words(Some(LockReason::Operator), Some(t)),
+            "locked until 2030-01-01T00:15:00.000000Z by an operator"
+        );
+        assert_eq!(
+            lock_words(
+                Some(LockReason::Operator),
+                Some(super::super::indefinitely())
+            ),
+            "locked until `keyward users unlock` by an operator"
+        );
+        assert_eq!(
+            lock_words(Some(LockReason::FailedAttempts), Some(t)),
+            "locked until 2030-01-01T00:15:00.000000Z after too many failed attempts"
+        );
+        assert_eq!(lock_words(None, None), "locked");
+        for r in [LockReason::Operator, LockReason::FailedAttempts] {
+            assert_eq!(LockReason::from_stored(Some(r.as_str())), Some(r));
+            assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
+        }
     }
 }

@@ -12,8 +12,8 @@ pub mod repo;
 pub mod totp;
 
 pub use login::{
-    after_failure, record_login, record_unknown_login, AfterFailure, Attempt, Lockout, LoginCheck,
-    LoginReason,
+    after_failure, lock_words, record_login, record_unknown_login, AfterFailure, Attempt,
+    LockReason, Lockout, LoginCheck, LoginReason,
 };
 
 use crate::domain::audit::{self, Event, Stamp};
@@ -50,6 +50,8 @@ pub struct User {
     /// Until when it is locked.
     #[serde(with = "crate::output::rfc3339::option")]
     pub locked_until: Option<OffsetDateTime>,
+    /// Who or what locked it, when locked now (`operator`, `failed_attempts`).
+    pub lock_reason: Option<LockReason>,
     /// Consecutive failed logins.
     pub failed_login_attempts: i64,
     /// Last successful login.
@@ -72,23 +74,9 @@ pub struct User {
     pub updated_at: OffsetDateTime,
 }
 
-/// Checks a username against `^[a-z0-9][a-z0-9_.-]{2,31}$`.
+/// Checks a username against `^[a-z0-9][a-z0-9_.-]{2,31}$` (see [`crate::ident`]).
 pub fn validate_username(name: &str) -> Result<()> {
-    let ok = (3..=32).contains(&name.len())
-        && name
-            .bytes()
-            .next()
-            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && name.bytes().all(|c| {
-            c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'_' | b'.' | b'-')
-        });
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::invalid(format!(
-            "invalid username {name:?}: use 3 to 32 lowercase letters, digits, `_`, `.` or `-`, starting with a letter or digit"
-        )))
-    }
+    crate::ident::username(name)
 }
 
 /// Validates an email address and returns it lowercased.
@@ -159,7 +147,8 @@ pub fn check_password_policy(
         None => Ok(false),
         Some(_) if allow_weak => Ok(true),
         Some(why) => Err(Error::invalid(format!(
-            "password refused: {why}. Choose a longer passphrase, or pass --allow-weak to accept it anyway"
+            "password refused: {}. Choose a longer passphrase, or pass --allow-weak to accept it anyway",
+            why.trim_end().trim_end_matches('.')
         ))),
     }
 }
@@ -168,13 +157,15 @@ fn not_found(username: &str) -> Error {
     Error::not_found(format!("user '{username}' not found"))
 }
 
-/// The id of a user (exit 3 when absent).
+/// The id of a user (exit 2 for a malformed name, 3 when absent).
 pub fn user_id(conn: &mut dyn Conn, username: &str) -> Result<UserId> {
+    validate_username(username)?;
     repo::id_of(conn, username)?.ok_or_else(|| not_found(username))
 }
 
-/// One user by name with roles, as of `now` (exit 3 when absent).
+/// One user by name with roles, as of `now` (exit 2 for a malformed name, 3 when absent).
 pub fn get(conn: &mut dyn Conn, username: &str, now: OffsetDateTime) -> Result<User> {
+    validate_username(username)?;
     let mut user = repo::find(conn, username, now)?.ok_or_else(|| not_found(username))?;
     user.roles = repo::roles_of(conn, user.id)?;
     Ok(user)
@@ -443,7 +434,10 @@ pub fn refusal(user: &User, permission: &str, granted_by: &[String]) -> Option<S
     if !user.is_active {
         Some(format!("user '{username}' is disabled"))
     } else if user.locked {
-        Some(format!("user '{username}' is locked"))
+        Some(format!(
+            "user '{username}' is {}",
+            lock_words(user.lock_reason, user.locked_until)
+        ))
     } else if granted_by.is_empty() {
         Some(format!("no role of '{username}' grants {permission}"))
     } else {
@@ -529,6 +523,10 @@ mod tests {
                 "{weak}"
             );
             assert!(check_password_policy(weak, "alice", "alice@example.com", true).unwrap());
+            let msg = check_password_policy(weak, "alice", "alice@example.com", false)
+                .unwrap_err()
+                .to_string();
+            assert!(!msg.contains(".."), "one period before `Choose`: {msg}");
         }
     }
 }

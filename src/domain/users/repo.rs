@@ -1,12 +1,13 @@
 //! The users' SQL, written once in portable form; rows read by column name.
 
-use super::User;
+use super::{LockReason, User};
 use crate::error::Result;
 use crate::ids::{RoleId, UserId};
 use crate::store::{Conn, Row};
 use time::OffsetDateTime;
 
-const USER_COLUMNS: &str = "id, username, email, is_active, locked_until, failed_login_attempts, \
+const USER_COLUMNS: &str =
+    "id, username, email, is_active, locked_until, lock_reason, failed_login_attempts, \
      last_login_at, password_changed_at, totp_enabled, totp_secret IS NOT NULL AS has_totp_secret, \
      created_at, updated_at";
 
@@ -19,6 +20,9 @@ fn user_from_row(r: &Row, now: OffsetDateTime) -> Result<User> {
         email: r.text("email")?,
         is_active: r.bool("is_active")?,
         locked: locked_until.is_some(),
+        lock_reason: locked_until.and(LockReason::from_stored(
+            r.opt_text("lock_reason")?.as_deref(),
+        )),
         locked_until,
         failed_login_attempts: r.int("failed_login_attempts")?,
         last_login_at: r.opt_time("last_login_at")?,
@@ -174,8 +178,13 @@ pub fn set_lock(
     now: OffsetDateTime,
 ) -> Result<()> {
     conn.execute(
-        "UPDATE users SET locked_until = $1, updated_at = $2 WHERE id = $3",
-        &[until.into(), now.into(), user.into()],
+        "UPDATE users SET locked_until = $1, lock_reason = $2, updated_at = $3 WHERE id = $4",
+        &[
+            until.into(),
+            LockReason::Operator.as_str().into(),
+            now.into(),
+            user.into(),
+        ],
     )?;
     Ok(())
 }
@@ -183,7 +192,7 @@ pub fn set_lock(
 /// Unlocks and clears the failure count.
 pub fn unlock(conn: &mut dyn Conn, user: UserId, now: OffsetDateTime) -> Result<()> {
     conn.execute(
-        "UPDATE users SET locked_until = NULL, failed_login_attempts = 0, updated_at = $1 WHERE id = $2",
+        "UPDATE users SET locked_until = NULL, lock_reason = NULL, failed_login_attempts = 0, updated_at = $1 WHERE id = $2",
         &[now.into(), user.into()],
     )?;
     Ok(())
@@ -205,6 +214,8 @@ pub struct LoginRow {
     pub is_active: bool,
     /// The stored lock, current or run out.
     pub locked_until: Option<OffsetDateTime>,
+    /// Who or what set that lock.
+    pub lock_reason: Option<LockReason>,
     /// Consecutive failures counted.
     pub failed_login_attempts: i64,
 }
@@ -215,11 +226,13 @@ fn login_row(r: &Row) -> Result<LoginRow> {
         password_hash: r.text("password_hash")?,
         is_active: r.bool("is_active")?,
         locked_until: r.opt_time("locked_until")?,
+        lock_reason: LockReason::from_stored(r.opt_text("lock_reason")?.as_deref()),
         failed_login_attempts: r.int("failed_login_attempts")?,
     })
 }
 
-const LOGIN_COLUMNS: &str = "id, password_hash, is_active, locked_until, failed_login_attempts";
+const LOGIN_COLUMNS: &str =
+    "id, password_hash, is_active, locked_until, lock_reason, failed_login_attempts";
 
 /// The login state of a user by name.
 pub fn login_by_name(conn: &mut dyn Conn, username: &str) -> Result<Option<LoginRow>> {
@@ -252,22 +265,24 @@ pub fn rehash(conn: &mut dyn Conn, user: UserId, new_hash: &str, old_hash: &str)
 /// A successful login: the count and any lock cleared, the time noted.
 pub fn logged_in(conn: &mut dyn Conn, user: UserId, now: OffsetDateTime) -> Result<()> {
     conn.execute(
-        "UPDATE users SET failed_login_attempts = 0, locked_until = NULL, last_login_at = $1 WHERE id = $2",
+        "UPDATE users SET failed_login_attempts = 0, locked_until = NULL, lock_reason = NULL, last_login_at = $1 WHERE id = $2",
         &[now.into(), user.into()],
     )?;
     Ok(())
 }
 
-/// Stores the failure count and the lock it led to (or none).
+/// Stores the failure count and the lock it led to (or none), the lockout
+/// policy recorded as that lock's reason.
 pub fn set_failures(
     conn: &mut dyn Conn,
     user: UserId,
     failures: i64,
     lock: Option<OffsetDateTime>,
 ) -> Result<()> {
+    let reason = lock.map(|_| LockReason::FailedAttempts.as_str());
     conn.execute(
-        "UPDATE users SET failed_login_attempts = $1, locked_until = $2 WHERE id = $3",
-        &[failures.into(), lock.into(), user.into()],
+        "UPDATE users SET failed_login_attempts = $1, locked_until = $2, lock_reason = $3 WHERE id = $4",
+        &[failures.into(), lock.into(), reason.into(), user.into()],
     )?;
     Ok(())
 }
@@ -302,8 +317,12 @@ pub struct TotpRow {
     pub enabled: bool,
     /// The last time step accepted.
     pub last_step: Option<i64>,
+    /// Whether the account may log in.
+    pub is_active: bool,
     /// The stored lock, current or run out.
     pub locked_until: Option<OffsetDateTime>,
+    /// Who or what set that lock.
+    pub lock_reason: Option<LockReason>,
     /// Consecutive failures counted.
     pub failed_login_attempts: i64,
 }
@@ -311,8 +330,8 @@ pub struct TotpRow {
 /// The TOTP state of a user by name.
 pub fn totp_by_name(conn: &mut dyn Conn, username: &str) -> Result<Option<TotpRow>> {
     conn.query_opt(
-        "SELECT id, totp_secret, totp_enabled, totp_last_step, locked_until, failed_login_attempts \
-         FROM users WHERE username = $1",
+        "SELECT id, totp_secret, totp_enabled, totp_last_step, is_active, locked_until, lock_reason, \
+         failed_login_attempts FROM users WHERE username = $1",
         &[username.into()],
     )?
     .map(|r| {
@@ -321,7 +340,9 @@ pub fn totp_by_name(conn: &mut dyn Conn, username: &str) -> Result<Option<TotpRo
             secret: r.opt_text("totp_secret")?,
             enabled: r.bool("totp_enabled")?,
             last_step: r.opt_int("totp_last_step")?,
+            is_active: r.bool("is_active")?,
             locked_until: r.opt_time("locked_until")?,
+            lock_reason: LockReason::from_stored(r.opt_text("lock_reason")?.as_deref()),
             failed_login_attempts: r.int("failed_login_attempts")?,
         })
     })

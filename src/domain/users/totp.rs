@@ -3,7 +3,7 @@
 //! ring with `totp:<username>` as associated data; a code's time step is
 //! accepted once; bad codes count towards the same lockout as wrong passwords.
 
-use super::login::{count_failure, Failure, FailureKind, Lockout};
+use super::login::{count_failure, Failure, FailureKind, LockReason, Lockout};
 use super::{locked_at, repo, user_id};
 use crate::crypto::envelope;
 use crate::crypto::keyring::Keyring;
@@ -118,8 +118,10 @@ pub enum TotpReason {
     InvalidCode,
     /// A replay of a step already used.
     CodeAlreadyUsed,
-    /// The account is locked.
+    /// The account is locked (see `lock_reason`).
     Locked,
+    /// The account is disabled.
+    Disabled,
 }
 
 /// The result of `totp verify`.
@@ -129,14 +131,26 @@ pub struct TotpCheck {
     pub username: String,
     /// Whether the code is accepted.
     pub valid: bool,
-    /// `ok`, `invalid_code`, `code_already_used`, `locked`.
+    /// `ok`, `invalid_code`, `code_already_used`, `locked`, `disabled`.
     pub reason: TotpReason,
     /// Whether this code activated the enrolment.
     pub activated: bool,
+    /// Locked until, when locked.
+    #[serde(with = "crate::output::rfc3339::option")]
+    pub locked_until: Option<OffsetDateTime>,
+    /// Who or what locked it, when locked (`operator`, `failed_attempts`).
+    pub lock_reason: Option<LockReason>,
+}
+
+#[derive(Serialize)]
+struct Denied {
+    reason: TotpReason,
 }
 
 /// Checks a code at `stamp.at` (write transaction): ±1 step, never a step at
-/// or before the last one used. Bad codes count towards the lockout.
+/// or before the last one used. Bad codes count towards the lockout. A
+/// disabled or locked account is refused whatever the code (audited as
+/// `user.totp_denied`); it never activates an enrolment.
 pub fn verify(
     conn: &mut dyn Conn,
     stamp: Stamp<'_>,
@@ -144,6 +158,8 @@ pub fn verify(
     (username, code): (&str, &str),
     policy: Lockout,
 ) -> Result<TotpCheck> {
+    super::validate_username(username)?;
+    let code = parse_code(code)?;
     let row = repo::totp_by_name(conn, username)?
         .ok_or_else(|| Error::not_found(format!("user '{username}' not found")))?;
     let Some(sealed) = &row.secret else {
@@ -151,14 +167,29 @@ pub fn verify(
             "user '{username}' has no TOTP enrolment: run `keyward users totp enroll {username}`"
         )));
     };
-    let code = parse_code(code)?;
     let mut check = TotpCheck {
         username: username.to_owned(),
         valid: false,
-        reason: TotpReason::Locked,
+        reason: TotpReason::InvalidCode,
         activated: false,
+        locked_until: locked_at(row.locked_until, stamp.at),
+        lock_reason: None,
     };
-    if locked_at(row.locked_until, stamp.at).is_some() {
+    let denied = if !row.is_active {
+        Some(TotpReason::Disabled)
+    } else if check.locked_until.is_some() {
+        check.lock_reason = row.lock_reason;
+        Some(TotpReason::Locked)
+    } else {
+        None
+    };
+    if let Some(reason) = denied {
+        check.reason = reason;
+        audit::record(
+            conn,
+            stamp,
+            Event::new("user.totp_denied", "user", username).details_of(&Denied { reason }),
+        )?;
         return Ok(check);
     }
     let secret = envelope::open(ring, &aad(username), sealed)?;
@@ -189,11 +220,10 @@ pub fn verify(
                 locked_until: row.locked_until,
                 kind: FailureKind::TotpCode,
             };
-            if count_failure(conn, stamp, &failure, policy)?
-                .lock_until
-                .is_some()
-            {
+            if let Some(until) = count_failure(conn, stamp, &failure, policy)?.lock_until {
                 check.reason = TotpReason::Locked;
+                check.locked_until = Some(until);
+                check.lock_reason = Some(LockReason::FailedAttempts);
             }
         }
     }

@@ -89,6 +89,9 @@ fn check(ctx: &mut Context, h: &mut Health) -> Result<()> {
     let (store, ring) = ctx.store_and_keyring()?;
     h.kid = Some(ring.active().kid().to_owned());
     h.key_matches = Some(false);
+    // Read on its own first, so a wrong key (as after an interrupted
+    // rotation) still shows the key the database expects.
+    h.expected_kid = store::read(store, keys::registered_kid)?;
     let status = store::read(store, |c| keys::check(c, ring))?;
     h.expected_kid = status.expected_kid.clone();
     if status.expected_kid.is_none() {

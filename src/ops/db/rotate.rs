@@ -48,12 +48,22 @@ pub fn rotate_key(ctx: &mut Context, new_key_file: &Path) -> Result<RotateReport
     let (store, ring) = ctx.store_and_keyring()?;
     let total = store::read(store, |c| {
         keys::check(c, ring)?;
+        keys::ensure_fresh(c, new_key.kid())?;
         keys::count_sealed(c)
     })?;
+    // A key to be created is named only once it exists: a refusal must not
+    // name a key that a later run (making another one) would not use.
+    let to = if created {
+        format!(
+            "a new key, created in {} once confirmed",
+            new_key_file.display()
+        )
+    } else {
+        format!("key {} from {}", new_key.kid(), new_key_file.display())
+    };
     let what = format!(
-        "re-encrypt {total} secret value(s) from key {} to key {}",
-        ring.active().kid(),
-        new_key.kid()
+        "re-encrypt {total} secret value(s) from key {} to {to}",
+        ring.active().kid()
     );
     ctx.confirm(&what)?;
     if created {

@@ -8,6 +8,7 @@ use crate::domain::settings::{
     self, stays_secret, Action, Change, Changes, Desired, Journal, Secrecy,
 };
 use crate::error::Result;
+use crate::ident::{self, Ident};
 use crate::output::TableRow;
 use crate::store::{Access, Conn};
 use serde::Serialize;
@@ -44,8 +45,10 @@ impl TableRow for PromoteRow {
 
 /// Copies `keys` from one environment to another (or plans it, with `dry_run`).
 pub fn promote(ctx: &mut Context, req: &PromoteRequest) -> Result<Vec<PromoteRow>> {
-    crate::config::validate_environment(&req.from)?;
-    crate::config::validate_environment(&req.to)?;
+    ident::check(&[Ident::Environment(&req.from), Ident::Environment(&req.to)])?;
+    req.keys
+        .iter()
+        .try_for_each(|k| ident::check(&[Ident::SettingKey(k)]))?;
     let access = if req.dry_run {
         Access::Read
     } else {

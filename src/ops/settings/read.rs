@@ -8,6 +8,7 @@ use crate::context::Context;
 use crate::domain::keys;
 use crate::domain::settings::{self, file, Desired, Stored};
 use crate::error::{Error, Result};
+use crate::ident::{self, Ident};
 use crate::store::{Access, Conn};
 use std::collections::BTreeMap;
 use zeroize::Zeroizing;
@@ -93,6 +94,7 @@ fn ring_for_reveal(c: &mut dyn Conn, ring: &Ring<'_>, needed: bool) -> Result<()
 
 /// One live setting.
 pub fn get(ctx: &mut Context, req: &GetRequest) -> Result<Got> {
+    ident::check(&[Ident::Environment(&req.env), Ident::SettingKey(&req.key)])?;
     with_ring(ctx, Access::Read, |c, ring, _| {
         let s = settings::get(c, &req.env, &req.key)?;
         ring_for_reveal(c, ring, req.reveal && s.secret)?;
@@ -106,6 +108,7 @@ pub fn get(ctx: &mut Context, req: &GetRequest) -> Result<Got> {
 
 /// Live settings, filtered.
 pub fn list(ctx: &mut Context, req: &ListRequest) -> Result<Vec<SettingView>> {
+    ident::check(&[Ident::Environment(&req.env)])?;
     with_ring(ctx, Access::Read, |c, ring, _| {
         let list = settings::list(c, &req.env, req.category.as_deref(), req.prefix.as_deref())?;
         ring_for_reveal(c, ring, req.reveal && list.iter().any(|s| s.secret))?;
@@ -124,6 +127,7 @@ pub fn list(ctx: &mut Context, req: &ListRequest) -> Result<Vec<SettingView>> {
 
 /// Every version of a setting, oldest first.
 pub fn history(ctx: &mut Context, req: &HistoryRequest) -> Result<Vec<HistoryRow>> {
+    ident::check(&[Ident::Environment(&req.env), Ident::SettingKey(&req.key)])?;
     let (env, key) = (req.env.as_str(), req.key.as_str());
     with_ring(ctx, Access::Read, |c, ring, _| {
         let versions = settings::history(c, env, key)?;
@@ -226,6 +230,7 @@ pub struct Exported {
 
 /// The environment's settings in an import format or as variables.
 pub fn export(ctx: &mut Context, req: &ExportRequest) -> Result<Exported> {
+    ident::check(&[Ident::Environment(&req.env)])?;
     let env = req.env.as_str();
     let plain = with_ring(ctx, Access::Read, |c, ring, _| {
         load_plain(c, ring, env, None, req.reveal)
@@ -275,6 +280,7 @@ pub fn run_environment(
     ctx: &mut Context,
     req: &RunRequest,
 ) -> Result<Vec<(String, Zeroizing<String>)>> {
+    ident::check(&[Ident::Environment(&req.env)])?;
     let plain = with_ring(ctx, Access::Read, |c, ring, _| {
         load_plain(c, ring, &req.env, req.prefix.as_deref(), true)
     })?;
@@ -292,7 +298,10 @@ pub struct DiffRequest {
 
 /// Keys in only one environment, and keys whose values or types differ.
 pub fn diff(ctx: &mut Context, req: &DiffRequest) -> Result<Vec<DiffRow>> {
-    crate::config::validate_environment(&req.against)?;
+    ident::check(&[
+        Ident::Environment(&req.env),
+        Ident::Environment(&req.against),
+    ])?;
     let (env, against) = (req.env.as_str(), req.against.as_str());
     let (left, right) = with_ring(ctx, Access::Read, |c, ring, _| {
         Ok((

@@ -8,6 +8,7 @@ use crate::domain::settings::{
     self, stays_secret, Change, Desired, Secrecy, Stored, ValueType, Written,
 };
 use crate::error::Result;
+use crate::ident::{self, Ident};
 use crate::store::{self, Access};
 use zeroize::Zeroizing;
 
@@ -65,7 +66,7 @@ fn desired(req: &SetRequest, current: Option<&Stored>) -> Result<Desired> {
 
 /// Creates or changes a setting (a new version when anything differs).
 pub fn set(ctx: &mut Context, req: &SetRequest) -> Result<SetOutcome> {
-    settings::validate_key(&req.key)?;
+    ident::check(&[Ident::Environment(&req.env), Ident::SettingKey(&req.key)])?;
     let (env, key) = (req.env.as_str(), req.key.as_str());
     with_ring(ctx, Access::Write, |c, ring, stamp| {
         keys::gate(c, ring.get(), Some(stamp))?;
@@ -100,6 +101,7 @@ pub struct DeleteRequest {
 
 /// Hides a setting (history kept), after confirmation.
 pub fn delete(ctx: &mut Context, req: &DeleteRequest) -> Result<Written> {
+    ident::check(&[Ident::Environment(&req.env), Ident::SettingKey(&req.key)])?;
     let (env, key) = (req.env.as_str(), req.key.as_str());
     // Only to say "not found" before asking; the write decides on its own read.
     store::read(ctx.store()?, |c| settings::get(c, env, key))?;
@@ -122,6 +124,7 @@ pub struct RollbackRequest {
 
 /// Writes an earlier version back as a new version (also for a deleted setting).
 pub fn rollback(ctx: &mut Context, req: &RollbackRequest) -> Result<Written> {
+    ident::check(&[Ident::Environment(&req.env), Ident::SettingKey(&req.key)])?;
     let (env, key) = (req.env.as_str(), req.key.as_str());
     with_ring(ctx, Access::Write, |c, ring, stamp| {
         keys::gate(c, ring.get(), Some(stamp))?;
