@@ -37,14 +37,17 @@ pub fn check(idents: &[Ident<'_>]) -> Result<()> {
 pub const SHOWN_CHARS: usize = 40;
 
 /// A value as messages (and audit targets) may quote it: in double quotes,
-/// control, bidi and other invisible characters escaped (`\u{1b}`), cut
+/// control and bidi characters escaped as tables show them (`\e`, `\u{202e}`), cut
 /// after [`SHOWN_CHARS`] characters with its length in bytes.
 pub fn shown(value: &str) -> String {
     let mut out = String::with_capacity(SHOWN_CHARS + 16);
     out.push('"');
     let mut chars = value.chars();
     for c in chars.by_ref().take(SHOWN_CHARS) {
-        out.extend(c.escape_debug());
+        match crate::text::escape(c, false) {
+            Some(e) => out.push_str(&e),
+            None => out.push(c),
+        }
     }
     out.push('"');
     if chars.next().is_some() {
@@ -168,7 +171,7 @@ mod tests {
     #[test]
     fn shown_is_bounded_and_escaped() {
         assert_eq!(shown("alice"), "\"alice\"");
-        assert_eq!(shown("a\u{1b}[2J\u{202e}"), "\"a\\u{1b}[2J\\u{202e}\"");
+        assert_eq!(shown("a\u{1b}[2J\u{202e}"), "\"a\\e[2J\\u{202e}\"");
         let long = "x".repeat(100_000);
         let s = shown(&long);
         assert!(s.len() < 80, "{s}");

@@ -18,6 +18,7 @@ pub mod ops;
 pub mod output;
 pub mod secret;
 pub mod store;
+pub mod text;
 pub mod time;
 
 pub use error::{Error, Result};
