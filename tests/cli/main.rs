@@ -9,4 +9,5 @@ mod config;
 mod db;
 mod roles;
 mod settings;
+mod settings_hardening;
 mod users;
