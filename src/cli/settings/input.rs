@@ -31,10 +31,8 @@ impl ValueSource {
     pub(super) fn read(self, key: &str, max: u64) -> Result<Zeroizing<String>> {
         let what = format!("the value of '{key}'");
         match self {
-            ValueSource::Argv(v) => {
-                crate::domain::settings::check_size(key, &v, max)?;
-                Ok(Zeroizing::new(v))
-            }
+            // Checked against the cap by the operation, before it writes.
+            ValueSource::Argv(v) => Ok(Zeroizing::new(v)),
             ValueSource::Stdin => secret::stdin_value(&what, max),
             ValueSource::File(path) => secret::file_value(&path, &what, max),
         }
