@@ -103,6 +103,9 @@ _keyward() {
             keyward__subcmd__settings,diff)
                 cmd="keyward__subcmd__settings__subcmd__diff"
                 ;;
+            keyward__subcmd__settings,envs)
+                cmd="keyward__subcmd__settings__subcmd__envs"
+                ;;
             keyward__subcmd__settings,export)
                 cmd="keyward__subcmd__settings__subcmd__export"
                 ;;
@@ -1303,7 +1306,7 @@ _keyward() {
             return 0
             ;;
         keyward__subcmd__settings)
-            opts="-o -y -h -V --database-url --key-file --config --env --actor --output --yes --help --version set get list delete history rollback import export run diff promote"
+            opts="-o -y -h -V --database-url --key-file --config --env --actor --output --yes --help --version set get list delete history rollback import export run envs diff promote"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1436,8 +1439,50 @@ _keyward() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        keyward__subcmd__settings__subcmd__envs)
+            opts="-o -y -h -V --database-url --key-file --config --env --actor --output --yes --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --env)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --actor)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         keyward__subcmd__settings__subcmd__export)
-            opts="-o -y -h -V --format --reveal --database-url --key-file --config --env --actor --output --yes --help --version"
+            opts="-o -y -h -V --format --reveal --allow-var --database-url --key-file --config --env --actor --output --yes --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1445,6 +1490,10 @@ _keyward() {
             case "${prev}" in
                 --format)
                     COMPREPLY=($(compgen -W "yaml json dotenv shell" -- "${cur}"))
+                    return 0
+                    ;;
+                --allow-var)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --database-url)
@@ -1763,13 +1812,17 @@ _keyward() {
             return 0
             ;;
         keyward__subcmd__settings__subcmd__run)
-            opts="-o -y -h -V --prefix --database-url --key-file --config --env --actor --output --yes --help --version"
+            opts="-o -y -h -V --prefix --allow-var --database-url --key-file --config --env --actor --output --yes --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --prefix)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --allow-var)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -417,28 +417,29 @@ yaml\t'One YAML document'"
 complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from permissions" -s y -l yes -d 'Proceed with destructive actions without asking'
 complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from permissions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from permissions" -s V -l version -d 'Print version'
-complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run diff promote" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
-complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run diff promote" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
-complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run diff promote" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
-complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run diff promote" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
-complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run diff promote" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
-complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run diff promote" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run envs diff promote" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run envs diff promote" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run envs diff promote" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run envs diff promote" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run envs diff promote" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run envs diff promote" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
 json\t'One JSON document'
 yaml\t'One YAML document'"
-complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run diff promote" -s y -l yes -d 'Proceed with destructive actions without asking'
-complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run diff promote" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run diff promote" -s V -l version -d 'Print version'
-complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run diff promote" -f -a "set" -d 'Create or change a setting (a new version when anything differs)'
-complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run diff promote" -f -a "get" -d 'Show a setting'
-complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run diff promote" -f -a "list" -d 'List settings'
-complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run diff promote" -f -a "delete" -d 'Delete a setting (its history stays; `rollback` can restore it)'
-complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run diff promote" -f -a "history" -d 'Show every version of a setting'
-complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run diff promote" -f -a "rollback" -d 'Write an earlier version back as a new version (also for a deleted setting)'
-complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run diff promote" -f -a "import" -d 'Apply a YAML file declaratively: print the plan, apply it in one transaction'
-complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run diff promote" -f -a "export" -d 'Print the environment\'s settings (yaml/json re-import with `import`)'
-complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run diff promote" -f -a "run" -d 'Run a command with the settings as environment variables (smtp.password → SMTP_PASSWORD)'
-complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run diff promote" -f -a "diff" -d 'Compare this environment (--env) with another: keys in only one, values that differ'
-complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run diff promote" -f -a "promote" -d 'Copy settings from one environment to another, as audited changes there'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run envs diff promote" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run envs diff promote" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run envs diff promote" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run envs diff promote" -f -a "set" -d 'Create or change a setting (a new version when anything differs)'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run envs diff promote" -f -a "get" -d 'Show a setting'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run envs diff promote" -f -a "list" -d 'List settings'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run envs diff promote" -f -a "delete" -d 'Delete a setting (its history stays; `rollback` can restore it)'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run envs diff promote" -f -a "history" -d 'Show every version of a setting'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run envs diff promote" -f -a "rollback" -d 'Write an earlier version back as a new version (also for a deleted setting)'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run envs diff promote" -f -a "import" -d 'Apply a YAML file declaratively: print the plan, apply it in one transaction'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run envs diff promote" -f -a "export" -d 'Print the environment\'s settings (yaml/json re-import with `import`)'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run envs diff promote" -f -a "run" -d 'Run a command with the settings as environment variables (smtp.password → SMTP_PASSWORD)'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run envs diff promote" -f -a "envs" -d 'List the environments that have settings, with their counts'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run envs diff promote" -f -a "diff" -d 'Compare this environment (--env) with another: keys in only one, values that differ'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run envs diff promote" -f -a "promote" -d 'Copy settings from one environment to another, as audited changes there'
 complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from set" -l from-file -d 'Read the value from a file, as it is' -r -F
 complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from set" -l type -d 'Value type (default: the current type, else string)' -r -f -a "string\t'Text'
 int\t'A 64-bit integer'
@@ -456,7 +457,7 @@ complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_see
 complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from set" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
 json\t'One JSON document'
 yaml\t'One YAML document'"
-complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from set" -l value-stdin -d 'Read the value from stdin (all of it, minus one trailing newline)'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from set" -l value-stdin -d 'Read the value from stdin (all of it, minus one trailing newline; on a terminal, asked for without echo)'
 complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from set" -l secret -d 'Store it encrypted; shown masked unless --reveal'
 complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from set" -s y -l yes -d 'Proceed with destructive actions without asking'
 complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from set" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -542,6 +543,7 @@ complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_see
 json\t''
 dotenv\t''
 shell\t''"
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from export" -l allow-var -d 'Write this protected variable (PATH, LD_PRELOAD, …) in dotenv/shell exports all the same' -r
 complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from export" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
 complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from export" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
 complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from export" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
@@ -555,6 +557,7 @@ complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_see
 complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from export" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from export" -s V -l version -d 'Print version'
 complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from run" -l prefix -d 'Only keys starting with this' -r
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from run" -l allow-var -d 'Set this protected variable (PATH, LD_PRELOAD, …) from settings all the same' -r
 complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from run" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
 complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from run" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
 complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from run" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
@@ -566,6 +569,17 @@ yaml\t'One YAML document'"
 complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from run" -s y -l yes -d 'Proceed with destructive actions without asking'
 complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from run" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from run" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from envs" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from envs" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from envs" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from envs" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from envs" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from envs" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from envs" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from envs" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from envs" -s V -l version -d 'Print version'
 complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from diff" -l against -d 'The environment to compare against' -r
 complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from diff" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
 complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from diff" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F

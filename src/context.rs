@@ -87,6 +87,12 @@ impl Context {
         }
     }
 
+    /// Closes the store and forgets the key ring (before `exec` replaces the process).
+    pub fn close(&mut self) {
+        self.store = None;
+        self.keyring = None;
+    }
+
     /// Forgets the loaded key ring (after the key file changed).
     pub fn reload_keyring(&mut self) {
         self.keyring = None;

@@ -23,7 +23,96 @@ pub fn stdin_line(what: &str) -> Result<Zeroizing<String>> {
     Ok(Zeroizing::new(trimmed.to_owned()))
 }
 
-/// Reads all of stdin, dropping one trailing newline (`--value-stdin`).
+/// How `--value-stdin` reads a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueInput {
+    /// stdin is a terminal: one line, asked for without echo (as a password is).
+    Prompt,
+    /// stdin is a pipe or a file: all of it, minus one trailing newline.
+    ReadAll,
+}
+
+impl ValueInput {
+    /// The way to read a value given whether stdin is a terminal.
+    pub fn for_stdin(stdin_is_terminal: bool) -> Self {
+        if stdin_is_terminal {
+            ValueInput::Prompt
+        } else {
+            ValueInput::ReadAll
+        }
+    }
+}
+
+/// A value from stdin (`--value-stdin`) of at most `max` bytes: asked for
+/// without echo on a terminal, else all of stdin minus one trailing newline.
+/// A longer value is refused (exit 2) without reading the rest.
+pub fn stdin_value(what: &str, max: u64) -> Result<Zeroizing<String>> {
+    match ValueInput::for_stdin(std::io::stdin().is_terminal()) {
+        ValueInput::Prompt => {
+            let value = rpassword::prompt_password(format!("Enter {what} (input hidden): "))
+                .map(Zeroizing::new)
+                .map_err(|e| {
+                    Error::invalid(format!("cannot read {what} from the terminal: {e}"))
+                })?;
+            if value.len() as u64 > max {
+                return Err(too_large(what, max));
+            }
+            Ok(value)
+        }
+        ValueInput::ReadAll => {
+            // Room for the line ending that is dropped.
+            let value = read_capped(std::io::stdin().lock(), what, max.saturating_add(2), max)?;
+            let value = Zeroizing::new(drop_newline(&value).to_owned());
+            if value.len() as u64 > max {
+                return Err(too_large(what, max));
+            }
+            Ok(value)
+        }
+    }
+}
+
+/// A file's text of at most `max` bytes, as it is (`--from-file`); a longer
+/// file is refused (exit 2) without reading the rest.
+pub fn file_value(path: &std::path::Path, what: &str, max: u64) -> Result<Zeroizing<String>> {
+    let cannot = |e: std::io::Error| Error::invalid(format!("cannot read {}: {e}", path.display()));
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    read_bounded(file, what, max)
+}
+
+fn too_large(what: &str, max: u64) -> Error {
+    Error::invalid(format!(
+        "{what} is larger than the limit of {max} bytes (KEYWARD_MAX_VALUE_SIZE or settings.max_value_size): nothing changed"
+    ))
+}
+
+/// Reads UTF-8 text of at most `max` bytes from `r`, refusing more (exit 2)
+/// after reading one byte past the limit.
+pub fn read_bounded(r: impl Read, what: &str, max: u64) -> Result<Zeroizing<String>> {
+    read_capped(r, what, max, max)
+}
+
+/// Reads at most `cap` bytes, refusing more as over the limit of `max`.
+fn read_capped(r: impl Read, what: &str, cap: u64, max: u64) -> Result<Zeroizing<String>> {
+    let mut bytes = Zeroizing::new(Vec::new());
+    r.take(cap.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::invalid(format!("cannot read {what}: {e}")))?;
+    if bytes.len() as u64 > cap {
+        return Err(too_large(what, max));
+    }
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| Error::invalid(format!("{what} is not UTF-8 text")))?;
+    Ok(Zeroizing::new(text.to_owned()))
+}
+
+/// `text` without one trailing newline (`\n` or `\r\n`).
+fn drop_newline(text: &str) -> &str {
+    text.strip_suffix("\r\n")
+        .or_else(|| text.strip_suffix('\n'))
+        .unwrap_or(text)
+}
+
+/// Reads all of stdin, dropping one trailing newline.
 pub fn stdin_all(what: &str) -> Result<Zeroizing<String>> {
     let mut all = Zeroizing::new(String::new());
     std::io::stdin()
@@ -79,4 +168,32 @@ pub fn new_password(from_stdin: bool, username: &str) -> Result<Zeroizing<String
         return Err(Error::invalid("the two passwords differ: nothing changed"));
     }
     Ok(first)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_terminal_is_prompted_without_echo_and_a_pipe_read_whole() {
+        assert_eq!(ValueInput::for_stdin(true), ValueInput::Prompt);
+        assert_eq!(ValueInput::for_stdin(false), ValueInput::ReadAll);
+    }
+
+    #[test]
+    fn bounded_reads_stop_past_the_limit() {
+        assert_eq!(*read_bounded(&b"abcd"[..], "v", 4).unwrap(), "abcd");
+        let err = read_bounded(&b"abcde"[..], "the value of 'k'", 4).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("limit of 4 bytes"), "{err}");
+        // A reader that never ends is read only one byte past the limit.
+        let endless = std::io::repeat(b'x');
+        assert_eq!(
+            read_bounded(endless, "v", 1 << 16).unwrap_err().exit_code(),
+            2
+        );
+        assert!(read_bounded(&[0xff_u8][..], "v", 4).is_err());
+        assert_eq!(drop_newline("a\r\n"), "a");
+        assert_eq!(drop_newline("a\n\n"), "a\n");
+    }
 }

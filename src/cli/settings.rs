@@ -3,15 +3,19 @@
 //! Each verb resolves its arguments (a value from argv, stdin or a file),
 //! calls one operation of [`crate::ops::settings`] and renders its view.
 
+mod import;
+mod input;
+mod run;
+
 use crate::config::Format;
 use crate::context::Context;
 use crate::domain::settings::{Action, ValueType};
-use crate::error::{Error, Result};
-use crate::ops::settings::{self as ops, ExportFormat, Mask, Plan};
-use crate::output::{Data, Reply};
-use crate::secret;
+use crate::error::Result;
+use crate::ops::settings::{self as ops, ExportFormat, Mask};
+use crate::output::{warn, Data, Reply};
 use clap::Subcommand;
-use std::path::{Path, PathBuf};
+use input::ValueSource;
+use std::path::PathBuf;
 use zeroize::Zeroizing;
 
 #[derive(Debug, Subcommand)]
@@ -23,7 +27,7 @@ pub(crate) enum SettingsCommand {
         /// The value (for secrets prefer --value-stdin: argv ends up in shell history)
         #[arg(allow_hyphen_values = true)]
         value: Option<String>,
-        /// Read the value from stdin (all of it, minus one trailing newline)
+        /// Read the value from stdin (all of it, minus one trailing newline; on a terminal, asked for without echo)
         #[arg(long, conflicts_with_all = ["value", "from_file"])]
         value_stdin: bool,
         /// Read the value from a file, as it is
@@ -109,16 +113,24 @@ pub(crate) enum SettingsCommand {
         /// Include secrets' values (otherwise they are left out)
         #[arg(long)]
         reveal: bool,
+        /// Write this protected variable (PATH, LD_PRELOAD, …) in dotenv/shell exports all the same
+        #[arg(long = "allow-var", value_name = "NAME")]
+        allow_vars: Vec<String>,
     },
     /// Run a command with the settings as environment variables (smtp.password → SMTP_PASSWORD)
     Run {
         /// Only keys starting with this
         #[arg(long)]
         prefix: Option<String>,
+        /// Set this protected variable (PATH, LD_PRELOAD, …) from settings all the same
+        #[arg(long = "allow-var", value_name = "NAME")]
+        allow_vars: Vec<String>,
         /// The command and its arguments, after --
         #[arg(last = true, required = true, value_name = "CMD")]
         command: Vec<String>,
     },
+    /// List the environments that have settings, with their counts
+    Envs,
     /// Compare this environment (--env) with another: keys in only one, values that differ
     Diff {
         /// The environment to compare against
@@ -181,13 +193,25 @@ pub(crate) fn run(ctx: &mut Context, cmd: SettingsCommand) -> Result<Reply> {
             file,
             dry_run,
             prune,
-        } => import(ctx, &file, dry_run, prune),
-        SettingsCommand::Export { format, reveal } => export(ctx, format, reveal),
-        SettingsCommand::Run { prefix, command } => {
-            let env = ctx.config.environment.clone();
-            let pairs = ops::run_environment(ctx, &ops::RunRequest { env, prefix })?;
-            run_command(&pairs, &command)
-        }
+        } => import::import(ctx, &file, dry_run, prune),
+        SettingsCommand::Export {
+            format,
+            reveal,
+            allow_vars,
+        } => export(ctx, format, reveal, allow_vars),
+        SettingsCommand::Run {
+            prefix,
+            allow_vars,
+            command,
+        } => run::run(
+            ctx,
+            run::RunArgs {
+                prefix,
+                allow_vars,
+                command,
+            },
+        ),
+        SettingsCommand::Envs => Ok(Reply::rows(ops::envs(ctx)?)),
         SettingsCommand::Diff { against } => diff(ctx, against),
         SettingsCommand::Promote {
             keys,
@@ -252,7 +276,11 @@ fn list(
         reveal,
         mask,
     };
-    Ok(Reply::rows(ops::list(ctx, &req)?))
+    let listed = ops::list(ctx, &req)?;
+    if let Some(empty) = &listed.empty {
+        warn(empty);
+    }
+    Ok(Reply::rows(listed.rows))
 }
 
 fn history(ctx: &mut Context, key: String, reveal: bool) -> Result<Reply> {
@@ -290,14 +318,26 @@ fn rollback(ctx: &mut Context, key: String, to_version: i64) -> Result<Reply> {
         to_version,
     };
     let written = ops::rollback(ctx, &req)?;
-    let msg = format!(
-        "rolled '{}' in '{}' back to the value of version {}, as version {}",
-        req.key, req.env, req.to_version, written.version
-    );
+    let msg = if written.action == Action::Unchanged {
+        format!(
+            "'{}' in '{}' already holds what version {} held: nothing changed (version {})",
+            req.key, req.env, req.to_version, written.version
+        )
+    } else {
+        format!(
+            "rolled '{}' in '{}' back to the value of version {}, as version {}",
+            req.key, req.env, req.to_version, written.version
+        )
+    };
     Ok(Reply::object(written).with_message(msg).quiet_table())
 }
 
-fn export(ctx: &mut Context, format: Option<ExportFormat>, reveal: bool) -> Result<Reply> {
+fn export(
+    ctx: &mut Context,
+    format: Option<ExportFormat>,
+    reveal: bool,
+    allow_vars: Vec<String>,
+) -> Result<Reply> {
     let env = ctx.config.environment.clone();
     let format = format.unwrap_or(match ctx.config.output {
         Format::Json => ExportFormat::Json,
@@ -309,8 +349,18 @@ fn export(ctx: &mut Context, format: Option<ExportFormat>, reveal: bool) -> Resu
             env,
             format,
             reveal,
+            allow_vars,
         },
     )?;
+    if let Some(empty) = &out.empty {
+        warn(empty);
+    }
+    if !out.skipped.is_empty() {
+        warn(format!(
+            "left out of the export: {} (they decide what runs; name one with --allow-var NAME to write it)",
+            out.skipped.join(", ")
+        ));
+    }
     let hidden = out.hidden;
     let message = (hidden > 0)
         .then(|| format!("{hidden} secret setting(s) left out: add --reveal to include them"));
@@ -324,48 +374,17 @@ fn export(ctx: &mut Context, format: Option<ExportFormat>, reveal: bool) -> Resu
 fn diff(ctx: &mut Context, against: String) -> Result<Reply> {
     let env = ctx.config.environment.clone();
     let req = ops::DiffRequest { env, against };
-    let rows = ops::diff(ctx, &req)?;
+    let diffed = ops::diff(ctx, &req)?;
+    for empty in &diffed.empty {
+        warn(empty);
+    }
     let msg = format!(
         "{} difference(s) between '{}' and '{}'",
-        rows.len(),
+        diffed.rows.len(),
         req.env,
         req.against
     );
-    Ok(Reply::rows(rows).with_message(msg))
-}
-
-/// Where `set` reads its value from.
-enum ValueSource {
-    Argv(String),
-    Stdin,
-    File(PathBuf),
-}
-
-impl ValueSource {
-    fn of(value: Option<String>, stdin: bool, file: Option<PathBuf>) -> Result<Self> {
-        match (value, stdin, file) {
-            (Some(v), false, None) => Ok(ValueSource::Argv(v)),
-            (None, true, None) => Ok(ValueSource::Stdin),
-            (None, false, Some(path)) => Ok(ValueSource::File(path)),
-            _ => Err(Error::invalid(
-                "give the value as an argument, with --value-stdin, or with --from-file FILE",
-            )),
-        }
-    }
-
-    fn read(self) -> Result<Zeroizing<String>> {
-        match self {
-            ValueSource::Argv(v) => Ok(Zeroizing::new(v)),
-            ValueSource::Stdin => secret::stdin_all("value"),
-            ValueSource::File(path) => read_file(&path),
-        }
-    }
-}
-
-fn read_file(path: &Path) -> Result<Zeroizing<String>> {
-    std::fs::read_to_string(path)
-        .map(Zeroizing::new)
-        .map_err(|e| Error::invalid(format!("cannot read {}: {e}", path.display())))
+    Ok(Reply::rows(diffed.rows).with_message(msg))
 }
 
 fn set(ctx: &mut Context, mut req: ops::SetRequest, source: ValueSource) -> Result<Reply> {
@@ -377,8 +396,19 @@ fn set(ctx: &mut Context, mut req: ops::SetRequest, source: ValueSource) -> Resu
     if req.secret && from_argv {
         crate::output::warn(argv_warning);
     }
-    req.value = source.read()?;
+    req.value = source.read(&req.key, ctx.config.max_value_size)?;
     let out = ops::set(ctx, &req)?;
+    // A first setting in an environment named like an existing one: a typo?
+    if let Some(c) = out
+        .new_environment
+        .as_ref()
+        .and_then(|e| e.closest.as_ref())
+    {
+        let (key, env) = (&req.key, &req.env);
+        warn(format!(
+            "'{key}' is the first setting of environment '{env}': did you mean '{c}'? (`keyward settings envs` lists them)"
+        ));
+    }
     // An existing secret stayed secret: only the write could tell.
     if out.secret && from_argv && !req.secret {
         crate::output::warn(argv_warning);
@@ -395,61 +425,6 @@ fn set(ctx: &mut Context, mut req: ops::SetRequest, source: ValueSource) -> Resu
     Ok(Reply::object(written).with_message(msg).quiet_table())
 }
 
-fn import(ctx: &mut Context, file: &Path, dry_run: bool, prune: bool) -> Result<Reply> {
-    let env = ctx.config.environment.clone();
-    let (text, source) = if file.as_os_str() == "-" {
-        (secret::stdin_all("settings file")?, "stdin".to_owned())
-    } else {
-        (read_file(file)?, file.display().to_string())
-    };
-    let plan = ops::import(
-        ctx,
-        &ops::ImportRequest {
-            env,
-            env_explicit: ctx.config.environment_explicit,
-            text,
-            source,
-            dry_run,
-            prune,
-        },
-    )?;
-    let summary = summary(&plan);
-    if ctx.config.output == Format::Table {
-        return Ok(Reply {
-            data: Data::Text(plan_lines(&plan)),
-            message: Some(summary),
-            ..Reply::default()
-        });
-    }
-    Ok(Reply::object(plan).with_message(summary))
-}
-
-/// The plan for people: `+ key`, `~ key (fields)`, `- key`.
-fn plan_lines(plan: &Plan) -> String {
-    let added = plan.added.iter().map(|k| format!("+ {k}\n"));
-    let changed = (plan.changed.iter()).map(|c| format!("~ {} ({})\n", c.key, c.fields));
-    let removed = plan.removed.iter().map(|k| format!("- {k}\n"));
-    added.chain(changed).chain(removed).collect()
-}
-
-fn summary(plan: &Plan) -> String {
-    let verb = if plan.applied {
-        "applied"
-    } else if plan.dry_run {
-        "dry run, nothing changed"
-    } else {
-        "nothing to do"
-    };
-    format!(
-        "{}: {} to add, {} to change, {} to remove, {} unchanged ({verb})",
-        plan.environment,
-        plan.added.len(),
-        plan.changed.len(),
-        plan.removed.len(),
-        plan.unchanged
-    )
-}
-
 fn promote(ctx: &mut Context, req: ops::PromoteRequest) -> Result<Reply> {
     let rows = ops::promote(ctx, &req)?;
     let (n, from, to) = (rows.len(), &req.from, &req.to);
@@ -461,38 +436,4 @@ fn promote(ctx: &mut Context, req: ops::PromoteRequest) -> Result<Reply> {
         format!("promoted {changed} of {n} setting(s) from '{from}' to '{to}'")
     };
     Ok(Reply::rows(rows).with_message(msg))
-}
-
-/// Runs the command with the settings as its environment; its exit code passes through.
-fn run_command(pairs: &[(String, Zeroizing<String>)], command: &[String]) -> Result<Reply> {
-    let (program, args) = command
-        .split_first()
-        .ok_or_else(|| Error::invalid("no command given after --"))?;
-    let mut child = std::process::Command::new(program);
-    child.args(args);
-    for (name, value) in pairs {
-        child.env(name, value.as_str());
-    }
-    let exit = |code: u8| Reply {
-        exit: Some(code),
-        ..Reply::default()
-    };
-    let status = match child.status() {
-        Ok(s) => s,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            crate::output::error(format!("command not found: {program}"));
-            return Ok(exit(127));
-        }
-        Err(e) => {
-            crate::output::error(format!("cannot run {program}: {e}"));
-            return Ok(exit(126));
-        }
-    };
-    use std::os::unix::process::ExitStatusExt;
-    let code = match (status.code(), status.signal()) {
-        (Some(c), _) => c,
-        (None, Some(sig)) => 128 + sig,
-        (None, None) => 1,
-    };
-    Ok(exit(u8::try_from(code).unwrap_or(1)))
 }

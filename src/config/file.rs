@@ -15,6 +15,7 @@ pub(super) struct FileConfig {
     pub actor: Option<String>,
     pub output: Option<String>,
     pub auth: Option<FileAuth>,
+    pub settings: Option<FileSettings>,
 }
 
 /// `database:` in the config file.
@@ -63,6 +64,13 @@ pub(super) struct FileAuth {
     pub pbkdf2_iterations: Option<u32>,
     pub max_failed_logins: Option<u32>,
     pub lockout_duration: Option<String>,
+}
+
+/// `settings:` in the config file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileSettings {
+    pub max_value_size: Option<u64>,
 }
 
 /// Finds and reads the config file: one named by `--config` or

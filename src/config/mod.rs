@@ -136,7 +136,16 @@ pub struct Config {
     pub test_now: Option<time::OffsetDateTime>,
     /// `NO_COLOR` is set (to anything): tables draw no styling.
     pub no_color: bool,
+    /// The largest setting value accepted, in bytes (`KEYWARD_MAX_VALUE_SIZE`,
+    /// `settings.max_value_size`).
+    pub max_value_size: u64,
 }
+
+/// The default cap on a setting's value: 1 MiB.
+pub const DEFAULT_MAX_VALUE_SIZE: u64 = 1 << 20;
+/// The highest cap that may be configured: 256 MiB (a secret's envelope is a
+/// third larger, and PostgreSQL holds at most 1 GB in a text value).
+pub const MAX_MAX_VALUE_SIZE: u64 = 256 << 20;
 
 /// The platform directories keyward uses.
 #[derive(Debug, Clone)]
@@ -237,6 +246,7 @@ impl Config {
         let actor = actor(flags, &env, file.actor)?;
         let output = output(flags, &env, file.output.as_deref())?;
         let (auth, hashing_warnings) = auth(&env, file.auth.unwrap_or_default())?;
+        let max_value_size = max_value_size(&env, file.settings.unwrap_or_default())?;
         Ok(Config {
             database,
             pool_size,
@@ -251,6 +261,7 @@ impl Config {
             hashing_warnings,
             test_now,
             no_color,
+            max_value_size,
         })
     }
 }
@@ -386,6 +397,23 @@ fn auth(env: &Env<'_>, fauth: file::FileAuth) -> Result<(AuthConfig, Vec<String>
     Ok((auth, hashing_warnings))
 }
 
+/// The cap on a setting's value in bytes: `KEYWARD_MAX_VALUE_SIZE` > `settings.max_value_size` > 1 MiB.
+fn max_value_size(env: &Env<'_>, file: file::FileSettings) -> Result<u64> {
+    let (n, from) = match env.get("KEYWARD_MAX_VALUE_SIZE") {
+        Some(v) => (v.parse::<u64>().ok(), "KEYWARD_MAX_VALUE_SIZE"),
+        None => match file.max_value_size {
+            Some(n) => (Some(n), "config file settings.max_value_size"),
+            None => return Ok(DEFAULT_MAX_VALUE_SIZE),
+        },
+    };
+    n.filter(|n| (1..=MAX_MAX_VALUE_SIZE).contains(n))
+        .ok_or_else(|| {
+            Error::invalid(format!(
+                "{from} must be a number of bytes from 1 to {MAX_MAX_VALUE_SIZE} (e.g. 1048576)"
+            ))
+        })
+}
+
 #[allow(unsafe_code)]
 fn unsafe_uid() -> u32 {
     // SAFETY: getuid has no preconditions and cannot fail.
@@ -419,6 +447,16 @@ mod tests {
         assert_eq!(c.environment, "development");
         assert_eq!(c.output, Format::Table);
         assert_eq!(c.auth.pbkdf2_iterations, 600_000);
+        assert_eq!(c.max_value_size, 1_048_576);
+    }
+
+    #[test]
+    fn value_size_cap_is_bytes_within_bounds() {
+        let cap = |v: &str| resolve(&Flags::default(), &[("KEYWARD_MAX_VALUE_SIZE", v)]);
+        assert_eq!(cap("2048").unwrap().max_value_size, 2048);
+        for bad in ["0", "1MiB", "-1", "268435457"] {
+            assert_eq!(cap(bad).unwrap_err().exit_code(), 2, "{bad}");
+        }
     }
 
     #[test]

@@ -10,4 +10,5 @@ mod db;
 mod output;
 mod roles;
 mod settings;
+mod settings_hardening;
 mod users;

@@ -24,7 +24,7 @@ pub struct Change<'a> {
     pub current: Option<&'a Stored>,
     /// What it should become.
     pub want: &'a Desired,
-    /// An old version written back (always a new version, logged as `rollback`).
+    /// An old version written back (logged as `rollback`; nothing when it is what the setting holds).
     pub rollback: bool,
 }
 
@@ -67,7 +67,8 @@ pub fn apply(
     } = ch;
     let fields = changed_fields(ring, current, want)?;
     let version = current.map_or(1, |c| c.version + 1);
-    if fields.is_unchanged() && !rollback {
+    // Nothing differs (also for a rollback to what the setting already holds): no version.
+    if fields.is_unchanged() {
         return Ok(Written {
             key: key.into(),
             environment: env.into(),

@@ -134,7 +134,7 @@ fn scalar_text(key: &str, v: &serde_yaml::Value) -> Result<(String, ValueType)> 
         )),
         Y::Null => Err(Error::invalid(format!("setting '{key}' has no value"))),
         Y::Tagged(_) => Err(Error::invalid(format!(
-            "setting '{key}': YAML tags are not supported"
+            "setting '{key}': YAML tags are not supported: write the value without one"
         ))),
     }
 }
@@ -213,9 +213,64 @@ fn entry(key: &str, v: &serde_yaml::Value) -> Result<(Desired, bool)> {
     ))
 }
 
-/// Parses a settings file; `source` names it in errors.
+/// Whether a settings file is JSON: named `*.json`, or (neither `*.yaml` nor
+/// `*.yml`) starting with `{`. JSON is read as JSON: a YAML parser would fold
+/// the line separators (U+2028, U+2029, U+0085) a JSON string may hold raw.
+pub fn is_json(text: &str, source: &str) -> bool {
+    let name = source.to_ascii_lowercase();
+    if name.ends_with(".json") {
+        return true;
+    }
+    if name.ends_with(".yaml") || name.ends_with(".yml") {
+        return false;
+    }
+    text.trim_start_matches('\u{feff}')
+        .trim_start()
+        .starts_with('{')
+}
+
+/// Reads the document as JSON or YAML (every YAML tag refused, naming its line and key).
+fn document(text: &str, source: &str) -> Result<Document> {
+    if is_json(text, source) {
+        let text = text.trim_start_matches('\u{feff}');
+        return serde_json::from_str(text)
+            .map_err(|e| Error::invalid(format!("{source} (read as JSON): {e}")));
+    }
+    if let Some(found) = super::yaml_tags::first_tag(text) {
+        return Err(tag_error(text, source, &found));
+    }
+    serde_yaml::from_str(text).map_err(|e| yaml_error(source, &e))
+}
+
+/// "YAML tags are not supported", with the line and the key it belongs to.
+fn tag_error(text: &str, source: &str, found: &super::yaml_tags::Found) -> Error {
+    // The key is the last one written at or before the tag's line.
+    let doc: Option<Document> = serde_yaml::from_str(text).ok();
+    let key = doc
+        .and_then(|d| d.settings)
+        .and_then(|s| {
+            s.items
+                .iter()
+                .filter_map(|(k, _)| line_of(text, k, 1).map(|l| (l, k.clone())))
+                .filter(|(l, _)| *l <= found.line)
+                .max()
+        })
+        .map(|(_, k)| format!(" setting '{k}':"))
+        .unwrap_or_default();
+    let tag = found
+        .tag
+        .as_deref()
+        .map(|t| format!(" (`{t}`)"))
+        .unwrap_or_default();
+    Error::invalid(format!(
+        "{source} at line {}:{key} YAML tags{tag} are not supported: write the value without one (quote text; give a type with `type:`)",
+        found.line
+    ))
+}
+
+/// Parses a settings file (JSON or YAML, see [`is_json`]); `source` names it in errors.
 pub fn parse(text: &str, source: &str) -> Result<SettingsFile> {
-    let doc: Document = serde_yaml::from_str(text).map_err(|e| yaml_error(source, &e))?;
+    let doc = document(text, source)?;
     if let Some(env) = &doc.environment {
         crate::config::validate_environment(env).map_err(|e| e.context(source))?;
     }
@@ -305,8 +360,10 @@ pub fn to_entry(d: &Desired) -> serde_json::Value {
 }
 
 /// Compact JSON that any YAML parser reads the same way: characters YAML
-/// forbids in a stream (DEL, C1 controls, U+FFFE/U+FFFF), which serde_json
-/// leaves raw, become `\u` escapes (valid in JSON and in YAML double quotes).
+/// forbids in a stream (DEL, C1 controls, U+FFFE/U+FFFF) and the line
+/// separators it would fold with the spaces around them (U+0085, U+2028,
+/// U+2029), which serde_json leaves raw, become `\u` escapes (valid in JSON
+/// and in YAML double quotes).
 pub fn portable_json(v: &serde_json::Value, pretty: bool) -> String {
     let text = if pretty {
         serde_json::to_string_pretty(v)
@@ -316,8 +373,10 @@ pub fn portable_json(v: &serde_json::Value, pretty: bool) -> String {
     let text = text.unwrap_or_else(|_| v.to_string());
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        if c == '\u{7f}' || ('\u{80}'..='\u{9f}').contains(&c) || c == '\u{fffe}' || c == '\u{ffff}'
-        {
+        if matches!(
+            c,
+            '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\u{fffe}' | '\u{ffff}'
+        ) {
             out.push_str(&format!("\\u{:04x}", c as u32));
         } else {
             out.push(c);
@@ -425,6 +484,36 @@ mod tests {
             assert_eq!(d1.value_type, d2.value_type, "{k1}");
             assert_eq!(d1.description, d2.description);
         }
+    }
+
+    #[test]
+    fn line_separators_survive_and_json_is_read_as_json() {
+        let value = "a \u{2028} b\u{2029} \u{85}c\r\n";
+        let d = Desired {
+            value: Zeroizing::new(value.into()),
+            value_type: ValueType::String,
+            secret: false,
+            category: None,
+            description: None,
+        };
+        let entries = vec![("k".to_owned(), to_entry(&d))];
+        let yaml = to_yaml("development", &entries);
+        assert!(
+            !yaml.contains('\u{2028}') && yaml.contains("\\u2028"),
+            "{yaml}"
+        );
+        let json = to_json("development", &entries);
+        for (text, source) in [(yaml.as_str(), "stdin"), (json.as_str(), "stdin")] {
+            assert_eq!(*parse(text, source).unwrap().entries[0].want.value, value);
+        }
+        // Raw separators in a JSON file: read as JSON, kept exactly.
+        let raw = format!("{{\"settings\": {{\"k\": \"{}\"}}}}", "x \u{2028} y");
+        assert_eq!(
+            *parse(&raw, "in.json").unwrap().entries[0].want.value,
+            "x \u{2028} y"
+        );
+        assert!(is_json(" \n{", "stdin") && is_json("settings: {}", "F.JSON"));
+        assert!(!is_json("{a: 1}", "f.yaml") && !is_json("settings: {}", "stdin"));
     }
 
     #[test]

@@ -11,11 +11,14 @@
 //! writes, [`file`] the declarative settings file.
 
 pub mod change;
+pub mod envs;
 pub mod file;
 pub mod journal;
 mod node;
 pub mod repo;
 mod value;
+pub mod vars;
+mod yaml_tags;
 
 pub use change::{apply, apply_one, create_many, delete, delete_one, Change, Written};
 pub use journal::Journal;
@@ -33,6 +36,18 @@ use zeroize::Zeroizing;
 /// Checks a setting key (see [`crate::ident`]).
 pub fn validate_key(key: &str) -> Result<()> {
     crate::ident::setting_key(key)
+}
+
+/// Checks a value against the size cap (`max` bytes, from the configuration):
+/// exit 2 naming the key, never quoting the value.
+pub fn check_size(key: &str, value: &str, max: u64) -> Result<()> {
+    if value.len() as u64 > max {
+        return Err(Error::invalid(format!(
+            "the value of '{key}' is {} bytes, over the limit of {max} bytes (KEYWARD_MAX_VALUE_SIZE or settings.max_value_size): nothing changed",
+            value.len()
+        )));
+    }
+    Ok(())
 }
 
 /// The associated data binding a secret to its row.
@@ -92,7 +107,10 @@ pub fn plaintext(
         return Ok(Zeroizing::new(stored.to_owned()));
     }
     let ring = ring.ok_or_else(|| Error::internal("a secret was read without a key ring"))?;
-    let bytes = envelope::open(ring, &aad(env, key), stored)?;
+    // Every reader (get, list, export, history, run, diff, promote) names the
+    // setting whose ciphertext fails, with the exit code the fault has.
+    let bytes = envelope::open(ring, &aad(env, key), stored)
+        .map_err(|e| e.context(format!("secret '{key}' in environment '{env}'")))?;
     String::from_utf8(bytes.to_vec())
         .map(Zeroizing::new)
         .map_err(|_| {

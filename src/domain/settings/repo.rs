@@ -40,9 +40,51 @@ pub fn find(conn: &mut dyn Conn, env: &str, key: &str) -> Result<Option<Stored>>
 
 /// One live setting (exit 3 when absent or deleted).
 pub fn get(conn: &mut dyn Conn, env: &str, key: &str) -> Result<Stored> {
-    find(conn, env, key)?
-        .filter(|s| !s.deleted)
-        .ok_or_else(|| not_found(env, key))
+    match find(conn, env, key)?.filter(|s| !s.deleted) {
+        Some(s) => Ok(s),
+        None => Err(missing(conn, env, key)),
+    }
+}
+
+/// "Not found" (exit 3), saying so when the whole environment holds no
+/// setting, with the closest one that does (a mistyped `--env`).
+fn missing(conn: &mut dyn Conn, env: &str, key: &str) -> Error {
+    match super::envs::empty_environment(conn, env) {
+        Ok(Some(empty)) => Error::not_found(format!("setting '{key}' not found: {empty}")),
+        _ => not_found(env, key),
+    }
+}
+
+/// Whether `env` holds a live setting.
+pub fn has_live(conn: &mut dyn Conn, env: &str) -> Result<bool> {
+    Ok(conn
+        .query_opt(
+            "SELECT 1 AS found FROM settings WHERE environment = $1 AND is_deleted = FALSE LIMIT 1",
+            &[env.into()],
+        )?
+        .is_some())
+}
+
+/// Every environment that has or had settings, with its counts, by name.
+pub fn environments(conn: &mut dyn Conn) -> Result<Vec<super::envs::EnvCount>> {
+    conn.query(
+        "SELECT environment, \
+         SUM(CASE WHEN is_deleted THEN 0 ELSE 1 END) AS live, \
+         SUM(CASE WHEN is_encrypted AND NOT is_deleted THEN 1 ELSE 0 END) AS secrets, \
+         SUM(CASE WHEN is_deleted THEN 1 ELSE 0 END) AS deleted \
+         FROM settings GROUP BY environment ORDER BY environment",
+        &[],
+    )?
+    .iter()
+    .map(|r| {
+        Ok(super::envs::EnvCount {
+            environment: r.text("environment")?,
+            settings: r.int("live")?,
+            secrets: r.int("secrets")?,
+            deleted: r.int("deleted")?,
+        })
+    })
+    .collect()
 }
 
 /// Every setting of an environment, deleted ones included, by key.
@@ -90,7 +132,7 @@ pub fn history(conn: &mut dyn Conn, env: &str, key: &str) -> Result<Vec<Version>
         &[env.into(), key.into()],
     )?;
     if rows.is_empty() {
-        return Err(not_found(env, key));
+        return Err(missing(conn, env, key));
     }
     rows.iter()
         .map(|r| {

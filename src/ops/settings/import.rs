@@ -73,6 +73,10 @@ fn target_env(req: &ImportRequest, parsed: &SettingsFile) -> Result<String> {
 /// Applies a settings file (or plans it, with `dry_run`) in one transaction.
 pub fn import(ctx: &mut Context, req: &ImportRequest) -> Result<Plan> {
     let parsed = file::parse(&req.text, &req.source)?;
+    let max = ctx.config.max_value_size;
+    for e in &parsed.entries {
+        settings::check_size(&e.key, &e.want.value, max).map_err(|err| err.context(&req.source))?;
+    }
     let env = target_env(req, &parsed)?;
     if req.prune && parsed.entries.is_empty() {
         return Err(Error::invalid(format!(

@@ -17,10 +17,11 @@ mod write;
 pub use import::{import, ImportRequest, Plan, PlanChange};
 pub use promote::{promote, PromoteRequest, PromoteRow};
 pub use read::{
-    diff, export, get, history, list, run_environment, DiffRequest, ExportFormat, ExportRequest,
-    Exported, GetRequest, Got, HistoryRequest, ListRequest, RunRequest,
+    diff, envs, export, get, history, list, run_environment, DiffRequest, Diffed, ExportFormat,
+    ExportRequest, Exported, GetRequest, Got, HistoryRequest, ListRequest, Listed, RunEnvironment,
+    RunRequest,
 };
-pub use view::{DiffRow, DiffStatus, HistoryRow, Mask, SettingView, Shown};
+pub use view::{DiffRow, DiffStatus, EnvRow, HistoryRow, Mask, SettingView, Shown};
 pub use write::{delete, rollback, set, DeleteRequest, RollbackRequest, SetOutcome, SetRequest};
 
 use crate::context::Context;

@@ -54,6 +54,7 @@ pub fn promote(ctx: &mut Context, req: &PromoteRequest) -> Result<Vec<PromoteRow
     } else {
         Access::Write
     };
+    let max = ctx.config.max_value_size;
     with_ring(ctx, access, |c, ring, stamp| {
         let stamp = (!req.dry_run).then_some(stamp);
         keys::gate(c, ring.get(), stamp)?;
@@ -62,7 +63,7 @@ pub fn promote(ctx: &mut Context, req: &PromoteRequest) -> Result<Vec<PromoteRow
         let rows = req
             .keys
             .iter()
-            .map(|key| one(c, ring, journal.as_mut(), req, key))
+            .map(|key| one(c, ring, journal.as_mut(), req, key, max))
             .collect::<Result<Vec<_>>>()?;
         if let Some(mut j) = journal {
             j.flush(c)?;
@@ -78,6 +79,7 @@ fn one(
     journal: Option<&mut Journal<'_>>,
     req: &PromoteRequest,
     key: &str,
+    max: u64,
 ) -> Result<PromoteRow> {
     let (from, to) = (req.from.as_str(), req.to.as_str());
     let src = settings::get(c, from, key)?;
@@ -88,6 +90,7 @@ fn one(
         src.secret,
         src.value.as_deref().unwrap_or_default(),
     )?;
+    settings::check_size(key, &value, max)?;
     let target = settings::find(c, to, key)?;
     let want = Desired {
         secret: stays_secret(target.as_ref(), Secrecy::secret_if(src.secret)),

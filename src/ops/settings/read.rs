@@ -2,11 +2,12 @@
 //! variables `settings run` gives its command. Each reads one consistent
 //! snapshot; the key ring is loaded only when a secret is to be shown.
 
-use super::view::{DiffRow, DiffStatus, HistoryRow, Mask, SettingView, Shown};
+use super::view::{DiffRow, DiffStatus, EnvRow, HistoryRow, Mask, SettingView, Shown};
 use super::{with_ring, Ring};
 use crate::context::Context;
 use crate::domain::keys;
-use crate::domain::settings::{self, file, Desired, Stored};
+use crate::domain::settings::envs::{self, EmptyEnv};
+use crate::domain::settings::{self, file, vars, Desired, Stored};
 use crate::error::{Error, Result};
 use crate::ident::{self, Ident};
 use crate::store::{Access, Conn};
@@ -62,6 +63,15 @@ pub struct ListRequest {
     pub mask: Mask,
 }
 
+/// What `list` found.
+#[derive(Debug)]
+pub struct Listed {
+    /// The settings.
+    pub rows: Vec<SettingView>,
+    /// Set when the environment holds no setting at all (a mistyped `--env`?).
+    pub empty: Option<EmptyEnv>,
+}
+
 /// `settings history`.
 #[derive(Debug, Clone)]
 pub struct HistoryRequest {
@@ -107,12 +117,13 @@ pub fn get(ctx: &mut Context, req: &GetRequest) -> Result<Got> {
 }
 
 /// Live settings, filtered.
-pub fn list(ctx: &mut Context, req: &ListRequest) -> Result<Vec<SettingView>> {
+pub fn list(ctx: &mut Context, req: &ListRequest) -> Result<Listed> {
     ident::check(&[Ident::Environment(&req.env)])?;
     with_ring(ctx, Access::Read, |c, ring, _| {
         let list = settings::list(c, &req.env, req.category.as_deref(), req.prefix.as_deref())?;
         ring_for_reveal(c, ring, req.reveal && list.iter().any(|s| s.secret))?;
-        list.iter()
+        let rows = list
+            .iter()
             .map(|s| {
                 let value = shown_value(ring, s, req.reveal)?;
                 Ok(SettingView::new(
@@ -121,8 +132,19 @@ pub fn list(ctx: &mut Context, req: &ListRequest) -> Result<Vec<SettingView>> {
                     req.mask,
                 ))
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        let empty = empty_if(c, rows.is_empty(), &req.env)?;
+        Ok(Listed { rows, empty })
     })
+}
+
+/// When `nothing` was found, whether that is because `env` holds no setting at all.
+fn empty_if(c: &mut dyn Conn, nothing: bool, env: &str) -> Result<Option<EmptyEnv>> {
+    if nothing {
+        envs::empty_environment(c, env)
+    } else {
+        Ok(None)
+    }
 }
 
 /// Every version of a setting, oldest first.
@@ -218,6 +240,8 @@ pub struct ExportRequest {
     pub format: ExportFormat,
     /// Include secrets' values.
     pub reveal: bool,
+    /// Protected variables (`PATH`, `LD_PRELOAD`, …) to write all the same (dotenv, shell).
+    pub allow_vars: Vec<String>,
 }
 
 /// An export.
@@ -226,15 +250,25 @@ pub struct Exported {
     pub text: String,
     /// Secrets left out (not revealed).
     pub hidden: usize,
+    /// Protected variables left out (dotenv, shell), by name.
+    pub skipped: Vec<String>,
+    /// Set when the environment holds no setting at all.
+    pub empty: Option<EmptyEnv>,
 }
 
 /// The environment's settings in an import format or as variables.
 pub fn export(ctx: &mut Context, req: &ExportRequest) -> Result<Exported> {
     ident::check(&[Ident::Environment(&req.env)])?;
     let env = req.env.as_str();
-    let plain = with_ring(ctx, Access::Read, |c, ring, _| {
-        load_plain(c, ring, env, None, req.reveal)
+    for name in &req.allow_vars {
+        vars::validate_var_name(name)?;
+    }
+    let (plain, empty) = with_ring(ctx, Access::Read, |c, ring, _| {
+        let plain = load_plain(c, ring, env, None, req.reveal)?;
+        let empty = empty_if(c, plain.items.is_empty() && plain.hidden == 0, env)?;
+        Ok((plain, empty))
     })?;
+    let mut skipped = Vec::new();
     let text = match req.format {
         ExportFormat::Yaml | ExportFormat::Json => {
             let entries: Vec<(String, serde_json::Value)> = plain
@@ -254,15 +288,22 @@ pub fn export(ctx: &mut Context, req: &ExportRequest) -> Result<Exported> {
             } else {
                 ""
             };
-            pairs(&plain.items)?
-                .iter()
-                .map(|(name, value)| format!("{prefix}{name}={}\n", file::shell_quote(value)))
-                .collect()
+            let screened = vars::screen(pairs(&plain.items)?, &req.allow_vars);
+            skipped = screened.skipped;
+            // Left out, and said so where the file is read too (names only).
+            let notes = skipped.iter().map(|name| {
+                format!("# {name} left out: it decides what runs (export --allow-var {name} writes it)\n")
+            });
+            let lines = (screened.kept.iter())
+                .map(|(name, value)| format!("{prefix}{name}={}\n", file::shell_quote(value)));
+            notes.chain(lines).collect()
         }
     };
     Ok(Exported {
         text,
         hidden: plain.hidden,
+        skipped,
+        empty,
     })
 }
 
@@ -273,18 +314,37 @@ pub struct RunRequest {
     pub env: String,
     /// Only keys starting with this.
     pub prefix: Option<String>,
+    /// Protected variables (`PATH`, `LD_PRELOAD`, …) to set all the same (`--allow-var`).
+    pub allow_vars: Vec<String>,
 }
 
-/// The variables `settings run` sets (`smtp.password` → `SMTP_PASSWORD`), secrets included.
-pub fn run_environment(
-    ctx: &mut Context,
-    req: &RunRequest,
-) -> Result<Vec<(String, Zeroizing<String>)>> {
+/// The environment `settings run` gives its command.
+pub struct RunEnvironment {
+    /// The variables to set (`smtp.password` → `SMTP_PASSWORD`), secrets included.
+    pub vars: Vec<(String, Zeroizing<String>)>,
+    /// Protected variables left out, by name.
+    pub skipped: Vec<String>,
+    /// Set when the environment holds no setting at all.
+    pub empty: Option<EmptyEnv>,
+}
+
+/// The variables `settings run` sets, less the protected ones not allowed by name.
+pub fn run_environment(ctx: &mut Context, req: &RunRequest) -> Result<RunEnvironment> {
     ident::check(&[Ident::Environment(&req.env)])?;
-    let plain = with_ring(ctx, Access::Read, |c, ring, _| {
-        load_plain(c, ring, &req.env, req.prefix.as_deref(), true)
+    for name in &req.allow_vars {
+        vars::validate_var_name(name)?;
+    }
+    let (plain, empty) = with_ring(ctx, Access::Read, |c, ring, _| {
+        let plain = load_plain(c, ring, &req.env, req.prefix.as_deref(), true)?;
+        let empty = empty_if(c, plain.items.is_empty(), &req.env)?;
+        Ok((plain, empty))
     })?;
-    pairs(&plain.items)
+    let screened = vars::screen(pairs(&plain.items)?, &req.allow_vars);
+    Ok(RunEnvironment {
+        vars: screened.kept,
+        skipped: screened.skipped,
+        empty,
+    })
 }
 
 /// `settings diff`.
@@ -296,18 +356,30 @@ pub struct DiffRequest {
     pub against: String,
 }
 
+/// What `diff` found.
+#[derive(Debug)]
+pub struct Diffed {
+    /// The differences.
+    pub rows: Vec<DiffRow>,
+    /// The compared environments that hold no setting at all.
+    pub empty: Vec<EmptyEnv>,
+}
+
 /// Keys in only one environment, and keys whose values or types differ.
-pub fn diff(ctx: &mut Context, req: &DiffRequest) -> Result<Vec<DiffRow>> {
+pub fn diff(ctx: &mut Context, req: &DiffRequest) -> Result<Diffed> {
     ident::check(&[
         Ident::Environment(&req.env),
         Ident::Environment(&req.against),
     ])?;
     let (env, against) = (req.env.as_str(), req.against.as_str());
-    let (left, right) = with_ring(ctx, Access::Read, |c, ring, _| {
-        Ok((
-            load_plain(c, ring, env, None, true)?,
-            load_plain(c, ring, against, None, true)?,
-        ))
+    let (left, right, empty) = with_ring(ctx, Access::Read, |c, ring, _| {
+        let left = load_plain(c, ring, env, None, true)?;
+        let right = load_plain(c, ring, against, None, true)?;
+        let empty = [
+            empty_if(c, left.items.is_empty(), env)?,
+            empty_if(c, right.items.is_empty(), against)?,
+        ];
+        Ok((left, right, empty.into_iter().flatten().collect()))
     })?;
     let (left, right) = (by_key(&left), by_key(&right));
     let mut keys: Vec<&str> = left.keys().chain(right.keys()).copied().collect();
@@ -332,9 +404,15 @@ pub fn diff(ctx: &mut Context, req: &DiffRequest) -> Result<Vec<DiffRow>> {
             secret,
         });
     }
-    Ok(rows)
+    Ok(Diffed { rows, empty })
 }
 
 fn by_key(p: &Plain) -> BTreeMap<&str, &(Stored, Desired)> {
     p.items.iter().map(|i| (i.0.key.as_str(), i)).collect()
+}
+
+/// `settings envs`: every environment that has or had settings, with its counts.
+pub fn envs(ctx: &mut Context) -> Result<Vec<EnvRow>> {
+    let list = crate::store::read(ctx.store()?, |c| envs::list(c))?;
+    Ok(list.into_iter().map(EnvRow::from).collect())
 }

@@ -133,6 +133,34 @@ impl TableRow for HistoryRow {
     ];
 }
 
+/// One environment as `settings envs` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct EnvRow {
+    /// The environment.
+    pub environment: String,
+    /// Live settings.
+    pub settings: i64,
+    /// Live secret settings.
+    pub secrets: i64,
+    /// Deleted settings (history kept; `rollback` restores them).
+    pub deleted: i64,
+}
+
+impl TableRow for EnvRow {
+    const COLUMNS: &'static [&'static str] = &["environment", "settings", "secrets", "deleted"];
+}
+
+impl From<crate::domain::settings::envs::EnvCount> for EnvRow {
+    fn from(e: crate::domain::settings::envs::EnvCount) -> Self {
+        EnvRow {
+            environment: e.environment,
+            settings: e.settings,
+            secrets: e.secrets,
+            deleted: e.deleted,
+        }
+    }
+}
+
 /// How a key differs between two environments.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DiffStatus {
@@ -213,6 +241,13 @@ mod tests {
             secret: false,
         };
         crate::output::assert_columns(&diff);
+        let env = EnvRow {
+            environment: "production".into(),
+            settings: 3,
+            secrets: 1,
+            deleted: 0,
+        };
+        crate::output::assert_columns(&env);
         assert_eq!(
             serde_json::to_value(&diff).unwrap()["status"],
             "only_in_staging"

@@ -4,6 +4,7 @@
 use super::with_ring;
 use crate::context::Context;
 use crate::domain::keys;
+use crate::domain::settings::envs::{self, EmptyEnv};
 use crate::domain::settings::{
     self, stays_secret, Change, Desired, Secrecy, Stored, ValueType, Written,
 };
@@ -40,17 +41,22 @@ pub struct SetOutcome {
     pub written: Written,
     /// Whether the value was stored as a secret.
     pub secret: bool,
+    /// Set when the setting is the first of its environment (a mistyped `--env`?).
+    pub new_environment: Option<EmptyEnv>,
 }
 
-/// The state `set` writes, from the request and the live row read in the transaction.
-fn desired(req: &SetRequest, current: Option<&Stored>) -> Result<Desired> {
+/// The state `set` writes, from the request and the live row read in the
+/// transaction; its canonical value within `max` bytes.
+fn desired(req: &SetRequest, current: Option<&Stored>, max: u64) -> Result<Desired> {
     let live = current.and_then(Stored::live);
     let ty = req
         .value_type
         .or(live.map(|c| c.value_type))
         .unwrap_or(ValueType::String);
+    let value = Zeroizing::new(ty.normalize(&req.key, &req.value)?);
+    settings::check_size(&req.key, &value, max)?;
     Ok(Desired {
-        value: Zeroizing::new(ty.normalize(&req.key, &req.value)?),
+        value,
         value_type: ty,
         secret: stays_secret(current, Secrecy::secret_if(req.secret)),
         category: req
@@ -67,11 +73,18 @@ fn desired(req: &SetRequest, current: Option<&Stored>) -> Result<Desired> {
 /// Creates or changes a setting (a new version when anything differs).
 pub fn set(ctx: &mut Context, req: &SetRequest) -> Result<SetOutcome> {
     ident::check(&[Ident::Environment(&req.env), Ident::SettingKey(&req.key)])?;
+    let max = ctx.config.max_value_size;
+    // Refused before any transaction (the canonical value is checked again).
+    settings::check_size(&req.key, &req.value, max)?;
     let (env, key) = (req.env.as_str(), req.key.as_str());
     with_ring(ctx, Access::Write, |c, ring, stamp| {
         keys::gate(c, ring.get(), Some(stamp))?;
         let current = settings::find(c, env, key)?;
-        let want = desired(req, current.as_ref())?;
+        let want = desired(req, current.as_ref(), max)?;
+        let new_environment = match current.as_ref().and_then(Stored::live) {
+            None => envs::empty_environment(c, env)?,
+            Some(_) => None,
+        };
         ring.require_if(want.secret || current.as_ref().is_some_and(|c| c.secret))?;
         settings::check_version(env, key, current.as_ref(), req.if_version)?;
         let change = Change {
@@ -84,6 +97,7 @@ pub fn set(ctx: &mut Context, req: &SetRequest) -> Result<SetOutcome> {
         Ok(SetOutcome {
             written: settings::apply_one(c, stamp, ring.get(), change)?,
             secret: want.secret,
+            new_environment,
         })
     })
 }
@@ -126,6 +140,7 @@ pub struct RollbackRequest {
 pub fn rollback(ctx: &mut Context, req: &RollbackRequest) -> Result<Written> {
     ident::check(&[Ident::Environment(&req.env), Ident::SettingKey(&req.key)])?;
     let (env, key) = (req.env.as_str(), req.key.as_str());
+    let max = ctx.config.max_value_size;
     with_ring(ctx, Access::Write, |c, ring, stamp| {
         keys::gate(c, ring.get(), Some(stamp))?;
         let versions = settings::history(c, env, key)?;
@@ -134,6 +149,7 @@ pub fn rollback(ctx: &mut Context, req: &RollbackRequest) -> Result<Written> {
             versions.iter().any(|v| v.secret) || current.as_ref().is_some_and(|c| c.secret),
         )?;
         let want = settings::state_at(ring.get(), env, key, &versions, req.to_version)?;
+        settings::check_size(key, &want.value, max)?;
         let change = Change {
             env,
             key,
