@@ -15,6 +15,9 @@ use std::time::Duration;
 /// How long a writer waits for another to finish before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How often `conn` looks whether opening a connection failed.
+const OPEN_POLL: Duration = Duration::from_millis(50);
+
 /// The first 16 bytes of every SQLite database file.
 const HEADER: &[u8; 16] = b"SQLite format 3\0";
 
@@ -24,6 +27,7 @@ pub struct SqliteStore {
     location: String,
     path: Option<PathBuf>,
     read_only: bool,
+    failure: OpenFailure,
 }
 
 impl SqliteStore {
@@ -76,11 +80,10 @@ impl SqliteStore {
             }
         });
         let memory = path.is_none();
-        if !memory {
-            probe(&manager, &location)?;
-        }
+        let failure = OpenFailure::default();
         // r2d2 starts three maintenance threads by default; one is plenty for a CLI.
         let pool = r2d2::Pool::builder()
+            .error_handler(Box::new(failure.clone()))
             .thread_pool(std::sync::Arc::new(
                 scheduled_thread_pool::ScheduledThreadPool::new(1),
             ))
@@ -95,6 +98,7 @@ impl SqliteStore {
             location,
             path,
             read_only,
+            failure,
         };
         if memory {
             // A private in-memory database starts empty every time: migrate it now.
@@ -103,13 +107,31 @@ impl SqliteStore {
         Ok(store)
     }
 
+    /// A connection from the pool. It waits (up to the busy timeout) for a
+    /// connection being made or in use, but a connection that could not be
+    /// opened fails at once, with SQLite's reason and the database named.
     fn conn(&self) -> Result<r2d2::PooledConnection<SqliteConnectionManager>> {
-        self.pool.get().map_err(|e| {
-            Error::unavailable(format!(
-                "cannot open SQLite database {}: {e}",
-                self.location
-            ))
-        })
+        let started = std::time::Instant::now();
+        loop {
+            match self.pool.get_timeout(OPEN_POLL) {
+                Ok(c) => return Ok(c),
+                Err(e) => {
+                    if let Some(why) = self.failure.take() {
+                        return Err(Error::unavailable(format!(
+                            "cannot open SQLite database {}: {}",
+                            self.location,
+                            why.message()
+                        )));
+                    }
+                    if started.elapsed() >= BUSY_TIMEOUT {
+                        return Err(Error::unavailable(format!(
+                            "cannot open SQLite database {}: {e}",
+                            self.location
+                        )));
+                    }
+                }
+            }
+        }
     }
 
     /// The error for a write to a database opened with `mode=ro`.
@@ -181,24 +203,24 @@ fn prepare_file(path: &Path, is_default: bool, create: bool) -> Result<()> {
     }
 }
 
-/// Opens one connection outside the pool and reads the schema, so that a
-/// damaged file fails now with SQLite's reason instead of after the pool's
-/// 30 s wait for a connection it can never make.
-fn probe(manager: &SqliteConnectionManager, location: &str) -> Result<()> {
-    use r2d2::ManageConnection;
-    let cannot = |e: rusqlite::Error| {
-        let err = map_err(e);
-        Error::unavailable(format!(
-            "cannot open SQLite database {location}: {}",
-            err.message()
-        ))
-    };
-    let conn = manager.connect().map_err(cannot)?;
-    conn.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| {
-        r.get::<_, i64>(0)
-    })
-    .map_err(cannot)?;
-    Ok(())
+/// The first error the pool met opening a connection, kept for `conn`: a
+/// file SQLite cannot open (damaged, not a database) fails the command at
+/// once instead of after the pool's 30 s of retries.
+#[derive(Debug, Default, Clone)]
+struct OpenFailure(std::sync::Arc<std::sync::Mutex<Option<Error>>>);
+
+impl OpenFailure {
+    fn take(&self) -> Option<Error> {
+        self.0.lock().ok().and_then(|mut f| f.take())
+    }
+}
+
+impl r2d2::HandleError<rusqlite::Error> for OpenFailure {
+    fn handle_error(&self, error: rusqlite::Error) {
+        if let Ok(mut first) = self.0.lock() {
+            first.get_or_insert_with(|| map_err(error));
+        }
+    }
 }
 
 /// Turns a driver error into the crate's error, by SQLite's result code.
