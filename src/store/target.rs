@@ -221,8 +221,12 @@ fn parse_pg_url(url: &str) -> Result<PgTarget> {
         format!("{base}?{}", kept.join("&"))
     };
     let mut config: tokio_postgres::Config = rebuilt.parse().map_err(|e| {
-        // tokio-postgres errors name the bad part, never the password.
-        Error::invalid(format!("invalid PostgreSQL URL: {e}"))
+        // tokio-postgres errors name the bad part (an unknown option, the
+        // option whose value is bad), never the password or a value.
+        let cause = std::error::Error::source(&e)
+            .map(|c| format!(": {c}"))
+            .unwrap_or_default();
+        Error::invalid(format!("invalid PostgreSQL URL: {e}{cause}"))
     })?;
     apply_pg_defaults(&mut config)?;
     Ok(PgTarget {
@@ -338,5 +342,8 @@ mod tests {
         assert!(!shown.contains("s3cret"), "{shown}");
         assert!(shown.contains("db.example:6543/app"));
         assert!(parse_url("postgresql://u@h/d?sslmode=bogus").is_err());
+        let unknown = parse_url("postgres://u:s3cret@h/d?bogus=1").unwrap_err();
+        assert!(unknown.message().contains("`bogus`"), "{unknown}");
+        assert!(!unknown.message().contains("s3cret"));
     }
 }

@@ -318,9 +318,9 @@ fn config_file_with_a_password_must_be_private() {
 
 /// Item 5: `sqlite:///x.db?mode=ro` opens read-only: reads work, a write is
 /// exit 6 saying so (and nothing changes); `mode=rw` is the default; any
-/// other option is refused with exit 2 naming it.
+/// other option (SQLite or PostgreSQL) is refused with exit 2 naming it.
 #[test]
-fn sqlite_url_mode_ro_is_read_only() {
+fn url_mode_ro_is_read_only_and_unknown_options_are_refused() {
     let env = Env::new(Backend::Sqlite).unwrap();
     env.init();
     env.run(&["settings", "set", "greeting", "hello"]).ok();
@@ -349,6 +349,15 @@ fn sqlite_url_mode_ro_is_read_only() {
             .code(2)
             .stderr_has(&format!("`{option}`"));
     }
+    // PostgreSQL URLs take libpq's options; an unknown one is refused too.
+    env.run(&[
+        "--database-url",
+        "postgres://u@127.0.0.1:1/x?bogus=1",
+        "db",
+        "status",
+    ])
+    .code(2)
+    .stderr_has("`bogus`");
     // A read-only URL never creates a database.
     let missing = format!("sqlite://{}/new.db?mode=ro", env.home.path().display());
     env.run(&["--database-url", &missing, "db", "init"]).code(6);
