@@ -41,6 +41,7 @@ fn audited_writes(c: &mut Criterion) {
     let target = DatabaseTarget::Sqlite(SqliteLocation::File {
         path: dir.path().join("bench.db"),
         is_default: false,
+        read_only: false,
     });
     let mut s = store::open(&target, 1, true).expect("open");
     s.migrate(false).expect("migrate");

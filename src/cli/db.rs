@@ -55,13 +55,14 @@ pub(crate) fn run(ctx: &mut Context, cmd: DbCommand) -> Result<Reply> {
                     "{} pending migration(s): run `keyward db migrate`",
                     status.pending
                 )
-            } else if status.current {
-                "schema is current".to_owned()
             } else {
-                "schema differs from this keyward's migrations (see `modified` / `unknown`)"
-                    .to_owned()
+                "schema is current".to_owned()
             };
-            Ok(Reply::rows(status.migrations).with_message(message))
+            let reply = Reply::rows(status.migrations);
+            Ok(match status.foreign {
+                Some(e) => reply.failing(e),
+                None => reply.with_message(message),
+            })
         }
         DbCommand::Seed => {
             let seeded = db::seed(ctx)?;

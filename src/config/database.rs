@@ -11,29 +11,31 @@ use std::path::PathBuf;
 /// Resolves the database, first found wins: the flag's URL, `DATABASE_URL`,
 /// `DATABASE_CLIENT` with its parts, the file's URL, the file's parts, the
 /// default SQLite file. `DATABASE_SSL_MODE` applies when the URL set no `sslmode`.
+/// Parts without a client (which would silently fall back to the local
+/// SQLite file) are refused, and so are parts the client does not use.
 pub(super) fn resolve(
     flags: &Flags,
     env: &Env<'_>,
     fdb: &FileDatabase,
     dirs: &Dirs,
 ) -> Result<DatabaseTarget> {
+    let env_part = |k: &str| env.get(&format!("DATABASE_{k}"));
     let mut database = if let Some(url) = &flags.database_url {
         target::parse_url(url)?
     } else if let Some(url) = env.get("DATABASE_URL") {
         target::parse_url(&url).map_err(|e| e.context("DATABASE_URL"))?
     } else if let Some(client) = env.get("DATABASE_CLIENT") {
-        from_parts(
-            &client,
-            "DATABASE_CLIENT",
-            |k| env.get(&format!("DATABASE_{k}")),
-            dirs,
-        )?
-    } else if let Some(url) = &fdb.url {
-        target::parse_url(url).map_err(|e| e.context("config file database.url"))?
-    } else if let Some(client) = &fdb.client {
-        from_parts(client, "config file database.client", |k| fdb.part(k), dirs)?
+        from_parts(&client, Source::Env, env_part, dirs)?
     } else {
-        default_sqlite(dirs)?
+        refuse_parts_without_client(Source::Env, env_part)?;
+        if let Some(url) = &fdb.url {
+            target::parse_url(url).map_err(|e| e.context("config file database.url"))?
+        } else if let Some(client) = &fdb.client {
+            from_parts(client, Source::File, |k| fdb.part(k), dirs)
+                .map_err(|e| e.context("config file"))?
+        } else {
+            default_sqlite(dirs)?
+        }
     };
     let url_has_sslmode = flags
         .database_url
@@ -47,6 +49,63 @@ pub(super) fn resolve(
             crate::store::SslMode::parse(&mode).map_err(|e| e.context("DATABASE_SSL_MODE"))?;
     }
     Ok(database)
+}
+
+/// Where database parts come from, to name them in messages.
+#[derive(Clone, Copy)]
+pub(super) enum Source {
+    /// `DATABASE_<PART>` variables.
+    Env,
+    /// `database.<part>` in the config file.
+    File,
+}
+
+impl Source {
+    /// The name of a part (`HOST`) as its source spells it.
+    pub(super) fn name(self, part: &str) -> String {
+        match self {
+            Source::Env => format!("DATABASE_{part}"),
+            Source::File => format!("database.{}", part.to_ascii_lowercase()),
+        }
+    }
+}
+
+/// The parts a PostgreSQL client uses.
+const PG_PARTS: [&str; 5] = ["HOST", "PORT", "NAME", "USER", "PASSWORD"];
+/// The parts an SQLite client uses.
+const SQLITE_PARTS: [&str; 1] = ["FILENAME"];
+
+/// Refuses database parts set without the client they are for.
+pub(super) fn refuse_parts_without_client(
+    from: Source,
+    get: impl Fn(&str) -> Option<String>,
+) -> Result<()> {
+    match PG_PARTS.iter().chain(&SQLITE_PARTS).find(|k| get(k).is_some()) {
+        Some(part) => Err(Error::invalid(format!(
+            "{} is set but {} is not: set {} to postgres or sqlite (or give a URL instead); keyward will not fall back to the local SQLite file",
+            from.name(part),
+            from.name("CLIENT"),
+            from.name("CLIENT"),
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Refuses parts that the chosen client does not use (a host for SQLite, a file name for PostgreSQL).
+fn refuse_foreign_parts(
+    client: &str,
+    foreign: &[&str],
+    from: Source,
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<()> {
+    match foreign.iter().find(|k| get(k).is_some()) {
+        Some(part) => Err(Error::invalid(format!(
+            "{} does not apply when {} is {client}: unset it, or change the client",
+            from.name(part),
+            from.name("CLIENT"),
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// The SQLite pool size: `DATABASE_POOL_SIZE` > the file's > 4, from 1 to 64.
@@ -73,20 +132,25 @@ pub(super) fn pool_size(env: &Env<'_>, fdb: &FileDatabase) -> Result<u32> {
 
 fn from_parts(
     client: &str,
-    from: &str,
+    from: Source,
     get: impl Fn(&str) -> Option<String>,
     dirs: &Dirs,
 ) -> Result<DatabaseTarget> {
     match client {
-        "sqlite" | "sqlite3" => match get("FILENAME") {
-            Some(f) if f == ":memory:" => Ok(DatabaseTarget::Sqlite(SqliteLocation::Memory)),
-            Some(f) => Ok(DatabaseTarget::Sqlite(SqliteLocation::File {
-                path: PathBuf::from(f),
-                is_default: false,
-            })),
-            None => default_sqlite(dirs),
-        },
+        "sqlite" | "sqlite3" => {
+            refuse_foreign_parts(client, &PG_PARTS, from, &get)?;
+            match get("FILENAME") {
+                Some(f) if f == ":memory:" => Ok(DatabaseTarget::Sqlite(SqliteLocation::Memory)),
+                Some(f) => Ok(DatabaseTarget::Sqlite(SqliteLocation::File {
+                    path: PathBuf::from(f),
+                    is_default: false,
+                    read_only: false,
+                })),
+                None => default_sqlite(dirs),
+            }
+        }
         "postgres" | "postgresql" | "pg" => {
+            refuse_foreign_parts(client, &SQLITE_PARTS, from, &get)?;
             let parts = PgParts {
                 host: get("HOST"),
                 port: get("PORT"),
@@ -100,7 +164,8 @@ fn from_parts(
             )?)))
         }
         other => Err(Error::invalid(format!(
-            "{from}: unknown database client {other:?}: use sqlite or postgres"
+            "{}: unknown database client {other:?}: use sqlite or postgres",
+            from.name("CLIENT")
         ))),
     }
 }
@@ -112,5 +177,6 @@ fn default_sqlite(dirs: &Dirs) -> Result<DatabaseTarget> {
     Ok(DatabaseTarget::Sqlite(SqliteLocation::File {
         path: dir.join("keyward.db"),
         is_default: true,
+        read_only: false,
     }))
 }

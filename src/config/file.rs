@@ -1,8 +1,10 @@
 //! The YAML config file: where it is, and what it may hold.
 
+use super::database::{self, Source};
 use super::Env;
 use crate::error::{Error, Result};
 use serde::Deserialize;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// The YAML config file.
@@ -48,6 +50,53 @@ impl FileDatabase {
             _ => None,
         }
     }
+
+    /// Refuses a `database:` section that contradicts itself: a URL with
+    /// parts (`client`, `host`, …), or parts without a client.
+    fn check(&self) -> Result<()> {
+        if self.url.is_some() {
+            let other = [
+                "CLIENT", "HOST", "PORT", "NAME", "USER", "PASSWORD", "FILENAME", "SSL_MODE",
+            ]
+            .into_iter()
+            .find(|k| self.client_or_part(k).is_some());
+            if let Some(k) = other {
+                return Err(Error::invalid(format!(
+                    "database.url and database.{} are both set: keep one (the URL, or client and parts)",
+                    k.to_ascii_lowercase()
+                )));
+            }
+        } else if self.client.is_none() {
+            database::refuse_parts_without_client(Source::File, |k| self.part(k))?;
+        }
+        Ok(())
+    }
+
+    fn client_or_part(&self, k: &str) -> Option<String> {
+        if k == "CLIENT" {
+            self.client.clone()
+        } else {
+            self.part(k)
+        }
+    }
+
+    /// Whether the section holds a password (`password`, or one in the URL).
+    fn holds_secret(&self) -> bool {
+        self.password.is_some() || self.url.as_deref().is_some_and(url_holds_password)
+    }
+}
+
+/// Whether a database URL carries a password (`user:pw@host` or `password=`).
+fn url_holds_password(url: &str) -> bool {
+    let rest = url.split_once("://").map_or("", |(_, r)| r);
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let in_userinfo = authority
+        .rsplit_once('@')
+        .is_some_and(|(userinfo, _)| userinfo.contains(':'));
+    let in_query = url
+        .split_once('?')
+        .is_some_and(|(_, q)| q.split('&').any(|p| p.starts_with("password=")));
+    in_userinfo || in_query
 }
 
 /// `encryption:` in the config file.
@@ -81,9 +130,7 @@ pub(super) fn load(
     env: &Env<'_>,
     config_dir: Option<&PathBuf>,
 ) -> Result<(FileConfig, Option<PathBuf>)> {
-    let explicit = flag
-        .cloned()
-        .or_else(|| env.get("KEYWARD_CONFIG").map(PathBuf::from));
+    let explicit = flag.cloned().or_else(|| env.get_path("KEYWARD_CONFIG"));
     if let Some(path) = explicit {
         return Ok((read(&path, true)?.unwrap_or_default(), Some(path)));
     }
@@ -97,21 +144,30 @@ pub(super) fn load(
 }
 
 /// Reads and parses a config file; `None` when it is absent and may be.
+/// Only a regular file is read (a FIFO is refused, not waited on); one that
+/// holds a database password follows the key file's rule: group and others
+/// may not access it (exit 7, with the `chmod 600` fix).
 fn read(path: &Path, must_exist: bool) -> Result<Option<FileConfig>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
+    let shown = path.display();
+    let cannot =
+        |e: std::io::Error| Error::invalid(format!("cannot read config file {shown}: {e}"));
+    let mut file = match crate::fsutil::open_for_reading(path) {
+        Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must_exist => return Ok(None),
-        Err(e) => {
-            return Err(Error::invalid(format!(
-                "cannot read config file {}: {e}",
-                path.display()
-            )))
-        }
+        Err(e) => return Err(cannot(e)),
     };
+    let meta = file.metadata().map_err(cannot)?;
+    if !meta.is_file() {
+        return Err(Error::invalid(format!(
+            "config file {shown} is not a regular file"
+        )));
+    }
+    let mut text = zeroize::Zeroizing::new(String::new());
+    file.read_to_string(&mut text).map_err(cannot)?;
     if text.trim().is_empty() {
         return Ok(Some(FileConfig::default()));
     }
-    serde_yaml::from_str(&text).map(Some).map_err(|e| {
+    let config: FileConfig = serde_yaml::from_str(&text).map_err(|e| {
         let at = e
             .location()
             .map(|l| format!(" at line {}, column {}", l.line(), l.column()))
@@ -119,8 +175,30 @@ fn read(path: &Path, must_exist: bool) -> Result<Option<FileConfig>> {
         // serde_yaml's message may quote the offending value; a config file
         // can hold a password, so keep only the kind of fault.
         let what = e.to_string();
-        let what = what.split(" at line").next().unwrap_or(&what);
-        let what = crate::error::without_input(what);
-        Error::invalid(format!("config file {}{at}: {what}", path.display()))
-    })
+        let what = crate::error::without_input(what.split(" at line").next().unwrap_or(&what));
+        Error::invalid(format!("config file {shown}{at}: {what}"))
+    })?;
+    if let Some(db) = &config.database {
+        db.check()
+            .map_err(|e| e.context(format!("config file {shown}")))?;
+        if let (true, Some(mode)) = (db.holds_secret(), crate::fsutil::shared_mode(&meta)) {
+            return Err(Error::key(format!(
+                "config file {shown} holds a database password and can be read by other users (mode {mode:04o}): run `chmod 600 {shown}`"
+            )));
+        }
+    }
+    Ok(Some(config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::url_holds_password;
+
+    #[test]
+    fn passwords_in_urls_are_seen() {
+        assert!(url_holds_password("postgres://u:pw@h/db"));
+        assert!(url_holds_password("postgres://u@h/db?password=x"));
+        assert!(!url_holds_password("postgres://u@h/db?sslmode=require"));
+        assert!(!url_holds_password("sqlite:///var/a:b@c.db"));
+    }
 }

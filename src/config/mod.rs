@@ -5,9 +5,13 @@
 //! the commands that need them.
 
 mod database;
+mod env;
 mod file;
 
-use crate::crypto::password::DEFAULT_ITERATIONS;
+pub(crate) use env::Env;
+pub use env::Reader;
+
+use crate::crypto::password::{DEFAULT_ITERATIONS, MAX_ITERATIONS};
 use crate::error::{Error, Result};
 use crate::store::DatabaseTarget;
 use std::path::PathBuf;
@@ -172,14 +176,14 @@ impl Dirs {
     }
 }
 
-/// The login name of the user running keyward.
+/// The login name of the user running keyward: `USER`, `LOGNAME`,
+/// `USERNAME`, else the password database. A login variable that is not
+/// UTF-8 is exit 2 naming it, not skipped.
 #[allow(unsafe_code, clippy::disallowed_methods)]
-pub fn os_login_name() -> Option<String> {
+pub fn os_login_name() -> Result<Option<String>> {
     for var in ["USER", "LOGNAME", "USERNAME"] {
-        if let Ok(v) = std::env::var(var) {
-            if !v.is_empty() {
-                return Some(v);
-            }
+        if let Some(v) = std::env::var_os(var).filter(|v| !v.is_empty()) {
+            return v.into_string().map(Some).map_err(|_| env::not_unicode(var));
         }
     }
     // SAFETY: getuid has no preconditions; getpwuid returns a pointer into
@@ -187,13 +191,13 @@ pub fn os_login_name() -> Option<String> {
     unsafe {
         let pw = libc::getpwuid(libc::getuid());
         if !pw.is_null() && !(*pw).pw_name.is_null() {
-            return std::ffi::CStr::from_ptr((*pw).pw_name)
+            return Ok(std::ffi::CStr::from_ptr((*pw).pw_name)
                 .to_str()
                 .ok()
-                .map(str::to_owned);
+                .map(str::to_owned));
         }
     }
-    None
+    Ok(None)
 }
 
 /// Checks an environment name against `^[a-z][a-z0-9_-]{0,31}$` (see [`crate::ident`]).
@@ -201,39 +205,31 @@ pub fn validate_environment(name: &str) -> Result<()> {
     crate::ident::environment(name)
 }
 
-/// The process environment as `resolve` sees it: an empty variable is unset.
-pub(crate) struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
-
-impl Env<'_> {
-    /// The variable's value, unless unset or empty.
-    pub(crate) fn get(&self, k: &str) -> Option<String> {
-        (self.0)(k).filter(|v| !v.is_empty())
-    }
-}
-
 impl Config {
     /// Resolves flags, the process's environment, the config file and the
     /// platform's defaults: the only place keyward reads its environment.
+    /// A variable that is not UTF-8 is exit 2 naming it (see `env.rs`).
     pub fn from_process(flags: &Flags) -> Result<Self> {
         #[allow(clippy::disallowed_methods)]
-        let read = |k: &str| std::env::var(k).ok();
+        let read = |k: &str| std::env::var_os(k);
         Self::resolve(flags, &read, &Dirs::platform())
     }
 
     /// Resolves flags, environment (through `env`), the config file and defaults.
-    pub fn resolve(
-        flags: &Flags,
-        env: &dyn Fn(&str) -> Option<String>,
-        dirs: &Dirs,
-    ) -> Result<Self> {
-        let no_color = env("NO_COLOR").is_some();
-        let env = Env(env);
-        let test_now = test_now(&env)?;
-        let (file, config_file) = file::load(flags.config.as_ref(), &env, dirs.config.as_ref())?;
+    pub fn resolve(flags: &Flags, env: Reader<'_>, dirs: &Dirs) -> Result<Self> {
+        let env = Env::new(env);
+        let resolved = Self::resolve_in(flags, &env, dirs);
+        env.finish(resolved)
+    }
+
+    fn resolve_in(flags: &Flags, env: &Env<'_>, dirs: &Dirs) -> Result<Self> {
+        let no_color = env.is_present("NO_COLOR");
+        let test_now = test_now(env)?;
+        let (file, config_file) = file::load(flags.config.as_ref(), env, dirs.config.as_ref())?;
         let fdb = file.database.unwrap_or_default();
-        let database = database::resolve(flags, &env, &fdb, dirs)?;
-        let pool_size = database::pool_size(&env, &fdb)?;
-        let key = key_config(flags, &env, file.encryption.and_then(|e| e.key_file), dirs);
+        let database = database::resolve(flags, env, &fdb, dirs)?;
+        let pool_size = database::pool_size(env, &fdb)?;
+        let key = key_config(flags, env, file.encryption.and_then(|e| e.key_file), dirs);
         let previous_keys = env.get("KEYWARD_PREVIOUS_KEYS").map(SecretString::new);
         let explicit_environment = flags
             .env
@@ -243,10 +239,10 @@ impl Config {
         let environment_explicit = explicit_environment.is_some();
         let environment = explicit_environment.unwrap_or_else(|| "development".into());
         validate_environment(&environment)?;
-        let actor = actor(flags, &env, file.actor)?;
-        let output = output(flags, &env, file.output.as_deref())?;
-        let (auth, hashing_warnings) = auth(&env, file.auth.unwrap_or_default())?;
-        let max_value_size = max_value_size(&env, file.settings.unwrap_or_default())?;
+        let actor = actor(flags, env, file.actor)?;
+        let output = output(flags, env, file.output.as_deref())?;
+        let (auth, hashing_warnings) = auth(env, file.auth.unwrap_or_default())?;
+        let max_value_size = max_value_size(env, file.settings.unwrap_or_default())?;
         Ok(Config {
             database,
             pool_size,
@@ -290,8 +286,8 @@ fn key_config(flags: &Flags, env: &Env<'_>, file_key: Option<PathBuf>, dirs: &Di
             var: "DATABASE_ENCRYPTION_KEY",
             value: SecretString::new(value),
         }
-    } else if let Some(path) = env.get("KEYWARD_KEY_FILE") {
-        named(PathBuf::from(path))
+    } else if let Some(path) = env.get_path("KEYWARD_KEY_FILE") {
+        named(path)
     } else if let Some(path) = file_key {
         named(path)
     } else {
@@ -310,13 +306,15 @@ fn key_config(flags: &Flags, env: &Env<'_>, file_key: Option<PathBuf>, dirs: &Di
 
 /// Who is recorded in the audit log: flag > `KEYWARD_ACTOR` > file > login name > `uid:<n>`.
 fn actor(flags: &Flags, env: &Env<'_>, file_actor: Option<String>) -> Result<String> {
-    let actor = flags
+    let named = flags
         .actor
         .clone()
         .or_else(|| env.get("KEYWARD_ACTOR"))
-        .or(file_actor)
-        .or_else(os_login_name)
-        .unwrap_or_else(|| format!("uid:{}", unsafe_uid()));
+        .or(file_actor);
+    let actor = match named {
+        Some(a) => a,
+        None => os_login_name()?.unwrap_or_else(|| format!("uid:{}", unsafe_uid())),
+    };
     if actor.trim().is_empty() || actor.len() > 128 {
         return Err(Error::invalid("the actor name must be 1 to 128 characters"));
     }
@@ -337,19 +335,37 @@ fn output(flags: &Flags, env: &Env<'_>, file_output: Option<&str>) -> Result<For
     }
 }
 
-/// A positive count from the environment variable `var` or the file's `auth.<field>`, else `default`.
-fn positive(env: &Env<'_>, var: &str, file: Option<u32>, field: &str, default: u32) -> Result<u32> {
+/// A count from 1 to `max` from the environment variable `var` or the
+/// file's `auth.<field>`, else `default`.
+fn count(
+    env: &Env<'_>,
+    var: &str,
+    file: Option<u32>,
+    field: &str,
+    default: u32,
+    max: u32,
+) -> Result<u32> {
+    let range = if max == u32::MAX {
+        "a positive number".to_owned()
+    } else {
+        format!("a number from 1 to {max}")
+    };
     match env.get(var) {
-        Some(v) => v
-            .parse::<u32>()
-            .ok()
-            .filter(|n| *n >= 1)
-            .ok_or_else(|| Error::invalid(format!("{var} {v:?} must be a positive number"))),
-        None => match file {
-            Some(0) => Err(Error::invalid(format!(
-                "config file auth.{field} must be a positive number"
+        Some(v) => match v.parse::<u32>() {
+            Ok(n) if (1..=max).contains(&n) => Ok(n),
+            Ok(n) if n > max => Err(Error::invalid(format!(
+                "{var} {n} is above the limit of {max}: it must be {range}"
             ))),
-            Some(n) => Ok(n),
+            _ => Err(Error::invalid(format!("{var} {v:?} must be {range}"))),
+        },
+        None => match file {
+            Some(n) if (1..=max).contains(&n) => Ok(n),
+            Some(n) if n > max => Err(Error::invalid(format!(
+                "config file auth.{field} {n} is above the limit of {max}: it must be {range}"
+            ))),
+            Some(_) => Err(Error::invalid(format!(
+                "config file auth.{field} must be {range}"
+            ))),
             None => Ok(default),
         },
     }
@@ -357,12 +373,15 @@ fn positive(env: &Env<'_>, var: &str, file: Option<u32>, field: &str, default: u
 
 /// The authentication policy, and warnings about weak hashing settings.
 fn auth(env: &Env<'_>, fauth: file::FileAuth) -> Result<(AuthConfig, Vec<String>)> {
-    let pbkdf2_iterations = positive(
+    // One limit with the hash parser: a count above it would make hashes no
+    // keyward can verify (a stored hash above it is refused as malformed).
+    let pbkdf2_iterations = count(
         env,
         "KEYWARD_PBKDF2_ITERATIONS",
         fauth.pbkdf2_iterations,
         "pbkdf2_iterations",
         DEFAULT_ITERATIONS,
+        MAX_ITERATIONS,
     )?;
     let mut hashing_warnings = Vec::new();
     if pbkdf2_iterations < DEFAULT_ITERATIONS {
@@ -370,12 +389,13 @@ fn auth(env: &Env<'_>, fauth: file::FileAuth) -> Result<(AuthConfig, Vec<String>
             "PBKDF2 iterations set to {pbkdf2_iterations}, below the recommended {DEFAULT_ITERATIONS}: new password hashes are weaker"
         ));
     }
-    let max_failed_logins = positive(
+    let max_failed_logins = count(
         env,
         "KEYWARD_MAX_FAILED_LOGINS",
         fauth.max_failed_logins,
         "max_failed_logins",
         5,
+        u32::MAX,
     )?;
     let lockout_duration = match env
         .get("KEYWARD_LOCKOUT_DURATION")
@@ -434,7 +454,7 @@ mod tests {
             data: Some("/data/keyward".into()),
             config: Some("/nonexistent-config/keyward".into()),
         };
-        Config::resolve(flags, &|k| map.get(k).cloned(), &dirs)
+        Config::resolve(flags, &|k| map.get(k).map(Into::into), &dirs)
     }
 
     #[test]

@@ -196,7 +196,8 @@ impl Key {
 /// line is reported by its number only, never by its content.
 pub fn read_key_file(path: &Path) -> Result<Vec<Key>> {
     let shown = path.display();
-    let mut file = fs::File::open(path).map_err(|e| match e.kind() {
+    // A FIFO or device must be refused, not waited on: open without blocking.
+    let mut file = crate::fsutil::open_for_reading(path).map_err(|e| match e.kind() {
         io::ErrorKind::NotFound => Error::key(format!("key file {shown} does not exist")),
         _ => Error::key(format!("cannot read key file {shown}: {e}")),
     })?;
@@ -243,22 +244,13 @@ pub fn read_key_file(path: &Path) -> Result<Vec<Key>> {
 }
 
 /// Refuses a key file that group or others can access (Unix only).
-#[cfg(unix)]
 fn check_permissions(path: &Path, meta: &fs::Metadata) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = meta.permissions().mode() & 0o7777;
-    if mode & 0o077 != 0 {
+    if let Some(mode) = crate::fsutil::shared_mode(meta) {
         let shown = path.display();
         return Err(Error::key(format!(
             "key file {shown} can be read by other users (mode {mode:04o}): run `chmod 600 {shown}`"
         )));
     }
-    Ok(())
-}
-
-/// Permission bits are not checked on platforms without Unix modes.
-#[cfg(not(unix))]
-fn check_permissions(_path: &Path, _meta: &fs::Metadata) -> Result<()> {
     Ok(())
 }
 
@@ -328,7 +320,7 @@ pub fn write_key_file(path: &Path, keys: &[&Key], overwrite: bool) -> Result<()>
     tmp_name.push(format!(".{suffix}.tmp"));
     let tmp = TempFile(dir.join(tmp_name));
 
-    let mut file = create_private_file(&tmp.0).map_err(write_err)?;
+    let mut file = crate::fsutil::create_new_private(&tmp.0).map_err(write_err)?;
     file.write_all(contents.as_bytes()).map_err(write_err)?;
     file.sync_all().map_err(write_err)?;
     drop(file);
@@ -352,7 +344,7 @@ pub fn write_key_file(path: &Path, keys: &[&Key], overwrite: bool) -> Result<()>
     }
     // Removes the temporary name if it is still there (after a hard link).
     drop(tmp);
-    sync_dir(&dir).map_err(write_err)?;
+    crate::fsutil::sync_dir(&dir).map_err(write_err)?;
     Ok(())
 }
 
@@ -381,40 +373,6 @@ fn exists(path: &Path) -> io::Result<bool> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(e),
     }
-}
-
-/// Creates a new file with mode 0600 (whatever the umask), failing if it exists.
-#[cfg(unix)]
-fn create_private_file(path: &Path) -> io::Result<fs::File> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    file.set_permissions(fs::Permissions::from_mode(0o600))?;
-    Ok(file)
-}
-
-/// Creates a new file, failing if it exists.
-#[cfg(not(unix))]
-fn create_private_file(path: &Path) -> io::Result<fs::File> {
-    fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-}
-
-/// Flushes a directory's entries to disk so a rename survives a crash.
-#[cfg(unix)]
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    fs::File::open(dir)?.sync_all()
-}
-
-/// Directories cannot be opened for syncing on this platform.
-#[cfg(not(unix))]
-fn sync_dir(_dir: &Path) -> io::Result<()> {
-    Ok(())
 }
 
 #[cfg(test)]

@@ -56,10 +56,10 @@ pub enum Verdict {
 
 /// Hashes a password with a fresh random salt, as a PHC string.
 pub fn hash(password: &[u8], iterations: u32) -> Result<String> {
-    if iterations == 0 {
-        return Err(Error::invalid(
-            "the PBKDF2 iteration count must be at least 1",
-        ));
+    if !(1..=MAX_ITERATIONS).contains(&iterations) {
+        return Err(Error::invalid(format!(
+            "the PBKDF2 iteration count must be from 1 to {MAX_ITERATIONS}"
+        )));
     }
     let salt = random::bytes::<SALT_LEN>()?;
     let mut out = Zeroizing::new([0u8; HASH_LEN]);
@@ -104,7 +104,8 @@ fn dummy_derive(password: &[u8], iterations: u32) -> Zeroizing<[u8; HASH_LEN]> {
     out
 }
 
-/// The largest iteration count a stored hash may carry (100 million, ~10 s here).
+/// The largest iteration count a stored hash may carry (100 million, ~10 s
+/// here), and so the largest the configuration accepts: one limit for both.
 pub const MAX_ITERATIONS: u32 = 100_000_000;
 
 /// The error for a stored hash that cannot be parsed; it never quotes the hash.

@@ -1,7 +1,7 @@
 //! Embedded migrations, one refinery module per dialect, and their status.
 
 use super::{Conn, Dialect, MigrationState};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// SQLite migrations (`migrations/sqlite`).
 pub mod sqlite_migrations {
@@ -104,4 +104,75 @@ pub fn states(dialect: Dialect, applied: &[Applied]) -> Vec<MigrationState> {
     }
     out.sort_by_key(|m| m.version);
     out
+}
+
+/// Refuses a schema this keyward did not make: a migration it does not know
+/// (the database is newer: another keyward migrated it) or one applied with
+/// a checksum other than the embedded file's (the migration was modified).
+/// Exit 6. Neither message quotes a migration's SQL.
+pub fn check_known(states: &[MigrationState], location: &str) -> Result<()> {
+    if let Some(newest) = states.iter().rev().find(|m| m.unknown) {
+        return Err(Error::unavailable(format!(
+            "database at {location} is newer than this keyward: it has migration {} that this keyward does not know; upgrade keyward",
+            label(newest)
+        )));
+    }
+    if let Some(changed) = states.iter().find(|m| m.modified) {
+        return Err(Error::unavailable(format!(
+            "database at {location} was migrated with a modified migration: {} differs from this keyward's (its checksum does not match); use the keyward that migrated it, or restore the database from a backup",
+            label(changed)
+        )));
+    }
+    Ok(())
+}
+
+/// The migrations still to apply, after [`check_known`].
+pub fn pending(states: &[MigrationState], location: &str) -> Result<Vec<MigrationState>> {
+    check_known(states, location)?;
+    Ok(states.iter().filter(|m| !m.applied).cloned().collect())
+}
+
+/// `V<n>`, with the name when it is a plain identifier (a name read from
+/// the database is not echoed otherwise).
+fn label(m: &MigrationState) -> String {
+    let plain = !m.name.is_empty()
+        && m.name.len() <= 64
+        && m.name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if plain {
+        format!("V{} ({})", m.version, m.name)
+    } else {
+        format!("V{}", m.version)
+    }
+}
+
+/// A failed migration run, told in one line: the step and the driver's
+/// first line, never the migration's SQL.
+pub fn failed(location: &str, e: &refinery::Error) -> Error {
+    use refinery::error::Kind;
+    let why = match e.kind() {
+        Kind::Connection(step, source) => format!("{step}: {}", first_line(&source.to_string())),
+        Kind::DivergentVersion(applied, _) => {
+            format!(
+                "migration V{} differs from this keyward's",
+                applied.version()
+            )
+        }
+        Kind::MissingVersion(m) => {
+            format!("migration V{} is not one this keyward knows", m.version())
+        }
+        other => first_line(&other.to_string()),
+    };
+    Error::unavailable(format!("migrating {location} failed: {why}"))
+}
+
+/// The first line of a message, at most 300 characters.
+fn first_line(s: &str) -> String {
+    s.lines()
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .take(300)
+        .collect()
 }

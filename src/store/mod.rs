@@ -5,6 +5,7 @@
 //! run that SQL, take the write lock, and migrate. Values cross the boundary
 //! as [`Value`], rows come back as [`Row`].
 
+mod backup;
 pub mod migrate;
 pub mod postgres;
 pub mod sqlite;
@@ -402,18 +403,13 @@ pub fn open(target: &DatabaseTarget, pool_size: u32, create: bool) -> Result<Box
     }
 }
 
-/// Checks that the schema is exactly the binary's: exit 6 otherwise.
+/// Checks that the schema is exactly the binary's: exit 6 otherwise (a
+/// migration unknown or modified, one pending, or none applied).
 pub fn ensure_current(store: &mut dyn Store) -> Result<()> {
     let states = store.migration_states()?;
-    let pending = states.iter().filter(|m| !m.applied).count();
-    let unknown: Vec<_> = states.iter().filter(|m| m.unknown).collect();
     let location = store.location();
-    if let Some(newest) = unknown.last() {
-        return Err(Error::unavailable(format!(
-            "database at {location} has migration V{} ({}) that this keyward does not know: upgrade keyward",
-            newest.version, newest.name
-        )));
-    }
+    migrate::check_known(&states, &location)?;
+    let pending = states.iter().filter(|m| !m.applied).count();
     if pending == states.len() && pending > 0 {
         return Err(Error::unavailable(format!(
             "database at {location} is not initialised ({pending} pending migration{}): run `keyward db migrate`, or `keyward db init` to also seed it and set up a key",

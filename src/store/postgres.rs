@@ -400,11 +400,7 @@ impl Store for PgStore {
             .block_on(self.client.execute(lock, &[&(LOCK_CLASS + 1)]))
             .map_err(map_err)?;
         let result = (|| {
-            let pending: Vec<_> = self
-                .migration_states()?
-                .into_iter()
-                .filter(|m| !m.applied)
-                .collect();
+            let pending = migrate::pending(&self.migration_states()?, &self.location)?;
             if dry_run || pending.is_empty() {
                 return Ok(pending);
             }
@@ -412,9 +408,7 @@ impl Store for PgStore {
             let report = self
                 .rt
                 .block_on(runner.run_async(&mut self.client))
-                .map_err(|e| {
-                    Error::unavailable(format!("migrating {} failed: {e}", self.location))
-                })?;
+                .map_err(|e| migrate::failed(&self.location, &e))?;
             Ok(migrate::applied_by(&report, pending))
         })();
         let released = self

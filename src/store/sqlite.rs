@@ -15,70 +15,75 @@ use std::time::Duration;
 /// How long a writer waits for another to finish before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How often `conn` looks whether opening a connection failed.
+const OPEN_POLL: Duration = Duration::from_millis(50);
+
+/// The first 16 bytes of every SQLite database file.
+const HEADER: &[u8; 16] = b"SQLite format 3\0";
+
 /// An SQLite database.
 pub struct SqliteStore {
     pool: r2d2::Pool<SqliteConnectionManager>,
     location: String,
     path: Option<PathBuf>,
+    read_only: bool,
+    failure: OpenFailure,
 }
 
 impl SqliteStore {
-    /// Opens (or, with `create`, creates) the database. Connects lazily.
+    /// Opens (or, with `create`, creates) the database. A file that is not
+    /// an SQLite database fails here, at once, naming it (exit 6).
     pub fn open(loc: &SqliteLocation, pool_size: u32, create: bool) -> Result<Self> {
         let pool_size = pool_size.max(1);
-        let (manager, location, path, size) = match loc {
+        let (manager, location, path, size, read_only) = match loc {
             SqliteLocation::Memory => (
                 SqliteConnectionManager::memory(),
                 "sqlite::memory:".to_owned(),
                 None,
                 // Every connection to :memory: is a new database: keep exactly one.
                 1,
+                false,
             ),
-            SqliteLocation::File { path, is_default } => {
-                if !path.exists() {
-                    if !create {
-                        let hint = if *is_default {
-                            "run `keyward db init` to create it"
-                        } else {
-                            "check the path, or run `keyward db init` to create it"
-                        };
-                        return Err(Error::unavailable(format!(
-                            "no database at {}: {hint}",
-                            path.display()
-                        )));
+            SqliteLocation::File {
+                path,
+                is_default,
+                read_only,
+            } => {
+                // A read-only database is never created.
+                let create = create && !read_only;
+                prepare_file(path, *is_default, create)?;
+                let mut flags = OpenFlags::SQLITE_OPEN_NO_MUTEX;
+                flags |= match (read_only, create) {
+                    (true, _) => OpenFlags::SQLITE_OPEN_READ_ONLY,
+                    (false, false) => OpenFlags::SQLITE_OPEN_READ_WRITE,
+                    (false, true) => {
+                        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
                     }
-                    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                        crate::fsutil::create_private_dir(dir).map_err(|e| {
-                            Error::unavailable(format!(
-                                "cannot create directory {}: {e}",
-                                dir.display()
-                            ))
-                        })?;
-                    }
-                }
-                let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-                    | OpenFlags::SQLITE_OPEN_NO_MUTEX
-                    | OpenFlags::SQLITE_OPEN_URI;
-                if create {
-                    flags |= OpenFlags::SQLITE_OPEN_CREATE;
-                }
+                };
                 (
                     SqliteConnectionManager::file(path).with_flags(flags),
                     path.display().to_string(),
                     Some(path.clone()),
                     pool_size,
+                    *read_only,
                 )
             }
         };
-        let manager = manager.with_init(|c| {
+        let manager = manager.with_init(move |c| {
             c.busy_timeout(BUSY_TIMEOUT)?;
-            c.execute_batch(
-                "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -8000;",
-            )
+            if read_only {
+                c.execute_batch("PRAGMA foreign_keys = ON; PRAGMA cache_size = -8000;")
+            } else {
+                c.execute_batch(
+                    "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -8000;",
+                )
+            }
         });
         let memory = path.is_none();
+        let failure = OpenFailure::default();
         // r2d2 starts three maintenance threads by default; one is plenty for a CLI.
         let pool = r2d2::Pool::builder()
+            .error_handler(Box::new(failure.clone()))
             .thread_pool(std::sync::Arc::new(
                 scheduled_thread_pool::ScheduledThreadPool::new(1),
             ))
@@ -92,6 +97,8 @@ impl SqliteStore {
             pool,
             location,
             path,
+            read_only,
+            failure,
         };
         if memory {
             // A private in-memory database starts empty every time: migrate it now.
@@ -100,13 +107,119 @@ impl SqliteStore {
         Ok(store)
     }
 
+    /// A connection from the pool. It waits (up to the busy timeout) for a
+    /// connection being made or in use, but a connection that could not be
+    /// opened fails at once, with SQLite's reason and the database named.
     fn conn(&self) -> Result<r2d2::PooledConnection<SqliteConnectionManager>> {
-        self.pool.get().map_err(|e| {
-            Error::unavailable(format!(
-                "cannot open SQLite database {}: {e}",
-                self.location
-            ))
-        })
+        let started = std::time::Instant::now();
+        loop {
+            match self.pool.get_timeout(OPEN_POLL) {
+                Ok(c) => return Ok(c),
+                Err(e) => {
+                    if let Some(why) = self.failure.take() {
+                        return Err(Error::unavailable(format!(
+                            "cannot open SQLite database {}: {}",
+                            self.location,
+                            why.message()
+                        )));
+                    }
+                    if started.elapsed() >= BUSY_TIMEOUT {
+                        return Err(Error::unavailable(format!(
+                            "cannot open SQLite database {}: {e}",
+                            self.location
+                        )));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The error for a write to a database opened with `mode=ro`.
+    fn read_only_error(&self, what: &str) -> Error {
+        Error::unavailable(format!(
+            "database {} is opened read-only (mode=ro in its URL): {what}; use the URL without mode=ro to change it",
+            self.location
+        ))
+    }
+}
+
+/// Checks the database file before any pool is built: a missing file is
+/// created only with `create` (its directory made private); what exists must
+/// be a regular file that is empty or starts with SQLite's header.
+fn prepare_file(path: &Path, is_default: bool, create: bool) -> Result<()> {
+    let shown = path.display();
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if !create {
+                let hint = if is_default {
+                    "run `keyward db init` to create it"
+                } else {
+                    "check the path, or run `keyward db init` to create it"
+                };
+                return Err(Error::unavailable(format!(
+                    "no database at {shown}: {hint}"
+                )));
+            }
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                crate::fsutil::create_private_dir(dir).map_err(|e| {
+                    Error::unavailable(format!("cannot create directory {}: {e}", dir.display()))
+                })?;
+            }
+            return Ok(());
+        }
+        Err(e) => {
+            return Err(Error::unavailable(format!(
+                "cannot open SQLite database {shown}: {e}"
+            )))
+        }
+    };
+    let not_a_database = |why: &str| {
+        Error::unavailable(format!(
+            "{shown} is not an SQLite database ({why}): check the path"
+        ))
+    };
+    if meta.is_dir() {
+        return Err(not_a_database("it is a directory"));
+    }
+    if !meta.is_file() {
+        return Err(not_a_database("it is not a regular file"));
+    }
+    if meta.len() == 0 {
+        return Ok(()); // SQLite's own way to start a new database
+    }
+    let mut head = [0u8; 16];
+    let read = crate::fsutil::open_for_reading(path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head));
+    match read {
+        Ok(()) if &head == HEADER => Ok(()),
+        Ok(()) => Err(not_a_database("it does not start with the SQLite header")),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            Err(not_a_database("it is too short"))
+        }
+        Err(e) => Err(Error::unavailable(format!(
+            "cannot open SQLite database {shown}: {e}"
+        ))),
+    }
+}
+
+/// The first error the pool met opening a connection, kept for `conn`: a
+/// file SQLite cannot open (damaged, not a database) fails the command at
+/// once instead of after the pool's 30 s of retries.
+#[derive(Debug, Default, Clone)]
+struct OpenFailure(std::sync::Arc<std::sync::Mutex<Option<Error>>>);
+
+impl OpenFailure {
+    fn take(&self) -> Option<Error> {
+        self.0.lock().ok().and_then(|mut f| f.take())
+    }
+}
+
+impl r2d2::HandleError<rusqlite::Error> for OpenFailure {
+    fn handle_error(&self, error: rusqlite::Error) {
+        if let Ok(mut first) = self.0.lock() {
+            first.get_or_insert_with(|| map_err(error));
+        }
     }
 }
 
@@ -267,19 +380,27 @@ impl Store for SqliteStore {
     }
 
     fn migrate(&mut self, dry_run: bool) -> Result<Vec<MigrationState>> {
-        let pending: Vec<_> = self
-            .migration_states()?
-            .into_iter()
-            .filter(|m| !m.applied)
-            .collect();
+        let pending = migrate::pending(&self.migration_states()?, &self.location)?;
         if dry_run || pending.is_empty() {
             return Ok(pending);
         }
+        if self.read_only {
+            return Err(self.read_only_error(&format!(
+                "{} pending migration(s) cannot be applied",
+                pending.len()
+            )));
+        }
         let mut pooled = self.conn()?;
-        let report = migrate::runner(Dialect::Sqlite)
-            .run(&mut *pooled)
-            .map_err(|e| Error::unavailable(format!("migrating {} failed: {e}", self.location)))?;
-        Ok(migrate::applied_by(&report, pending))
+        let run = migrate::runner(Dialect::Sqlite).run(&mut *pooled);
+        drop(pooled);
+        match run {
+            Ok(report) => Ok(migrate::applied_by(&report, pending)),
+            // A concurrent keyward may have applied them first: fine if so.
+            Err(e) => match migrate::pending(&self.migration_states()?, &self.location)? {
+                now if now.is_empty() => Ok(Vec::new()),
+                _ => Err(migrate::failed(&self.location, &e)),
+            },
+        }
     }
 
     fn transaction(
@@ -287,6 +408,9 @@ impl Store for SqliteStore {
         access: Access,
         f: &mut dyn FnMut(&mut dyn Conn) -> Result<()>,
     ) -> Result<()> {
+        if self.read_only && access != Access::Read {
+            return Err(self.read_only_error("this command writes to it"));
+        }
         let pooled = self.conn()?;
         let begin = match access {
             Access::Read => "BEGIN DEFERRED",
@@ -316,25 +440,8 @@ impl Store for SqliteStore {
         if self.path.is_none() {
             return Err(Error::invalid("an in-memory database cannot be backed up"));
         }
-        if dest.exists() {
-            return Err(Error::conflict(format!(
-                "{} already exists: choose a new file name",
-                dest.display()
-            )));
-        }
         let src = self.conn()?;
-        let mut out = rusqlite::Connection::open(dest)
-            .map_err(|e| Error::invalid(format!("cannot create {}: {e}", dest.display())))?;
-        let backup = rusqlite::backup::Backup::new(&src, &mut out).map_err(map_err)?;
-        backup
-            .run_to_completion(256, Duration::from_millis(5), None)
-            .map_err(map_err)?;
-        drop(backup);
-        out.execute_batch("PRAGMA journal_mode = DELETE;")
-            .map_err(map_err)?;
-        drop(out);
-        let bytes = std::fs::metadata(dest).map(|m| m.len()).unwrap_or(0);
-        Ok(bytes)
+        super::backup::to_new_file(&src, dest)
     }
 }
 

@@ -18,8 +18,13 @@ pub enum DatabaseTarget {
 /// Where an SQLite database lives.
 #[derive(Clone, PartialEq, Debug)]
 pub enum SqliteLocation {
-    /// A file; `is_default` when it is the platform data dir default.
-    File { path: PathBuf, is_default: bool },
+    /// A file; `is_default` when it is the platform data dir default;
+    /// `read_only` from the URL's `mode=ro`.
+    File {
+        path: PathBuf,
+        is_default: bool,
+        read_only: bool,
+    },
     /// A private in-memory database (gone when the process exits).
     Memory,
 }
@@ -138,7 +143,7 @@ pub fn parse_url(url: &str) -> Result<DatabaseTarget> {
         return Ok(DatabaseTarget::Sqlite(SqliteLocation::Memory));
     }
     if let Some(rest) = url.strip_prefix("sqlite://") {
-        let path = rest.split('?').next().unwrap_or_default();
+        let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
         if path.is_empty() {
             return Err(Error::invalid(
                 "database URL `sqlite://` names no file: use sqlite:///abs/path.db or sqlite://relative/path.db",
@@ -150,6 +155,7 @@ pub fn parse_url(url: &str) -> Result<DatabaseTarget> {
         return Ok(DatabaseTarget::Sqlite(SqliteLocation::File {
             path: PathBuf::from(decoded.as_ref()),
             is_default: false,
+            read_only: sqlite_read_only(query)?,
         }));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -159,6 +165,31 @@ pub fn parse_url(url: &str) -> Result<DatabaseTarget> {
     Err(Error::invalid(format!(
         "unsupported database URL scheme {scheme:?}: use sqlite:///path.db, sqlite::memory: or postgres://user:pass@host:port/db"
     )))
+}
+
+/// The options of an SQLite URL: only `mode=ro` (read-only) and `mode=rw`
+/// (the default) are honoured; any other option is refused rather than ignored.
+fn sqlite_read_only(query: &str) -> Result<bool> {
+    let mut read_only = false;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        match (k, v) {
+            ("mode", "ro") => read_only = true,
+            ("mode", "rw") => read_only = false,
+            ("mode", _) => {
+                return Err(Error::invalid(
+                    "database URL option `mode` must be ro (read-only) or rw (read-write)",
+                ))
+            }
+            _ => {
+                let shown: String = k.chars().filter(char::is_ascii_graphic).take(40).collect();
+                return Err(Error::invalid(format!(
+                    "database URL option `{shown}` is not supported for SQLite: the only option is mode=ro or mode=rw"
+                )));
+            }
+        }
+    }
+    Ok(read_only)
 }
 
 fn parse_pg_url(url: &str) -> Result<PgTarget> {
@@ -190,10 +221,14 @@ fn parse_pg_url(url: &str) -> Result<PgTarget> {
         format!("{base}?{}", kept.join("&"))
     };
     let mut config: tokio_postgres::Config = rebuilt.parse().map_err(|e| {
-        // tokio-postgres errors name the bad part, never the password.
-        Error::invalid(format!("invalid PostgreSQL URL: {e}"))
+        // tokio-postgres errors name the bad part (an unknown option, the
+        // option whose value is bad), never the password or a value.
+        let cause = std::error::Error::source(&e)
+            .map(|c| format!(": {c}"))
+            .unwrap_or_default();
+        Error::invalid(format!("invalid PostgreSQL URL: {e}{cause}"))
     })?;
-    apply_pg_defaults(&mut config);
+    apply_pg_defaults(&mut config)?;
     Ok(PgTarget {
         config,
         ssl_mode,
@@ -237,7 +272,7 @@ pub fn pg_from_parts(parts: &PgParts) -> Result<PgTarget> {
     if let Some(db) = &parts.name {
         config.dbname(db);
     }
-    apply_pg_defaults(&mut config);
+    apply_pg_defaults(&mut config)?;
     let ssl_mode = match &parts.ssl_mode {
         Some(m) => SslMode::parse(m)?,
         None => SslMode::Prefer,
@@ -249,12 +284,12 @@ pub fn pg_from_parts(parts: &PgParts) -> Result<PgTarget> {
     })
 }
 
-fn apply_pg_defaults(config: &mut tokio_postgres::Config) {
+fn apply_pg_defaults(config: &mut tokio_postgres::Config) -> Result<()> {
     if config.get_hosts().is_empty() {
         config.host("localhost");
     }
     if config.get_user().is_none() {
-        if let Some(user) = crate::config::os_login_name() {
+        if let Some(user) = crate::config::os_login_name()? {
             config.user(&user);
         }
     }
@@ -262,6 +297,7 @@ fn apply_pg_defaults(config: &mut tokio_postgres::Config) {
         config.connect_timeout(std::time::Duration::from_secs(5));
     }
     config.application_name("keyward");
+    Ok(())
 }
 
 #[cfg(test)]
@@ -282,6 +318,20 @@ mod tests {
     }
 
     #[test]
+    fn sqlite_url_options_are_honoured_or_refused() {
+        let ro = |u: &str| match parse_url(u) {
+            Ok(DatabaseTarget::Sqlite(SqliteLocation::File { read_only, .. })) => Ok(read_only),
+            Ok(_) => panic!("not a file"),
+            Err(e) => Err(e.exit_code()),
+        };
+        assert_eq!(ro("sqlite:///x.db"), Ok(false));
+        assert_eq!(ro("sqlite:///x.db?mode=ro"), Ok(true));
+        assert_eq!(ro("sqlite:///x.db?mode=rw"), Ok(false));
+        assert_eq!(ro("sqlite:///x.db?mode=rwc"), Err(2));
+        assert_eq!(ro("sqlite:///x.db?cache=shared"), Err(2));
+    }
+
+    #[test]
     fn postgres_url_hides_password_and_takes_sslmode() {
         let t = parse_url("postgres://bob:s3cret@db.example:6543/app?sslmode=verify-full").unwrap();
         let DatabaseTarget::Postgres(pg) = &t else {
@@ -292,5 +342,8 @@ mod tests {
         assert!(!shown.contains("s3cret"), "{shown}");
         assert!(shown.contains("db.example:6543/app"));
         assert!(parse_url("postgresql://u@h/d?sslmode=bogus").is_err());
+        let unknown = parse_url("postgres://u:s3cret@h/d?bogus=1").unwrap_err();
+        assert!(unknown.message().contains("`bogus`"), "{unknown}");
+        assert!(!unknown.message().contains("s3cret"));
     }
 }

@@ -347,6 +347,261 @@ fn set_mode(path: &std::path::Path, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }
 
+/// Every `db` verb that reads the schema, on a database this keyward did not
+/// migrate: each exits 6 saying `what`, and none prints a migration's SQL.
+fn every_db_verb_refuses(env: &Env, what: &str) {
+    for verb in [
+        &["db", "migrate"][..],
+        &["db", "migrate", "--dry-run"],
+        &["db", "init"],
+        &["db", "status"],
+        &["db", "status", "-o", "json"],
+        &["db", "health", "-o", "json"],
+        &["settings", "list"],
+    ] {
+        let run = env.run(verb).code(6).stderr_has(what);
+        for sql in [
+            "CREATE TABLE",
+            "CREATE INDEX",
+            "INSERT INTO",
+            "create table",
+        ] {
+            assert!(
+                !run.stderr.contains(sql) && !run.stdout.contains(sql),
+                "{verb:?} printed SQL:\n{}",
+                run.stderr
+            );
+        }
+    }
+}
+
+cli_test! {
+    /// Item 14: a migration this keyward does not know (the database is
+    /// newer) fails every `db` verb with exit 6; `db status` still lists the
+    /// migrations, with the unknown one marked.
+    fn unknown_migration_is_exit_6_for_every_db_verb(env) {
+        env.init();
+        env.sql(
+            "INSERT INTO refinery_schema_history (version, name, applied_on, checksum) \
+             VALUES (99, 'from_the_future', '2030-01-01T00:00:00Z', '42')",
+        )
+        .unwrap();
+        every_db_verb_refuses(env, "newer than this keyward");
+        let status = env.run(&["db", "status", "-o", "json"]).code(6).json();
+        let v99 = status.as_array().unwrap().iter().find(|m| m["version"] == 99).cloned().unwrap();
+        assert_eq!(v99["unknown"], true);
+        let health = env.run(&["db", "health", "-o", "json"]).code(6).json();
+        assert_eq!(health["schema_current"], false);
+        assert_eq!(health["healthy"], false);
+    }
+}
+
+cli_test! {
+    /// Item 14: an applied migration whose checksum differs from the embedded
+    /// file's: every `db` verb exits 6 saying it was modified.
+    fn modified_migration_is_exit_6_for_every_db_verb(env) {
+        env.init();
+        env.sql("UPDATE refinery_schema_history SET checksum = '1' WHERE version = 1").unwrap();
+        every_db_verb_refuses(env, "modified");
+        let status = env.run(&["db", "status", "-o", "json"]).code(6).json();
+        assert_eq!(status[0]["modified"], true);
+        let health = env.run(&["db", "health", "-o", "json"]).code(6).json();
+        assert_eq!(health["schema_current"], false);
+    }
+}
+
+/// Runs a command, killing it after `limit` (then the exit code is -1).
+fn run_with_limit(mut cmd: std::process::Command, limit: std::time::Duration) -> crate::util::Run {
+    use std::io::Read;
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("keyward starts");
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let (mut stdout, mut stderr) = (String::new(), String::new());
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    crate::util::Run {
+        args: Vec::new(),
+        code: status.and_then(|s| s.code()).unwrap_or(-1),
+        stdout,
+        stderr,
+    }
+}
+
+cli_test! {
+    /// Item 16: a FIFO given as the key file is refused at once (exit 7),
+    /// not waited on forever.
+    fn fifo_key_file_is_refused_at_once(env) {
+        env.init();
+        env.run_with_stdin(&["settings", "set", "api.token", "--secret", "--value-stdin"], Some("t0ken\n")).ok();
+        let fifo = env.home.path().join("key.fifo");
+        let status = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+        assert!(status.success());
+        for verb in [&["db", "health"][..], &["settings", "list", "--reveal"]] {
+            let mut args = vec!["--key-file", fifo.to_str().unwrap()];
+            args.extend_from_slice(verb);
+            let run = run_with_limit(env.command(&args), std::time::Duration::from_secs(20));
+            let run = run.code(7).stderr_has("not a regular file");
+            assert!(run.stderr.contains("key.fifo"), "{}", run.stderr);
+        }
+    }
+}
+
+/// Item 16: `db backup` onto a dangling symbolic link is refused (the name
+/// is taken) and nothing is written through the link.
+#[test]
+fn backup_refuses_a_dangling_symlink() {
+    let env = Env::new(Backend::Sqlite).unwrap();
+    env.init();
+    let target = env.home.path().join("victim.db");
+    let link = env.home.path().join("backup.db");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    env.run(&["db", "backup", link.to_str().unwrap()])
+        .code(4)
+        .stderr_has("symbolic link");
+    assert!(!target.exists(), "nothing was written through the link");
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    // No working directory is left behind either.
+    let left: Vec<_> = std::fs::read_dir(env.home.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("keyward-backup"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// Runs `db init` in `homes.len()` processes at once, each with its HOME.
+fn concurrent_inits(env: &Env, homes: &[std::path::PathBuf]) -> Vec<crate::util::Run> {
+    let children: Vec<_> = homes
+        .iter()
+        .map(|home| {
+            let mut cmd = env.command(&["db", "init", "-o", "json"]);
+            cmd.env("HOME", home)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            cmd.spawn().expect("keyward starts")
+        })
+        .collect();
+    children
+        .into_iter()
+        .map(|c| {
+            let out = c.wait_with_output().unwrap();
+            crate::util::Run {
+                args: vec!["db".into(), "init".into()],
+                code: out.status.code().unwrap_or(-1),
+                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            }
+        })
+        .collect()
+}
+
+cli_test! {
+    /// Item 16: four `db init` at once on one fresh HOME and database: all
+    /// succeed, one key is made, and it is the key file left, which opens the
+    /// database.
+    fn concurrent_inits_in_one_home_make_one_usable_key(env) {
+        let homes = vec![env.home.path().to_path_buf(); 4];
+        let runs = concurrent_inits(env, &homes);
+        for run in &runs {
+            assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+        }
+        let created = runs.iter().filter(|r| r.json()["key_created"] == true).count();
+        assert_eq!(created, 1, "one process made the key");
+        let kids: std::collections::BTreeSet<String> =
+            runs.iter().map(|r| r.json()["kid"].as_str().unwrap().to_owned()).collect();
+        assert_eq!(kids.len(), 1, "all use the same key: {kids:?}");
+        let dir: Vec<_> = std::fs::read_dir(env.key_file().parent().unwrap()).unwrap().collect();
+        assert_eq!(dir.len(), 1, "only the key file, no temporary left");
+        let health = env.run(&["db", "health", "-o", "json"]).ok().json();
+        assert_eq!(health["kid"], kids.iter().next().unwrap().as_str());
+    }
+}
+
+cli_test! {
+    /// Item 16: four `db init` at once on one fresh database from four HOMEs:
+    /// exactly one key file is left anywhere, the one that opens the
+    /// database; the others fail with exit 7 and leave no key file behind.
+    fn concurrent_inits_leave_exactly_one_key_file(env) {
+        let homes: Vec<_> = (0..4).map(|i| env.home.path().join(format!("home{i}"))).collect();
+        let runs = concurrent_inits(env, &homes);
+        let winners: Vec<usize> = (0..4).filter(|i| runs[*i].code == 0).collect();
+        assert_eq!(winners.len(), 1, "{:?}", runs.iter().map(|r| (&r.code, &r.stderr)).collect::<Vec<_>>());
+        for (i, run) in runs.iter().enumerate() {
+            if i != winners[0] {
+                assert_eq!(run.code, 7, "{}", run.stderr);
+            }
+        }
+        let key_files: Vec<_> = homes
+            .iter()
+            .map(|h| h.join(".config/keyward/key"))
+            .filter(|p| p.exists())
+            .collect();
+        assert_eq!(key_files, vec![homes[winners[0]].join(".config/keyward/key")]);
+        env.run(&["--key-file", key_files[0].to_str().unwrap(), "db", "health"]).ok();
+    }
+}
+
+/// Item 17: a file that is not an SQLite database (random bytes, a
+/// truncated copy, a directory) fails at once with exit 6 naming it, for
+/// every command, instead of waiting for the connection pool.
+#[test]
+fn not_a_sqlite_database_is_exit_6_at_once_naming_it() {
+    let env = Env::new(Backend::Sqlite).unwrap();
+    env.init();
+    let real = std::fs::read(env.url().trim_start_matches("sqlite://")).unwrap();
+    let random = env.home.path().join("random.db");
+    let mut bytes = vec![0u8; 8192];
+    for (i, b) in bytes.iter_mut().enumerate() {
+        *b = (i * 7919 % 251) as u8;
+    }
+    std::fs::write(&random, &bytes).unwrap();
+    let truncated = env.home.path().join("truncated.db");
+    std::fs::write(&truncated, &real[..real.len().min(8192)]).unwrap();
+    let dir = env.home.path().join("dir.db");
+    std::fs::create_dir(&dir).unwrap();
+    for path in [&random, &truncated, &dir] {
+        let url = format!("sqlite://{}", path.display());
+        for verb in [
+            &["db", "health"][..],
+            &["settings", "list"],
+            &["db", "migrate"],
+        ] {
+            let mut args = vec!["--database-url", url.as_str()];
+            args.extend_from_slice(verb);
+            let run = run_with_limit(env.command(&args), std::time::Duration::from_secs(60));
+            let run = run.code(6).stderr_has(&path.display().to_string());
+            // Not the pool giving up after its wait: the file itself is named as the fault.
+            assert!(!run.stderr.contains("timed out"), "{}", run.stderr);
+        }
+    }
+    assert_eq!(std::fs::read(&random).unwrap(), bytes, "not written to");
+}
+
 cli_test! {
     /// Issue 8, item 19: rotate-key's confirmation names only a key it will use
     /// (a key still to be made is not named), rotating to a key this database

@@ -20,7 +20,7 @@ pub struct Health {
     pub database: String,
     /// Whether the connection succeeded.
     pub connected: bool,
-    /// Whether every migration is applied and none is unknown.
+    /// Whether every migration is applied and none is unknown or modified.
     pub schema_current: Option<bool>,
     /// How many migrations are not applied.
     pub pending_migrations: Option<usize>,
@@ -84,7 +84,7 @@ fn check(ctx: &mut Context, h: &mut Health) -> Result<()> {
     h.connected = true;
     let pending = states.iter().filter(|m| !m.applied).count();
     h.pending_migrations = Some(pending);
-    h.schema_current = Some(pending == 0 && !states.iter().any(|m| m.unknown));
+    h.schema_current = Some(pending == 0 && !states.iter().any(|m| m.unknown || m.modified));
     store::ensure_current(store)?;
     let (store, ring) = ctx.store_and_keyring()?;
     h.kid = Some(ring.active().kid().to_owned());

@@ -117,11 +117,18 @@ pub fn migrate(ctx: &mut Context, dry_run: bool) -> Result<Migrated> {
 pub struct MigrationStatus(pub MigrationState);
 
 impl TableRow for MigrationStatus {
-    const COLUMNS: &'static [&'static str] = &["version", "name", "applied", "applied_on"];
+    const COLUMNS: &'static [&'static str] = &[
+        "version",
+        "name",
+        "applied",
+        "applied_on",
+        "modified",
+        "unknown",
+    ];
 }
 
 /// The schema's migrations as `db status` shows them.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Status {
     /// Every embedded and applied migration, in version order.
     pub migrations: Vec<MigrationStatus>,
@@ -129,17 +136,23 @@ pub struct Status {
     pub pending: usize,
     /// Whether the schema is exactly this keyward's (nothing pending, unknown or modified).
     pub current: bool,
+    /// A schema this keyward did not make (a migration unknown or modified):
+    /// the command shows the list, then fails with it (exit 6).
+    pub foreign: Option<Error>,
 }
 
 /// Reads the schema's migrations.
 pub fn status(ctx: &mut Context) -> Result<Status> {
-    let states = ctx.store_unchecked(false)?.migration_states()?;
+    let store = ctx.store_unchecked(false)?;
+    let states = store.migration_states()?;
+    let foreign = store::migrate::check_known(&states, &store.location()).err();
     let pending = states.iter().filter(|m| !m.applied).count();
-    let current = pending == 0 && !states.iter().any(|m| m.unknown || m.modified);
+    let current = pending == 0 && foreign.is_none();
     Ok(Status {
         migrations: states.into_iter().map(MigrationStatus).collect(),
         pending,
         current,
+        foreign,
     })
 }
 
