@@ -354,7 +354,7 @@ _keyward() {
             return 0
             ;;
         keyward__subcmd__audit__subcmd__list)
-            opts="-o -y -h -V --since --actor --action --target --limit --database-url --key-file --config --env --output --yes --help --version"
+            opts="-o -y -h -V --since --actor --action --target --limit --all --database-url --key-file --config --env --output --yes --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -430,7 +430,7 @@ complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish
 complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run envs diff promote" -s V -l version -d 'Print version'
 complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run envs diff promote" -f -a "set" -d 'Create or change a setting (a new version when anything differs)'
 complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run envs diff promote" -f -a "get" -d 'Show a setting'
-complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run envs diff promote" -f -a "list" -d 'List settings'
+complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run envs diff promote" -f -a "list" -d 'List settings, by key (streamed a page at a time)'
 complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run envs diff promote" -f -a "delete" -d 'Delete a setting (its history stays; `rollback` can restore it)'
 complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run envs diff promote" -f -a "history" -d 'Show every version of a setting'
 complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run envs diff promote" -f -a "rollback" -d 'Write an earlier version back as a new version (also for a deleted setting)'
@@ -617,7 +617,7 @@ yaml\t'One YAML document'"
 complete -c keyward -n "__fish_keyward_using_subcommand audit; and not __fish_seen_subcommand_from list show verify head export" -s y -l yes -d 'Proceed with destructive actions without asking'
 complete -c keyward -n "__fish_keyward_using_subcommand audit; and not __fish_seen_subcommand_from list show verify head export" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c keyward -n "__fish_keyward_using_subcommand audit; and not __fish_seen_subcommand_from list show verify head export" -s V -l version -d 'Print version'
-complete -c keyward -n "__fish_keyward_using_subcommand audit; and not __fish_seen_subcommand_from list show verify head export" -f -a "list" -d 'List audit entries, oldest first'
+complete -c keyward -n "__fish_keyward_using_subcommand audit; and not __fish_seen_subcommand_from list show verify head export" -f -a "list" -d 'List audit entries, oldest first: the newest 100 unless --limit or --all'
 complete -c keyward -n "__fish_keyward_using_subcommand audit; and not __fish_seen_subcommand_from list show verify head export" -f -a "show" -d 'Show one entry with its details and hashes'
 complete -c keyward -n "__fish_keyward_using_subcommand audit; and not __fish_seen_subcommand_from list show verify head export" -f -a "verify" -d 'Walk the hash chain and compare its end with the head record; exit 8 naming the first bad entry when broken or truncated'
 complete -c keyward -n "__fish_keyward_using_subcommand audit; and not __fish_seen_subcommand_from list show verify head export" -f -a "head" -d 'Print the newest entry\'s id and hash (ID:HASH), to record outside the database'
@@ -626,7 +626,7 @@ complete -c keyward -n "__fish_keyward_using_subcommand audit; and __fish_seen_s
 complete -c keyward -n "__fish_keyward_using_subcommand audit; and __fish_seen_subcommand_from list" -l actor -d 'Only entries by this actor' -r
 complete -c keyward -n "__fish_keyward_using_subcommand audit; and __fish_seen_subcommand_from list" -l action -d 'Only this action (`user.create`), or a family (`user.` or `user.*`)' -r
 complete -c keyward -n "__fish_keyward_using_subcommand audit; and __fish_seen_subcommand_from list" -l target -d 'Only entries about this target' -r
-complete -c keyward -n "__fish_keyward_using_subcommand audit; and __fish_seen_subcommand_from list" -l limit -d 'Only the newest N matching entries' -r
+complete -c keyward -n "__fish_keyward_using_subcommand audit; and __fish_seen_subcommand_from list" -l limit -d 'Only the newest N matching entries (default: 100)' -r
 complete -c keyward -n "__fish_keyward_using_subcommand audit; and __fish_seen_subcommand_from list" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
 complete -c keyward -n "__fish_keyward_using_subcommand audit; and __fish_seen_subcommand_from list" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
 complete -c keyward -n "__fish_keyward_using_subcommand audit; and __fish_seen_subcommand_from list" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
@@ -634,6 +634,7 @@ complete -c keyward -n "__fish_keyward_using_subcommand audit; and __fish_seen_s
 complete -c keyward -n "__fish_keyward_using_subcommand audit; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
 json\t'One JSON document'
 yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand audit; and __fish_seen_subcommand_from list" -l all -d 'Every matching entry, oldest first (streamed)'
 complete -c keyward -n "__fish_keyward_using_subcommand audit; and __fish_seen_subcommand_from list" -s y -l yes -d 'Proceed with destructive actions without asking'
 complete -c keyward -n "__fish_keyward_using_subcommand audit; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c keyward -n "__fish_keyward_using_subcommand audit; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'

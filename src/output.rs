@@ -13,6 +13,9 @@ use serde::Serialize;
 use serde_json::Value;
 use std::io::Write;
 
+mod stream;
+pub use stream::{RowStream, TABLE_PAGE};
+
 /// The data a command produced.
 #[derive(Debug, Default)]
 pub enum Data {
@@ -184,6 +187,16 @@ pub struct Style {
     pub format: Format,
     /// `NO_COLOR` is set: tables draw no styling.
     pub no_color: bool,
+}
+
+impl Style {
+    /// The style the configuration asks for (`-o`, `NO_COLOR`).
+    pub fn of(config: &crate::config::Config) -> Self {
+        Style {
+            format: config.output,
+            no_color: config.no_color,
+        }
+    }
 }
 
 /// Renders the reply's data in `style` to `out`.

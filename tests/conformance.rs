@@ -453,3 +453,88 @@ fn unaudited_writes_do_not_wait_for_the_chain_lock_postgres() {
     assert_eq!(actors, ["holder", "waiter"]);
     assert_eq!(count(s.as_mut(), "permissions"), 1);
 }
+
+both_backends! {
+    /// Lists read in pages (keyset pagination) give what one read gives, at
+    /// any page size: the newest N oldest first, every filter, settings by key.
+    fn lists_read_in_pages_match_one_read(db) {
+        let mut s = db.open();
+        for i in 0..23 {
+            store::write(s.as_mut(), |c| {
+                let action = if i % 3 == 0 { "user.create" } else { "setting.update" };
+                audit::record(c, stamp("pager"), Event::new(action, "thing", format!("t{i}")))
+            })
+            .unwrap();
+        }
+        let filters = [
+            Filter::default(),
+            Filter { limit: Some(5), ..Filter::default() },
+            Filter { limit: Some(0), ..Filter::default() },
+            Filter { limit: Some(1000), ..Filter::default() },
+            Filter { action: Some("user.".into()), limit: Some(4), ..Filter::default() },
+            Filter { action: Some("setting.update".into()), ..Filter::default() },
+        ];
+        for f in &filters {
+            let whole = store::read(s.as_mut(), |c| audit::list(c, f)).unwrap();
+            for page in [1, 2, 7, 23, 24, 1000] {
+                let mut paged = Vec::new();
+                let n = store::read(s.as_mut(), |c| {
+                    paged.clear();
+                    audit::list_paged(c, f, page, |e| {
+                        paged.push(e);
+                        Ok(())
+                    })
+                })
+                .unwrap();
+                assert_eq!(n as usize, paged.len());
+                assert_eq!(paged, whole, "{f:?}, page {page}");
+            }
+            assert!(whole.windows(2).all(|w| w[0].id < w[1].id), "oldest first");
+            if let Some(n) = f.limit {
+                let all = store::read(s.as_mut(), |c| audit::list(c, &Filter { limit: None, ..f.clone() })).unwrap();
+                let newest = &all[all.len().saturating_sub(n as usize)..];
+                assert_eq!(whole, newest, "the newest {n}");
+            }
+        }
+        let t = "'2026-01-01T00:00:00.000000Z'";
+        for i in (0..25).rev() {
+            let cat = if i % 2 == 0 { "even" } else { "odd" };
+            let deleted = if i == 4 { "TRUE" } else { "FALSE" };
+            store::write_unaudited(s.as_mut(), |c| {
+                c.execute(
+                    &format!(
+                        "INSERT INTO settings (key, environment, value, category, is_deleted, created_at, updated_at) \
+                         VALUES ('k{i:02}', 'pages', 'v', '{cat}', {deleted}, {t}, {t})"
+                    ),
+                    &[],
+                )
+            })
+            .unwrap();
+        }
+        use keyward::domain::settings::{self, ListFilter};
+        for (category, prefix) in [(None, None), (Some("even"), None), (None, Some("k1")), (Some("odd"), Some("k2"))] {
+            let f = ListFilter { env: "pages", category, prefix };
+            let whole = store::read(s.as_mut(), |c| settings::list(c, "pages", category, prefix)).unwrap();
+            let want: Vec<String> = (0..25)
+                .filter(|i| *i != 4)
+                .filter(|i| category.is_none_or(|c| (c == "even") == (i % 2 == 0)))
+                .map(|i| format!("k{i:02}"))
+                .filter(|k| prefix.is_none_or(|p| k.starts_with(p)))
+                .collect();
+            assert_eq!(whole.iter().map(|s| s.key.clone()).collect::<Vec<_>>(), want);
+            for page in [1, 3, 24, 100] {
+                let mut keys = Vec::new();
+                let mut after: Option<String> = None;
+                loop {
+                    let got = store::read(s.as_mut(), |c| settings::list_page(c, &f, after.as_deref(), page)).unwrap();
+                    keys.extend(got.iter().map(|s| s.key.clone()));
+                    if (got.len() as i64) < page {
+                        break;
+                    }
+                    after = got.last().map(|s| s.key.clone());
+                }
+                assert_eq!(keys, want, "{category:?} {prefix:?}, page {page}");
+            }
+        }
+    }
+}

@@ -1,14 +1,15 @@
 //! `keyward audit`: list, show, verify, export.
 
 use crate::context::Context;
+use crate::domain::audit::Entry;
 use crate::error::{Error, Result};
 use crate::ops::audit as ops;
-use crate::output::{JsonStream, Reply, StreamFormat};
+use crate::output::{JsonStream, Reply, RowStream, StreamFormat, Style};
 use clap::{Subcommand, ValueEnum};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum AuditCommand {
-    /// List audit entries, oldest first
+    /// List audit entries, oldest first: the newest 100 unless --limit or --all
     List {
         /// Only entries since this long ago (`24h`, `7d`) or this RFC 3339 time
         #[arg(long, value_name = "WHEN")]
@@ -22,9 +23,12 @@ pub(crate) enum AuditCommand {
         /// Only entries about this target
         #[arg(long)]
         target: Option<String>,
-        /// Only the newest N matching entries
-        #[arg(long, value_name = "N")]
+        /// Only the newest N matching entries (default: 100)
+        #[arg(long, value_name = "N", conflicts_with = "all")]
         limit: Option<u32>,
+        /// Every matching entry, oldest first (streamed)
+        #[arg(long)]
+        all: bool,
     },
     /// Show one entry with its details and hashes
     Show {
@@ -47,6 +51,22 @@ pub(crate) enum AuditCommand {
     },
 }
 
+/// Streams the entries to stdout as they are read; says on stderr when the
+/// default limit left older ones out.
+fn list(ctx: &mut Context, req: ops::ListRequest) -> Result<Reply> {
+    let mut stream = RowStream::stdout::<Entry>(Style::of(&ctx.config));
+    let listing = ops::list(ctx, req, &mut |e| stream.push(e))?;
+    stream.finish()?;
+    let mut reply = Reply::default();
+    if let Some(n) = listing.matching {
+        reply.message = Some(format!(
+            "showing the newest {} of {n} entries: --limit N or --all for more",
+            listing.shown
+        ));
+    }
+    Ok(reply)
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub(crate) enum ExportFormat {
     Jsonl,
@@ -61,6 +81,7 @@ pub(crate) fn run(ctx: &mut Context, cmd: AuditCommand) -> Result<Reply> {
             action,
             target,
             limit,
+            all,
         } => {
             let req = ops::ListRequest {
                 since,
@@ -68,8 +89,9 @@ pub(crate) fn run(ctx: &mut Context, cmd: AuditCommand) -> Result<Reply> {
                 action,
                 target,
                 limit,
+                all,
             };
-            Ok(Reply::rows(ops::list(ctx, req)?))
+            list(ctx, req)
         }
         AuditCommand::Show { id } => Ok(Reply::object(ops::show(ctx, id)?)),
         AuditCommand::Head => {

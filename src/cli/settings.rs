@@ -12,7 +12,7 @@ use crate::context::Context;
 use crate::domain::settings::{Action, ValueType};
 use crate::error::Result;
 use crate::ops::settings::{self as ops, ExportFormat, Mask};
-use crate::output::{warn, Data, Reply};
+use crate::output::{warn, Data, Reply, RowStream, Style};
 use clap::Subcommand;
 use input::ValueSource;
 use std::path::PathBuf;
@@ -59,7 +59,7 @@ pub(crate) enum SettingsCommand {
         #[arg(long)]
         raw: bool,
     },
-    /// List settings
+    /// List settings, by key (streamed a page at a time)
     List {
         /// Only this category
         #[arg(long)]
@@ -276,11 +276,13 @@ fn list(
         reveal,
         mask,
     };
-    let listed = ops::list(ctx, &req)?;
+    let mut stream = RowStream::stdout::<ops::SettingView>(Style::of(&ctx.config));
+    let listed = ops::list(ctx, &req, &mut |row| stream.push(row))?;
+    stream.finish()?;
     if let Some(empty) = &listed.empty {
         warn(empty);
     }
-    Ok(Reply::rows(listed.rows))
+    Ok(Reply::default())
 }
 
 fn history(ctx: &mut Context, key: String, reveal: bool) -> Result<Reply> {

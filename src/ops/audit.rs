@@ -17,6 +17,9 @@ impl TableRow for Entry {
     ];
 }
 
+/// How many entries `audit list` shows without `--limit` or `--all`: the newest.
+pub const DEFAULT_LIST_LIMIT: u32 = 100;
+
 /// `audit list`: filters as given on the command line.
 #[derive(Debug, Default, Clone)]
 pub struct ListRequest {
@@ -30,10 +33,28 @@ pub struct ListRequest {
     pub target: Option<String>,
     /// The newest N matching entries.
     pub limit: Option<u32>,
+    /// Every matching entry (otherwise, without a limit, the newest [`DEFAULT_LIST_LIMIT`]).
+    pub all: bool,
 }
 
-/// Entries matching the filter, oldest first (`--since` counted back from `ctx.clock`).
-pub fn list(ctx: &mut Context, req: ListRequest) -> Result<Vec<Entry>> {
+/// What `audit list` showed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listing {
+    /// Entries handed to the sink.
+    pub shown: u64,
+    /// How many matched, when the default limit left some out.
+    pub matching: Option<u64>,
+}
+
+/// Hands the entries matching the filter to `sink`, oldest first, a page at
+/// a time in one read transaction: the newest `limit`, every one with `all`,
+/// else the newest [`DEFAULT_LIST_LIMIT`] (`--since` counted back from `ctx.clock`).
+pub fn list(
+    ctx: &mut Context,
+    req: ListRequest,
+    sink: &mut dyn FnMut(&Entry) -> Result<()>,
+) -> Result<Listing> {
+    let defaulted = req.limit.is_none() && !req.all;
     let filter = Filter {
         since: req
             .since
@@ -43,9 +64,21 @@ pub fn list(ctx: &mut Context, req: ListRequest) -> Result<Vec<Entry>> {
         actor: req.actor,
         action: req.action,
         target: req.target,
-        limit: req.limit,
+        limit: if req.all {
+            None
+        } else {
+            Some(req.limit.unwrap_or(DEFAULT_LIST_LIMIT))
+        },
     };
-    store::read(ctx.store()?, |c| audit::list(c, &filter))
+    store::read(ctx.store()?, |c| {
+        let shown = audit::list_paged(c, &filter, audit::LIST_PAGE, |e| sink(&e))?;
+        let mut matching = None;
+        if defaulted && shown >= u64::from(DEFAULT_LIST_LIMIT) {
+            let n = audit::count(c, &filter)?;
+            matching = (n > shown).then_some(n);
+        }
+        Ok(Listing { shown, matching })
+    })
 }
 
 /// One entry by id (exit 3 when absent).

@@ -139,7 +139,7 @@ cli_test! {
 
 /// Runs `args` under `script(1)`, whose pseudo-terminal reports 0 columns
 /// when script itself has no terminal; `None` when script is not installed.
-fn under_script(env: &Env, args: &[&str]) -> Option<String> {
+pub(crate) fn under_script(env: &Env, args: &[&str]) -> Option<String> {
     let cmd = env.command(args);
     let quote = |s: &std::ffi::OsStr| format!("'{}'", s.to_string_lossy().replace('\'', r"'\''"));
     let mut line = quote(cmd.get_program());

@@ -20,7 +20,9 @@ mod repo;
 pub use crate::ids::AuditId;
 pub use chain::{canonical_json, hash_of, hex, Chain, GENESIS};
 pub use head::{chain_head, Anchor, ChainHead};
-pub use repo::{for_each, get, list, verify, verify_with, Filter, Verification};
+pub use repo::{
+    count, for_each, get, list, list_paged, verify, verify_with, Filter, Verification, LIST_PAGE,
+};
 
 use crate::error::Result;
 use crate::store::Conn;

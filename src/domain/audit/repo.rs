@@ -132,8 +132,11 @@ pub struct Filter {
     pub limit: Option<u32>,
 }
 
-/// Lists entries matching the filter, oldest first.
-pub fn list(conn: &mut dyn Conn, f: &Filter) -> Result<Vec<Entry>> {
+/// Entries read per query by [`list_paged`]'s callers in keyward (a page).
+pub const LIST_PAGE: i64 = 1000;
+
+/// The filter's conditions as SQL (` WHERE …`, or nothing) and their parameters.
+fn filter_sql(f: &Filter) -> (String, Vec<Value>) {
     let mut clauses: Vec<String> = Vec::new();
     let mut params: Vec<Value> = Vec::new();
     // Each condition binds one parameter; every `{}` in it stands for that placeholder.
@@ -159,23 +162,85 @@ pub fn list(conn: &mut dyn Conn, f: &Filter) -> Result<Vec<Entry>> {
     if let Some(t) = &f.target {
         bind("target = {}", t.into());
     }
-    let mut sql = format!("SELECT {COLUMNS} FROM audit_events");
+    let mut sql = String::new();
     if !clauses.is_empty() {
         sql.push_str(" WHERE ");
         sql.push_str(&clauses.join(" AND "));
     }
-    sql.push_str(" ORDER BY id DESC");
-    if let Some(n) = f.limit {
-        params.push(i64::from(n).into());
-        sql.push_str(&format!(" LIMIT ${}", params.len()));
-    }
-    let mut entries = conn
-        .query(&sql, &params)?
-        .iter()
-        .map(from_row)
-        .collect::<Result<Vec<_>>>()?;
-    entries.reverse();
+    (sql, params)
+}
+
+/// How many entries match the filter (its limit aside).
+pub fn count(conn: &mut dyn Conn, f: &Filter) -> Result<u64> {
+    let (cond, params) = filter_sql(f);
+    let row = conn.query_opt(
+        &format!("SELECT COUNT(*) AS n FROM audit_events{cond}"),
+        &params,
+    )?;
+    let n = row.map(|r| r.int("n")).transpose()?.unwrap_or(0);
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// Lists entries matching the filter, oldest first.
+pub fn list(conn: &mut dyn Conn, f: &Filter) -> Result<Vec<Entry>> {
+    let mut entries = Vec::new();
+    list_paged(conn, f, LIST_PAGE, |e| {
+        entries.push(e);
+        Ok(())
+    })?;
     Ok(entries)
+}
+
+/// Hands the entries matching the filter to `sink`, oldest first, reading
+/// `page` rows per query (keyset pagination on the id): memory is bounded by
+/// the page, not the table. With a limit, the newest N are found first (the
+/// id of the Nth newest), then read forward from there. Returns how many.
+pub fn list_paged(
+    conn: &mut dyn Conn,
+    f: &Filter,
+    page: i64,
+    mut sink: impl FnMut(Entry) -> Result<()>,
+) -> Result<u64> {
+    let page = page.max(1);
+    let (cond, mut params) = filter_sql(f);
+    let and = if cond.is_empty() { " WHERE" } else { " AND" };
+    let mut after = 0i64;
+    if let Some(n) = f.limit {
+        if n == 0 {
+            return Ok(0);
+        }
+        let mut p = params.clone();
+        p.push((i64::from(n) - 1).into());
+        let sql = format!(
+            "SELECT id FROM audit_events{cond} ORDER BY id DESC LIMIT 1 OFFSET ${}",
+            p.len()
+        );
+        if let Some(r) = conn.query_opt(&sql, &p)? {
+            after = r.int("id")? - 1;
+        }
+    }
+    let sql = format!(
+        "SELECT {COLUMNS} FROM audit_events{cond}{and} id > ${} ORDER BY id LIMIT ${}",
+        params.len() + 1,
+        params.len() + 2
+    );
+    params.extend([after.into(), page.into()]);
+    let (at, mut shown) = (params.len() - 2, 0u64);
+    loop {
+        let rows = conn.query(&sql, &params)?;
+        if rows.is_empty() {
+            return Ok(shown);
+        }
+        for r in &rows {
+            after = r.int("id")?;
+            shown += 1;
+            sink(from_row(r)?)?;
+        }
+        if (rows.len() as i64) < page {
+            return Ok(shown);
+        }
+        params[at] = after.into();
+    }
 }
 
 /// One entry by id (exit 3 when absent).

@@ -22,7 +22,7 @@ mod yaml_tags;
 
 pub use change::{apply, apply_one, create_many, delete, delete_one, Change, Written};
 pub use journal::Journal;
-pub use repo::{all, find, get, history, list};
+pub use repo::{all, any_secret_in, find, get, history, list, list_page, ListFilter, LIST_PAGE};
 pub use value::ValueType;
 
 use crate::crypto::envelope;

@@ -98,19 +98,98 @@ pub fn all(conn: &mut dyn Conn, env: &str) -> Result<Vec<Stored>> {
     .collect()
 }
 
-/// Live settings, optionally filtered by category and key prefix.
+/// Live settings, optionally filtered by category and key prefix, by key.
 pub fn list(
     conn: &mut dyn Conn,
     env: &str,
     category: Option<&str>,
     prefix: Option<&str>,
 ) -> Result<Vec<Stored>> {
-    Ok(all(conn, env)?
-        .into_iter()
-        .filter(|s| !s.deleted)
-        .filter(|s| category.is_none_or(|c| s.category.as_deref() == Some(c)))
-        .filter(|s| prefix.is_none_or(|p| s.key.starts_with(p)))
-        .collect())
+    let mut out = Vec::new();
+    let filter = ListFilter {
+        env,
+        category,
+        prefix,
+    };
+    let mut after = None;
+    loop {
+        let page = list_page(conn, &filter, after.as_deref(), LIST_PAGE)?;
+        let done = (page.len() as i64) < LIST_PAGE;
+        after = page.last().map(|s| s.key.clone());
+        out.extend(page);
+        if done {
+            return Ok(out);
+        }
+    }
+}
+
+/// Settings read per query when listing (a page).
+pub const LIST_PAGE: i64 = 1000;
+
+/// Which live settings a list shows.
+#[derive(Debug, Clone, Copy)]
+pub struct ListFilter<'a> {
+    /// Environment.
+    pub env: &'a str,
+    /// Only this category.
+    pub category: Option<&'a str>,
+    /// Only keys starting with this.
+    pub prefix: Option<&'a str>,
+}
+
+/// The filter's conditions (` AND …` after the environment's) and their parameters.
+fn list_sql(f: &ListFilter<'_>) -> (String, Vec<Value>) {
+    // `environment || ''` keeps SQLite off the (environment, category) index,
+    // which would sort the whole environment for every page: the pages walk
+    // the (key, environment) unique index instead, in key order, each one
+    // starting where the last ended.
+    let mut sql = String::from(" WHERE environment || '' = $1 AND is_deleted = FALSE");
+    let mut params: Vec<Value> = vec![f.env.into()];
+    if let Some(c) = f.category {
+        params.push(c.into());
+        sql.push_str(&format!(" AND category = ${}", params.len()));
+    }
+    if let Some(p) = f.prefix {
+        params.push(p.into());
+        let n = params.len();
+        // substr/length are portable; LIKE would treat `_` and `%` as wildcards.
+        sql.push_str(&format!(" AND substr(key, 1, length(${n})) = ${n}"));
+    }
+    (sql, params)
+}
+
+/// One page of live settings matching `f`: at most `page`, by key, after
+/// the key `after` (keyset pagination; none: from the first).
+pub fn list_page(
+    conn: &mut dyn Conn,
+    f: &ListFilter<'_>,
+    after: Option<&str>,
+    page: i64,
+) -> Result<Vec<Stored>> {
+    let (mut cond, mut params) = list_sql(f);
+    if let Some(k) = after {
+        params.push(k.into());
+        cond.push_str(&format!(" AND key > ${}", params.len()));
+    }
+    params.push(page.max(1).into());
+    conn.query(
+        &format!("{SELECT}{cond} ORDER BY key LIMIT ${}", params.len()),
+        &params,
+    )?
+    .iter()
+    .map(from_row)
+    .collect()
+}
+
+/// Whether a live setting matching `f` is secret.
+pub fn any_secret_in(conn: &mut dyn Conn, f: &ListFilter<'_>) -> Result<bool> {
+    let (cond, params) = list_sql(f);
+    Ok(conn
+        .query_opt(
+            &format!("SELECT 1 AS found FROM settings{cond} AND is_encrypted = TRUE LIMIT 1"),
+            &params,
+        )?
+        .is_some())
 }
 
 /// Whether either environment holds a secret (deleted settings included).

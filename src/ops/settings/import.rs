@@ -94,7 +94,9 @@ pub fn import(ctx: &mut Context, req: &ImportRequest) -> Result<Plan> {
     } else {
         Access::Write
     };
-    with_ring(ctx, access, |c, ring, stamp| {
+    let bar = progress(ctx, parsed.entries.len(), req.dry_run);
+    let plan = with_ring(ctx, access, |c, ring, stamp| {
+        bar.set_position(0);
         let stamp = (!req.dry_run).then_some(stamp);
         keys::gate(c, ring.get(), stamp)?;
         let current: BTreeMap<String, Stored> = settings::all(c, &env)?
@@ -118,18 +120,35 @@ pub fn import(ctx: &mut Context, req: &ImportRequest) -> Result<Plan> {
             ring,
             env: &env,
             current: &current,
+            bar: &bar,
         };
         step.entries(c, journal.as_mut(), &parsed, &mut plan)?;
         if req.prune {
             step.prune(c, journal.as_mut(), &parsed, &mut plan)?;
         }
         if let Some(mut j) = journal {
+            bar.set_message("recording history and audit");
             j.flush(c)?;
             plan.applied =
                 !(plan.added.is_empty() && plan.changed.is_empty() && plan.removed.is_empty());
         }
         Ok(plan)
-    })
+    });
+    bar.finish_and_clear();
+    plan
+}
+
+/// Imports of at least this many entries show a progress bar (on a terminal).
+const PROGRESS_FROM: usize = 1000;
+
+/// A progress bar over the file's entries on stderr, drawn only on a
+/// terminal and only for large imports (a hidden one otherwise).
+fn progress(ctx: &Context, entries: usize, dry_run: bool) -> indicatif::ProgressBar {
+    if entries < PROGRESS_FROM {
+        return indicatif::ProgressBar::hidden();
+    }
+    let what = if dry_run { "planning" } else { "applying" };
+    ctx.progress(entries as u64, what)
 }
 
 /// What every part of one import attempt shares.
@@ -137,6 +156,7 @@ struct Step<'s, 'r> {
     ring: &'s Ring<'r>,
     env: &'s str,
     current: &'s BTreeMap<String, Stored>,
+    bar: &'s indicatif::ProgressBar,
 }
 
 impl Step<'_, '_> {
@@ -151,6 +171,7 @@ impl Step<'_, '_> {
         let ring = self.ring.get();
         let mut creates: Vec<(&str, &Desired)> = Vec::new();
         for e in &parsed.entries {
+            self.bar.inc(1);
             let cur = self.current.get(&e.key);
             let want = Desired {
                 secret: stays_secret(cur, e.secrecy),
@@ -185,6 +206,8 @@ impl Step<'_, '_> {
             }
         }
         if let Some(j) = journal {
+            self.bar
+                .set_message(format!("creating {} setting(s)", creates.len()));
             settings::create_many(c, j, ring, self.env, &creates)?;
         }
         Ok(())

@@ -66,8 +66,8 @@ pub struct ListRequest {
 /// What `list` found.
 #[derive(Debug)]
 pub struct Listed {
-    /// The settings.
-    pub rows: Vec<SettingView>,
+    /// How many settings were handed to the sink.
+    pub shown: u64,
     /// Set when the environment holds no setting at all (a mistyped `--env`?).
     pub empty: Option<EmptyEnv>,
 }
@@ -116,25 +116,43 @@ pub fn get(ctx: &mut Context, req: &GetRequest) -> Result<Got> {
     })
 }
 
-/// Live settings, filtered.
-pub fn list(ctx: &mut Context, req: &ListRequest) -> Result<Listed> {
+/// Hands the live settings matching the filter to `sink`, by key, a page at
+/// a time in one read transaction (each secret decrypted as its row comes).
+/// Whether the key ring is needed is settled before the first row is handed
+/// on, so a retry with the ring loaded never repeats output.
+pub fn list(
+    ctx: &mut Context,
+    req: &ListRequest,
+    sink: &mut dyn FnMut(&SettingView) -> Result<()>,
+) -> Result<Listed> {
     ident::check(&[Ident::Environment(&req.env)])?;
+    let filter = settings::ListFilter {
+        env: &req.env,
+        category: req.category.as_deref(),
+        prefix: req.prefix.as_deref(),
+    };
     with_ring(ctx, Access::Read, |c, ring, _| {
-        let list = settings::list(c, &req.env, req.category.as_deref(), req.prefix.as_deref())?;
-        ring_for_reveal(c, ring, req.reveal && list.iter().any(|s| s.secret))?;
-        let rows = list
-            .iter()
-            .map(|s| {
+        let secrets = req.reveal && settings::any_secret_in(c, &filter)?;
+        ring_for_reveal(c, ring, secrets)?;
+        let (mut shown, mut after) = (0u64, None::<String>);
+        loop {
+            let page = settings::list_page(c, &filter, after.as_deref(), settings::LIST_PAGE)?;
+            for s in &page {
                 let value = shown_value(ring, s, req.reveal)?;
-                Ok(SettingView::new(
+                sink(&SettingView::new(
                     s,
                     value.as_deref().map(String::as_str),
                     req.mask,
-                ))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let empty = empty_if(c, rows.is_empty(), &req.env)?;
-        Ok(Listed { rows, empty })
+                ))?;
+                shown += 1;
+            }
+            if (page.len() as i64) < settings::LIST_PAGE {
+                break;
+            }
+            after = page.last().map(|s| s.key.clone());
+        }
+        let empty = empty_if(c, shown == 0, &req.env)?;
+        Ok(Listed { shown, empty })
     })
 }
 
