@@ -65,9 +65,16 @@ pub fn message_text(msg: &str) -> String {
     visible(msg, true, None)
 }
 
-/// Writes a usage error as clap rendered it (already prefixed `error:`), controls escaped.
+/// The longest line of a usage error: clap quotes the argument it refused,
+/// which may be anything a user (or a script) passed.
+pub const USAGE_LINE_LIMIT: usize = 300;
+
+/// Writes a usage error as clap rendered it (already prefixed `error:`),
+/// controls escaped and each line cut at [`USAGE_LINE_LIMIT`] characters.
 pub fn usage_error(rendered: &str) {
-    eprint!("{}", message_text(rendered));
+    for line in rendered.lines() {
+        eprintln!("{}", visible(line, false, Some(USAGE_LINE_LIMIT)));
+    }
 }
 
 /// The longest cell of a list table, in characters shown; the rest is cut with a marker.

@@ -90,7 +90,12 @@ pub fn format_stored(t: OffsetDateTime) -> String {
 pub fn parse_stored(s: &str) -> Result<OffsetDateTime> {
     OffsetDateTime::parse(s, &Rfc3339)
         .map(truncate)
-        .map_err(|_| Error::invalid(format!("{s:?} is not an RFC 3339 timestamp")))
+        .map_err(|_| {
+            Error::invalid(format!(
+                "{} is not an RFC 3339 timestamp",
+                crate::ident::shown(&s)
+            ))
+        })
 }
 
 /// RFC 3339 UTC for output, e.g. `2026-11-24T12:00:00.123456Z`.
@@ -102,8 +107,7 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
 pub fn parse_duration(s: &str) -> Result<Duration> {
     let bad = || {
         Error::invalid(format!(
-            "invalid duration {s:?}: use a number and a unit (s, m, h, d, w), e.g. `15m`, `1h30m`, `90d`"
-        ))
+            "invalid duration {}: use a number and a unit (s, m, h, d, w), e.g. `15m`, `1h30m`, `90d`", crate::ident::shown(&s)))
     };
     let s = s.trim();
     if s.is_empty() {
@@ -174,7 +178,8 @@ pub fn parse_since(s: &str, now: OffsetDateTime) -> Result<OffsetDateTime> {
     }
     let d = parse_duration(s).map_err(|_| {
         Error::invalid(format!(
-            "invalid --since {s:?}: give a duration back from now (`24h`, `7d`) or an RFC 3339 time"
+            "invalid --since {}: give a duration back from now (`24h`, `7d`) or an RFC 3339 time",
+            crate::ident::shown(&s)
         ))
     })?;
     sub(now, d)

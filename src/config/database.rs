@@ -117,7 +117,8 @@ pub(super) fn pool_size(env: &Env<'_>, fdb: &FileDatabase) -> Result<u32> {
             .filter(|n| (1..=64).contains(n))
             .ok_or_else(|| {
                 Error::invalid(format!(
-                    "DATABASE_POOL_SIZE {v:?} must be a number from 1 to 64"
+                    "DATABASE_POOL_SIZE {} must be a number from 1 to 64",
+                    crate::ident::shown(&v)
                 ))
             }),
         None => match fdb.pool_size {
@@ -164,8 +165,9 @@ fn from_parts(
             )?)))
         }
         other => Err(Error::invalid(format!(
-            "{}: unknown database client {other:?}: use sqlite or postgres",
-            from.name("CLIENT")
+            "{}: unknown database client {}: use sqlite or postgres",
+            from.name("CLIENT"),
+            crate::ident::shown(&other)
         ))),
     }
 }

@@ -35,7 +35,8 @@ impl Format {
             "json" => Ok(Format::Json),
             "yaml" => Ok(Format::Yaml),
             other => Err(Error::invalid(format!(
-                "{from}: unknown output format {other:?}: use table, json or yaml"
+                "{from}: unknown output format {}: use table, json or yaml",
+                crate::ident::shown(&other)
             ))),
         }
     }
@@ -356,7 +357,10 @@ fn count(
             Ok(n) if n > max => Err(Error::invalid(format!(
                 "{var} {n} is above the limit of {max}: it must be {range}"
             ))),
-            _ => Err(Error::invalid(format!("{var} {v:?} must be {range}"))),
+            _ => Err(Error::invalid(format!(
+                "{var} {} must be {range}",
+                crate::ident::shown(&v)
+            ))),
         },
         None => match file {
             Some(n) if (1..=max).contains(&n) => Ok(n),

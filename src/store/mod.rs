@@ -217,8 +217,12 @@ impl Row {
     pub fn time(&self, c: impl Column) -> Result<OffsetDateTime> {
         match self.at(c)? {
             Value::Time(t) => Ok(*t),
-            Value::Text(s) => crate::time::parse_stored(s)
-                .map_err(|_| Error::integrity(format!("stored timestamp {s:?} is malformed"))),
+            Value::Text(s) => crate::time::parse_stored(s).map_err(|_| {
+                Error::integrity(format!(
+                    "stored timestamp {} is malformed",
+                    crate::ident::shown(&s)
+                ))
+            }),
             _ => Err(self.mismatch(c, "a timestamp")),
         }
     }

@@ -52,7 +52,8 @@ impl SslMode {
             "require" => Ok(SslMode::Require),
             "verify-full" => Ok(SslMode::VerifyFull),
             other => Err(Error::invalid(format!(
-                "unknown sslmode {other:?}: use disable, prefer, require or verify-full"
+                "unknown sslmode {}: use disable, prefer, require or verify-full",
+                crate::ident::shown(&other)
             ))),
         }
     }
@@ -163,8 +164,7 @@ pub fn parse_url(url: &str) -> Result<DatabaseTarget> {
     }
     let scheme = url.split(':').next().unwrap_or_default();
     Err(Error::invalid(format!(
-        "unsupported database URL scheme {scheme:?}: use sqlite:///path.db, sqlite::memory: or postgres://user:pass@host:port/db"
-    )))
+        "unsupported database URL scheme {}: use sqlite:///path.db, sqlite::memory: or postgres://user:pass@host:port/db", crate::ident::shown(&scheme))))
 }
 
 /// The options of an SQLite URL: only `mode=ro` (read-only) and `mode=rw`
@@ -258,9 +258,12 @@ pub fn pg_from_parts(parts: &PgParts) -> Result<PgTarget> {
     let mut config = tokio_postgres::Config::new();
     config.host(parts.host.as_deref().unwrap_or("localhost"));
     if let Some(port) = &parts.port {
-        let port: u16 = port
-            .parse()
-            .map_err(|_| Error::invalid(format!("DATABASE_PORT {port:?} is not a port number")))?;
+        let port: u16 = port.parse().map_err(|_| {
+            Error::invalid(format!(
+                "DATABASE_PORT {} is not a port number",
+                crate::ident::shown(&port)
+            ))
+        })?;
         config.port(port);
     }
     if let Some(user) = &parts.user {

@@ -264,3 +264,27 @@ cli_test! {
         }
     }
 }
+
+cli_test! {
+    /// Items 8 and 13: input quoted back in an error (a duration, an email, a
+    /// type, an output format) is cut short and escaped, never echoed whole.
+    fn errors_quote_input_short_and_escaped(env) {
+        env.init();
+        let long = format!("\u{1b}[2J{}", "9".repeat(100_000));
+        for args in [
+            vec!["audit", "list", "--since", long.as_str()],
+            vec!["users", "add", "alice", "--email", long.as_str(), "--password-stdin"],
+            vec!["settings", "set", "k", "v", "--type", long.as_str()],
+        ] {
+            let run = env.run_with_stdin(&args, Some("correct horse battery staple\n"));
+            assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+            assert!(run.stderr.len() < 600, "{args:?} echoed its input: {} bytes", run.stderr.len());
+            assert_clean(&run);
+        }
+        let mut cmd = env.command(&["db", "health"]);
+        cmd.env("KEYWARD_OUTPUT", &long);
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        assert!(out.stderr.len() < 600, "KEYWARD_OUTPUT echoed: {} bytes", out.stderr.len());
+    }
+}

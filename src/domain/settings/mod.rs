@@ -332,7 +332,8 @@ impl Action {
             "delete" => Ok(Action::Delete),
             "rollback" => Ok(Action::Rollback),
             other => Err(Error::integrity(format!(
-                "settings history holds an unknown action {other:?}"
+                "settings history holds an unknown action {}",
+                crate::ident::shown(&other)
             ))),
         }
     }

@@ -40,7 +40,8 @@ impl ValueType {
             "bool" | "boolean" => Ok(ValueType::Bool),
             "json" => Ok(ValueType::Json),
             other => Err(Error::invalid(format!(
-                "unknown type {other:?}: use string, int, float, bool or json"
+                "unknown type {}: use string, int, float, bool or json",
+                crate::ident::shown(&other)
             ))),
         }
     }

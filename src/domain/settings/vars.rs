@@ -73,7 +73,8 @@ pub fn validate_var_name(name: &str) -> Result<()> {
         Ok(())
     } else {
         Err(Error::invalid(format!(
-            "--allow-var {name:?} is not an environment variable name (letters, digits and `_`)"
+            "--allow-var {} is not an environment variable name (letters, digits and `_`)",
+            crate::ident::shown(&name)
         )))
     }
 }

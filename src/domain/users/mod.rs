@@ -84,7 +84,8 @@ pub fn normalize_email(email: &str) -> Result<String> {
     let email = email.trim().to_lowercase();
     let bad = || {
         Error::invalid(format!(
-            "invalid email address {email:?}: expected name@domain.tld"
+            "invalid email address {}: expected name@domain.tld",
+            crate::ident::shown(&email)
         ))
     };
     let (local, domain) = email.rsplit_once('@').ok_or_else(bad)?;
