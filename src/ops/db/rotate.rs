@@ -72,11 +72,24 @@ pub fn rotate_key(ctx: &mut Context, new_key_file: &Path) -> Result<RotateReport
     }
     let bar = ctx.progress(total, "re-encrypting");
     let (store, ring) = ctx.store_and_keyring()?;
+    let old_kid = ring.active().kid().to_owned();
     let rotation = store::write(store, |c| {
         let stamp = audit::Stamp::new(&actor, &*clock);
         keys::rotate(c, ring, &new_key, stamp, &mut |done, _| {
             bar.set_position(done)
         })
+    })
+    .map_err(|e| {
+        // The file is kept: after a failed commit the outcome is unknown, and
+        // a key the database may use must never be lost.
+        if created {
+            e.context(format!(
+                "{} was created for this rotation; if `keyward db health` still names key {old_kid}, the rotation did not happen and that file can be removed",
+                new_key_file.display()
+            ))
+        } else {
+            e
+        }
     })?;
     bar.finish_and_clear();
     let report = follow_key_source(ring, &new_key, new_key_file, rotation, created)?;
