@@ -93,7 +93,7 @@ pub fn parse_stored(s: &str) -> Result<OffsetDateTime> {
         .map_err(|_| {
             Error::invalid(format!(
                 "{} is not an RFC 3339 timestamp",
-                crate::ident::shown(&s)
+                crate::ident::shown(s)
             ))
         })
 }
@@ -107,7 +107,7 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
 pub fn parse_duration(s: &str) -> Result<Duration> {
     let bad = || {
         Error::invalid(format!(
-            "invalid duration {}: use a number and a unit (s, m, h, d, w), e.g. `15m`, `1h30m`, `90d`", crate::ident::shown(&s)))
+            "invalid duration {}: use a number and a unit (s, m, h, d, w), e.g. `15m`, `1h30m`, `90d`", crate::ident::shown(s)))
     };
     let s = s.trim();
     if s.is_empty() {
@@ -179,7 +179,7 @@ pub fn parse_since(s: &str, now: OffsetDateTime) -> Result<OffsetDateTime> {
     let d = parse_duration(s).map_err(|_| {
         Error::invalid(format!(
             "invalid --since {}: give a duration back from now (`24h`, `7d`) or an RFC 3339 time",
-            crate::ident::shown(&s)
+            crate::ident::shown(s)
         ))
     })?;
     sub(now, d)

@@ -167,7 +167,7 @@ fn from_parts(
         other => Err(Error::invalid(format!(
             "{}: unknown database client {}: use sqlite or postgres",
             from.name("CLIENT"),
-            crate::ident::shown(&other)
+            crate::ident::shown(other)
         ))),
     }
 }

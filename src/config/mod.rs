@@ -36,7 +36,7 @@ impl Format {
             "yaml" => Ok(Format::Yaml),
             other => Err(Error::invalid(format!(
                 "{from}: unknown output format {}: use table, json or yaml",
-                crate::ident::shown(&other)
+                crate::ident::shown(other)
             ))),
         }
     }

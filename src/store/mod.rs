@@ -220,7 +220,7 @@ impl Row {
             Value::Text(s) => crate::time::parse_stored(s).map_err(|_| {
                 Error::integrity(format!(
                     "stored timestamp {} is malformed",
-                    crate::ident::shown(&s)
+                    crate::ident::shown(s)
                 ))
             }),
             _ => Err(self.mismatch(c, "a timestamp")),

@@ -53,7 +53,7 @@ impl SslMode {
             "verify-full" => Ok(SslMode::VerifyFull),
             other => Err(Error::invalid(format!(
                 "unknown sslmode {}: use disable, prefer, require or verify-full",
-                crate::ident::shown(&other)
+                crate::ident::shown(other)
             ))),
         }
     }
@@ -164,7 +164,7 @@ pub fn parse_url(url: &str) -> Result<DatabaseTarget> {
     }
     let scheme = url.split(':').next().unwrap_or_default();
     Err(Error::invalid(format!(
-        "unsupported database URL scheme {}: use sqlite:///path.db, sqlite::memory: or postgres://user:pass@host:port/db", crate::ident::shown(&scheme))))
+        "unsupported database URL scheme {}: use sqlite:///path.db, sqlite::memory: or postgres://user:pass@host:port/db", crate::ident::shown(scheme))))
 }
 
 /// The options of an SQLite URL: only `mode=ro` (read-only) and `mode=rw`
@@ -261,7 +261,7 @@ pub fn pg_from_parts(parts: &PgParts) -> Result<PgTarget> {
         let port: u16 = port.parse().map_err(|_| {
             Error::invalid(format!(
                 "DATABASE_PORT {} is not a port number",
-                crate::ident::shown(&port)
+                crate::ident::shown(port)
             ))
         })?;
         config.port(port);

@@ -333,7 +333,7 @@ impl Action {
             "rollback" => Ok(Action::Rollback),
             other => Err(Error::integrity(format!(
                 "settings history holds an unknown action {}",
-                crate::ident::shown(&other)
+                crate::ident::shown(other)
             ))),
         }
     }

@@ -41,7 +41,7 @@ impl ValueType {
             "json" => Ok(ValueType::Json),
             other => Err(Error::invalid(format!(
                 "unknown type {}: use string, int, float, bool or json",
-                crate::ident::shown(&other)
+                crate::ident::shown(other)
             ))),
         }
     }

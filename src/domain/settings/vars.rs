@@ -74,7 +74,7 @@ pub fn validate_var_name(name: &str) -> Result<()> {
     } else {
         Err(Error::invalid(format!(
             "--allow-var {} is not an environment variable name (letters, digits and `_`)",
-            crate::ident::shown(&name)
+            crate::ident::shown(name)
         )))
     }
 }
