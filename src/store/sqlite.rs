@@ -74,8 +74,9 @@ impl SqliteStore {
             if read_only {
                 c.execute_batch("PRAGMA foreign_keys = ON; PRAGMA cache_size = -8000;")
             } else {
+                enable_wal(c)?;
                 c.execute_batch(
-                    "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -8000;",
+                    "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -8000;",
                 )
             }
         });
@@ -217,8 +218,36 @@ impl OpenFailure {
 
 impl r2d2::HandleError<rusqlite::Error> for OpenFailure {
     fn handle_error(&self, error: rusqlite::Error) {
+        // Another process holding a lock while it creates or migrates the
+        // database is not a failure: the pool keeps trying, up to BUSY_TIMEOUT.
+        if is_busy(&error) {
+            return;
+        }
         if let Ok(mut first) = self.0.lock() {
             first.get_or_insert_with(|| map_err(error));
+        }
+    }
+}
+
+/// Whether SQLite said another connection holds a lock (worth waiting for).
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    )
+}
+
+/// Switches a new connection to WAL. Setting the journal mode needs a lock
+/// that SQLite does not wait for through the busy handler while another
+/// process creates the file, so a busy answer is retried here.
+fn enable_wal(c: &rusqlite::Connection) -> rusqlite::Result<()> {
+    let started = std::time::Instant::now();
+    loop {
+        match c.execute_batch("PRAGMA journal_mode = WAL;") {
+            Err(e) if is_busy(&e) && started.elapsed() < BUSY_TIMEOUT => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => return other,
         }
     }
 }
