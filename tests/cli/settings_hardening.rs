@@ -227,6 +227,32 @@ cli_test! {
     }
 }
 
+cli_test! {
+    /// Item 10, as an adversarial review tried it: variables that make a
+    /// runtime import, run or trust something (`PYTHONWARNINGS` imports a
+    /// module, `BROWSER` is run by `webbrowser`, `OPENSSL_CONF` loads engines,
+    /// `SSLKEYLOGFILE` leaks TLS keys) are protected too.
+    fn runtime_hooks_are_protected_too(env) {
+        env.init();
+        for (key, value) in [
+            ("pythonwarnings", "all:0:antigravity.x:0:0"),
+            ("browser", "/bin/sh -c 'id > /tmp/pwned-kw' #%s"),
+            ("openssl_conf", "/tmp/evil-kw.cnf"),
+            ("sslkeylogfile", "/tmp/keys-kw.log"),
+            ("dotnet_startup_hooks", "/tmp/evil-kw.dll"),
+            ("node_env", "production"),
+        ] {
+            env.run(&["settings", "set", key, value]).ok();
+        }
+        let show = "printf '%s|%s|%s|%s|%s|%s' \"${PYTHONWARNINGS-unset}\" \"${BROWSER-unset}\" \"${OPENSSL_CONF-unset}\" \"${SSLKEYLOGFILE-unset}\" \"${DOTNET_STARTUP_HOOKS-unset}\" \"${NODE_ENV-unset}\"";
+        let out = env.run(&["settings", "run", "--", "sh", "-c", show]).ok();
+        assert_eq!(out.stdout, "unset|unset|unset|unset|unset|production", "{}", out.stderr);
+        for name in ["PYTHONWARNINGS", "BROWSER", "OPENSSL_CONF", "SSLKEYLOGFILE", "DOTNET_STARTUP_HOOKS"] {
+            assert!(out.stderr.contains(name), "{name} is named: {}", out.stderr);
+        }
+    }
+}
+
 /// Values holding every kind of line separator, and spaces beside them.
 const SEPARATED: &[(&str, &str)] = &[
     ("ls", "a\u{2028}b"),

@@ -51,11 +51,60 @@ pub const PROTECTED: &[&str] = &[
     "CLASSPATH",
     "PHPRC",
     "PHP_INI_SCAN_DIR",
+    "NODE_EXTRA_CA_CERTS",
+    "NODE_TLS_REJECT_UNAUTHORIZED",
+    "NODE_REPL_EXTERNAL_MODULE",
+    "NODE_ICU_DATA",
+    "GEM_HOME",
+    "GEM_PATH",
+    "DOTNET_STARTUP_HOOKS",
+    "DOTNET_ADDITIONAL_DEPS",
+    "DOTNET_SHARED_STORE",
+    "DOTNET_ROOT",
+    "COR_ENABLE_PROFILING",
+    "COR_PROFILER",
+    "COR_PROFILER_PATH",
+    // Programs other programs start (browsers, editors, pagers, password helpers).
+    "BROWSER",
+    "EDITOR",
+    "VISUAL",
+    "PAGER",
+    "MANPAGER",
+    "SSH_ASKPASS",
+    "SUDO_ASKPASS",
+    // TLS: trust, engines and key logs.
+    "OPENSSL_CONF",
+    "OPENSSL_ENGINES",
+    "OPENSSL_MODULES",
+    "SSLKEYLOGFILE",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "CURL_CA_BUNDLE",
+    "REQUESTS_CA_BUNDLE",
+    // Where traffic goes.
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "no_proxy",
 ];
 
-/// Protected by prefix: the dynamic loaders' (`LD_PRELOAD`, `DYLD_INSERT_LIBRARIES`)
-/// and bash's exported functions.
-pub const PROTECTED_PREFIXES: &[&str] = &["LD_", "DYLD_", "BASH_FUNC_"];
+/// Protected by prefix: the dynamic loaders' (`LD_PRELOAD`, `DYLD_INSERT_LIBRARIES`),
+/// bash's exported functions, and whole families read by runtimes and tools at
+/// start-up (`PYTHONWARNINGS` can import a module; `GIT_SSH_COMMAND` runs one;
+/// `LUA_INIT` runs code; `CORECLR_PROFILER_PATH` loads a library).
+pub const PROTECTED_PREFIXES: &[&str] = &[
+    "LD_",
+    "DYLD_",
+    "BASH_FUNC_",
+    "PYTHON",
+    "GIT_",
+    "LUA_",
+    "CORECLR_",
+];
 
 /// Whether a setting may set `name` only when the operator allows it by name.
 pub fn is_protected(name: &str) -> bool {
@@ -118,10 +167,29 @@ mod tests {
             "NODE_OPTIONS",
             "PYTHONPATH",
             "JAVA_TOOL_OPTIONS",
+            // Found by an adversarial review: each runs code or weakens TLS.
+            "PYTHONWARNINGS",
+            "BROWSER",
+            "OPENSSL_CONF",
+            "DOTNET_STARTUP_HOOKS",
+            "CORECLR_PROFILER_PATH",
+            "SSLKEYLOGFILE",
+            "LUA_INIT",
+            "NODE_TLS_REJECT_UNAUTHORIZED",
+            "GIT_SSH_COMMAND",
+            "HTTPS_PROXY",
         ] {
             assert!(is_protected(name), "{name}");
         }
-        for name in ["SMTP_HOST", "DATABASE_URL", "PATHS", "MY_PATH", "LDAP_URL"] {
+        for name in [
+            "SMTP_HOST",
+            "DATABASE_URL",
+            "PATHS",
+            "MY_PATH",
+            "LDAP_URL",
+            "NODE_ENV",
+            "DOTNET_ENVIRONMENT",
+        ] {
             assert!(!is_protected(name), "{name}");
         }
     }
