@@ -42,11 +42,17 @@ pub(super) fn resolve(
         .clone()
         .or_else(|| env.get("DATABASE_URL"))
         .is_some_and(|u| u.contains("sslmode="));
-    if let (DatabaseTarget::Postgres(pg), Some(mode), false) =
-        (&mut database, env.get("DATABASE_SSL_MODE"), url_has_sslmode)
-    {
-        pg.ssl_mode =
-            crate::store::SslMode::parse(&mode).map_err(|e| e.context("DATABASE_SSL_MODE"))?;
+    match (&mut database, env.get("DATABASE_SSL_MODE")) {
+        (DatabaseTarget::Postgres(pg), Some(mode)) if !url_has_sslmode => {
+            pg.ssl_mode =
+                crate::store::SslMode::parse(&mode).map_err(|e| e.context("DATABASE_SSL_MODE"))?;
+        }
+        (DatabaseTarget::Sqlite(_), Some(_)) => {
+            return Err(Error::invalid(format!(
+                "DATABASE_SSL_MODE does not apply to the SQLite database {database}: unset it, or give a PostgreSQL database"
+            )));
+        }
+        _ => {}
     }
     Ok(database)
 }
@@ -70,17 +76,26 @@ impl Source {
     }
 }
 
-/// The parts a PostgreSQL client uses.
+/// The parts a PostgreSQL client uses (TLS aside: `SSL_MODE` also applies to a PostgreSQL URL).
 const PG_PARTS: [&str; 5] = ["HOST", "PORT", "NAME", "USER", "PASSWORD"];
+/// Every part only PostgreSQL uses, refused beside an SQLite client.
+const PG_ONLY_PARTS: [&str; 6] = ["HOST", "PORT", "NAME", "USER", "PASSWORD", "SSL_MODE"];
 /// The parts an SQLite client uses.
 const SQLITE_PARTS: [&str; 1] = ["FILENAME"];
 
-/// Refuses database parts set without the client they are for.
+/// Refuses database parts set without the client they are for. The file's
+/// `ssl_mode` is one of them; `DATABASE_SSL_MODE` may still apply to a
+/// PostgreSQL URL from the file, and is refused later for an SQLite database.
 pub(super) fn refuse_parts_without_client(
     from: Source,
     get: impl Fn(&str) -> Option<String>,
 ) -> Result<()> {
-    match PG_PARTS.iter().chain(&SQLITE_PARTS).find(|k| get(k).is_some()) {
+    let ssl_mode: &[&str] = match from {
+        Source::File => &["SSL_MODE"],
+        Source::Env => &[],
+    };
+    let mut parts = PG_PARTS.iter().chain(&SQLITE_PARTS).chain(ssl_mode);
+    match parts.find(|k| get(k).is_some()) {
         Some(part) => Err(Error::invalid(format!(
             "{} is set but {} is not: set {} to postgres or sqlite (or give a URL instead); keyward will not fall back to the local SQLite file",
             from.name(part),
@@ -139,7 +154,7 @@ fn from_parts(
 ) -> Result<DatabaseTarget> {
     match client {
         "sqlite" | "sqlite3" => {
-            refuse_foreign_parts(client, &PG_PARTS, from, &get)?;
+            refuse_foreign_parts(client, &PG_ONLY_PARTS, from, &get)?;
             match get("FILENAME") {
                 Some(f) if f == ":memory:" => Ok(DatabaseTarget::Sqlite(SqliteLocation::Memory)),
                 Some(f) => Ok(DatabaseTarget::Sqlite(SqliteLocation::File {

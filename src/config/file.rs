@@ -86,17 +86,25 @@ impl FileDatabase {
     }
 }
 
-/// Whether a database URL carries a password (`user:pw@host` or `password=`).
+/// Whether a database URL carries a password, decided on the connection
+/// settings the driver will use (so `pass%77ord=` or `user:pw@` count alike),
+/// not on the text. A URL that does not parse counts as holding one when any
+/// decoded form of it might: the file stays private either way.
 fn url_holds_password(url: &str) -> bool {
-    let rest = url.split_once("://").map_or("", |(_, r)| r);
-    let authority = rest.split(['/', '?']).next().unwrap_or_default();
-    let in_userinfo = authority
-        .rsplit_once('@')
-        .is_some_and(|(userinfo, _)| userinfo.contains(':'));
-    let in_query = url
-        .split_once('?')
-        .is_some_and(|(_, q)| q.split('&').any(|p| p.starts_with("password=")));
-    in_userinfo || in_query
+    match crate::store::target::parse_url(url) {
+        Ok(crate::store::DatabaseTarget::Postgres(pg)) => pg.config.get_password().is_some(),
+        Ok(crate::store::DatabaseTarget::Sqlite(_)) => false,
+        Err(_) => {
+            let decoded = percent_encoding::percent_decode_str(url).decode_utf8_lossy();
+            let lower = decoded.to_ascii_lowercase();
+            let rest = lower.split_once("://").map_or("", |(_, r)| r);
+            let authority = rest.split(['/', '?']).next().unwrap_or_default();
+            lower.contains("password")
+                || authority
+                    .rsplit_once('@')
+                    .is_some_and(|(userinfo, _)| userinfo.contains(':'))
+        }
+    }
 }
 
 /// `encryption:` in the config file.
@@ -198,6 +206,13 @@ mod tests {
     fn passwords_in_urls_are_seen() {
         assert!(url_holds_password("postgres://u:pw@h/db"));
         assert!(url_holds_password("postgres://u@h/db?password=x"));
+        assert!(url_holds_password(
+            "postgres://u@h/db?sslmode=disable&pass%77ord=pw"
+        ));
+        assert!(url_holds_password(
+            "postgres://u@h/db?PASS%57ORD=pw&bogus=1"
+        ));
+        assert!(url_holds_password("postgres://u:p%77@h/db?bogus=1"));
         assert!(!url_holds_password("postgres://u@h/db?sslmode=require"));
         assert!(!url_holds_password("sqlite:///var/a:b@c.db"));
     }

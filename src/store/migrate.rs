@@ -147,12 +147,26 @@ fn label(m: &MigrationState) -> String {
     }
 }
 
-/// A failed migration run, told in one line: the step and the driver's
-/// first line, never the migration's SQL.
+/// A failed migration run, told in one line: the step and the driver's own
+/// message, never the migration's SQL (rusqlite's "… in <sql> at offset n"
+/// and tokio-postgres's bare "db error" are replaced by the database's
+/// message). A schema error while applying (an object that already exists,
+/// or one that is missing) means the history table no longer matches the
+/// schema: the message says what to do.
 pub fn failed(location: &str, e: &refinery::Error) -> Error {
     use refinery::error::Kind;
     let why = match e.kind() {
-        Kind::Connection(step, source) => format!("{step}: {}", first_line(&source.to_string())),
+        Kind::Connection(step, source) => {
+            let (message, schema) = driver_message(&**source);
+            let hint = if schema {
+                format!(
+                    "; the schema no longer matches its migration history ({HISTORY_TABLE}: a migration's record was removed, or the schema was changed by hand): inspect the database, or restore it from a backup"
+                )
+            } else {
+                String::new()
+            };
+            format!("{step}: {}{hint}", first_line(&message))
+        }
         Kind::DivergentVersion(applied, _) => {
             format!(
                 "migration V{} differs from this keyward's",
@@ -165,6 +179,36 @@ pub fn failed(location: &str, e: &refinery::Error) -> Error {
         other => first_line(&other.to_string()),
     };
     Error::unavailable(format!("migrating {location} failed: {why}"))
+}
+
+/// The driver's own message from an error's source chain, and whether it
+/// is a schema error (SQLite's generic SQL error, PostgreSQL's class 42:
+/// an object that exists or is missing), not a lost connection or a lock.
+fn driver_message(e: &(dyn std::error::Error + 'static)) -> (String, bool) {
+    let mut next = Some(e);
+    while let Some(err) = next {
+        if let Some(db) = err.downcast_ref::<tokio_postgres::error::DbError>() {
+            return (db.message().to_owned(), db.code().code().starts_with("42"));
+        }
+        if let Some(pg) = err
+            .downcast_ref::<tokio_postgres::Error>()
+            .and_then(tokio_postgres::Error::as_db_error)
+        {
+            return (pg.message().to_owned(), pg.code().code().starts_with("42"));
+        }
+        match err.downcast_ref::<rusqlite::Error>() {
+            Some(rusqlite::Error::SqlInputError { error, msg, .. }) => {
+                return (msg.clone(), error.code == rusqlite::ErrorCode::Unknown);
+            }
+            Some(rusqlite::Error::SqliteFailure(error, msg)) => {
+                let text = msg.clone().unwrap_or_else(|| error.to_string());
+                return (text, error.code == rusqlite::ErrorCode::Unknown);
+            }
+            _ => {}
+        }
+        next = err.source();
+    }
+    (e.to_string(), false)
 }
 
 /// The first line of a message, at most 300 characters.

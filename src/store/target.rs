@@ -167,13 +167,52 @@ pub fn parse_url(url: &str) -> Result<DatabaseTarget> {
         "unsupported database URL scheme {}: use sqlite:///path.db, sqlite::memory: or postgres://user:pass@host:port/db", crate::ident::shown(scheme))))
 }
 
-/// The options of an SQLite URL: only `mode=ro` (read-only) and `mode=rw`
-/// (the default) are honoured; any other option is refused rather than ignored.
-fn sqlite_read_only(query: &str) -> Result<bool> {
-    let mut read_only = false;
+/// A URL's query as `(decoded key, raw pair, decoded value)`, refusing an
+/// option given twice (drivers let the last one win, so a second `mode` or
+/// `sslmode` would silently undo the first). Keys are decoded before they
+/// are compared, as the drivers decode them; a value is never echoed.
+fn query_options(query: &str) -> Result<Vec<(String, &str, String)>> {
+    let mut out: Vec<(String, &str, String)> = Vec::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        match (k, v) {
+        let key = percent_encoding::percent_decode_str(k)
+            .decode_utf8()
+            .map_err(|_| Error::invalid("database URL has an option name that is not UTF-8"))?
+            .into_owned();
+        let value = percent_encoding::percent_decode_str(v)
+            .decode_utf8()
+            .map_err(|_| {
+                Error::invalid(format!(
+                    "database URL option `{}` has a value that is not UTF-8",
+                    option_shown(&key)
+                ))
+            })?
+            .into_owned();
+        if out.iter().any(|(seen, _, _)| *seen == key) {
+            return Err(Error::invalid(format!(
+                "database URL option `{}` is given more than once: give it once (keyward will not pick one of them)",
+                option_shown(&key)
+            )));
+        }
+        out.push((key, pair, value));
+    }
+    Ok(out)
+}
+
+/// An option's name as a message shows it: printable ASCII, at most 40 characters.
+fn option_shown(key: &str) -> String {
+    key.chars()
+        .filter(char::is_ascii_graphic)
+        .take(40)
+        .collect()
+}
+
+/// The options of an SQLite URL: only `mode=ro` (read-only) and `mode=rw`
+/// (the default) are honoured, once; any other option is refused rather than ignored.
+fn sqlite_read_only(query: &str) -> Result<bool> {
+    let mut read_only = false;
+    for (k, _, v) in query_options(query)? {
+        match (k.as_str(), v.as_str()) {
             ("mode", "ro") => read_only = true,
             ("mode", "rw") => read_only = false,
             ("mode", _) => {
@@ -182,9 +221,9 @@ fn sqlite_read_only(query: &str) -> Result<bool> {
                 ))
             }
             _ => {
-                let shown: String = k.chars().filter(char::is_ascii_graphic).take(40).collect();
                 return Err(Error::invalid(format!(
-                    "database URL option `{shown}` is not supported for SQLite: the only option is mode=ro or mode=rw"
+                    "database URL option `{}` is not supported for SQLite: the only option is mode=ro or mode=rw",
+                    option_shown(&k)
                 )));
             }
         }
@@ -200,19 +239,15 @@ fn parse_pg_url(url: &str) -> Result<PgTarget> {
     let mut ssl_mode = SslMode::Prefer;
     let mut ssl_root_cert = None;
     let mut kept = Vec::new();
-    for pair in query
-        .unwrap_or_default()
-        .split('&')
-        .filter(|p| !p.is_empty())
-    {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let v = percent_encoding::percent_decode_str(v)
-            .decode_utf8()
-            .map_err(|_| Error::invalid(format!("database URL parameter {k} is not UTF-8")))?;
-        match k {
+    let mut kept_keys = Vec::new();
+    for (k, pair, v) in query_options(query.unwrap_or_default())? {
+        match k.as_str() {
             "sslmode" => ssl_mode = SslMode::parse(&v)?,
-            "sslrootcert" => ssl_root_cert = Some(PathBuf::from(v.as_ref())),
-            _ => kept.push(pair),
+            "sslrootcert" => ssl_root_cert = Some(PathBuf::from(v)),
+            _ => {
+                kept.push(pair);
+                kept_keys.push(k);
+            }
         }
     }
     let rebuilt = if kept.is_empty() {
@@ -228,12 +263,34 @@ fn parse_pg_url(url: &str) -> Result<PgTarget> {
             .unwrap_or_default();
         Error::invalid(format!("invalid PostgreSQL URL: {e}{cause}"))
     })?;
+    refuse_said_twice(base, &kept_keys)?;
     apply_pg_defaults(&mut config)?;
     Ok(PgTarget {
         config,
         ssl_mode,
         ssl_root_cert,
     })
+}
+
+/// Refuses a query option that repeats what the URL already says before
+/// its `?` (`user` or `password` beside `user:pw@`, `dbname` beside
+/// `/db`): the driver would silently keep the query's.
+fn refuse_said_twice(base: &str, keys: &[String]) -> Result<()> {
+    let Ok(said) = base.parse::<tokio_postgres::Config>() else {
+        return Ok(());
+    };
+    let twice = keys.iter().find(|k| match k.as_str() {
+        "user" => said.get_user().is_some(),
+        "password" => said.get_password().is_some(),
+        "dbname" => said.get_dbname().is_some(),
+        _ => false,
+    });
+    match twice {
+        Some(k) => Err(Error::invalid(format!(
+            "database URL gives `{k}` twice (before the `?` and as an option): give it once"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// The pieces of `DATABASE_CLIENT=postgres` configuration.
@@ -332,6 +389,39 @@ mod tests {
         assert_eq!(ro("sqlite:///x.db?mode=rw"), Ok(false));
         assert_eq!(ro("sqlite:///x.db?mode=rwc"), Err(2));
         assert_eq!(ro("sqlite:///x.db?cache=shared"), Err(2));
+    }
+
+    #[test]
+    fn url_options_given_twice_are_refused() {
+        for url in [
+            "sqlite:///x.db?mode=ro&mode=rw",
+            "sqlite:///x.db?mode=ro&m%6fde=rw",
+            "postgres://u@h/d?sslmode=verify-full&sslmode=disable",
+            "postgres://u@h/d?sslmode=verify-full&ssl%6Dode=disable",
+            "postgres://u@h/d?connect_timeout=1&connect_timeout=2",
+            "postgres://u:s3cret@h/d?password=other",
+            "postgres://u@h/d?user=v",
+            "postgres://u@h/d?dbname=e",
+        ] {
+            let e = parse_url(url).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{url}: {e}");
+            assert!(e.message().contains('`'), "names the option: {e}");
+            assert!(
+                !e.message().contains("s3cret") && !e.message().contains("other"),
+                "{e}"
+            );
+        }
+        let DatabaseTarget::Postgres(pg) =
+            parse_url("postgres://u@h/d?ssl%6Dode=verify-full").unwrap()
+        else {
+            panic!("not postgres")
+        };
+        assert_eq!(
+            pg.ssl_mode,
+            SslMode::VerifyFull,
+            "an encoded key is the same option"
+        );
+        assert!(parse_url("postgres://h/d?user=u&password=p").is_ok());
     }
 
     #[test]

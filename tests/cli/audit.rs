@@ -263,3 +263,26 @@ cli_test! {
         env.run(&["audit", "verify"]).ok();
     }
 }
+
+cli_test! {
+    /// Issue 8, B8: with `audit_head` dropped (its triggers go with it),
+    /// `audit verify`, `audit head` and every write are exit 8 saying the head
+    /// record is missing because its table was dropped, not a driver error
+    /// (exit 1 on SQLite, "not migrated" exit 6 on PostgreSQL); no write lands.
+    fn dropped_audit_head_table_is_exit_8(env) {
+        env.init();
+        env.run(&["roles", "add", "one"]).ok();
+        env.sql("DROP TABLE audit_head").unwrap();
+        let want = "the audit head record is missing (table audit_head was dropped)";
+        let run = env.run(&["audit", "verify", "-o", "json"]).code(8).stderr_has(want);
+        let report = run.json();
+        assert_eq!(report["ok"], false);
+        assert_eq!(report["entries"], 4);
+        assert!(report["problem"].as_str().unwrap().contains(want), "{report}");
+        env.run(&["audit", "head"]).code(8).stderr_has(want);
+        env.run(&["roles", "add", "two"]).code(8).stderr_has(want);
+        env.run(&["settings", "set", "greeting", "hello"]).code(8).stderr_has(want);
+        env.run(&["roles", "show", "two"]).code(3);
+        assert_eq!(entries(env, &[]).len(), 4, "nothing appended");
+    }
+}

@@ -393,3 +393,120 @@ cli_test! {
         env.run(&["--config", cfg.to_str().unwrap(), "db", "status"]).ok();
     }
 }
+
+cli_test! {
+    /// Issue 8, B5: a URL option given twice is exit 2 naming it, on SQLite
+    /// (`mode=ro&mode=rw` would write) and PostgreSQL (`sslmode` twice would
+    /// let the second turn certificate checks off), an encoded key included;
+    /// nothing is written.
+    fn url_options_given_twice_are_refused(env) {
+        env.init();
+        env.run(&["settings", "set", "greeting", "hello"]).ok();
+        let postgres = env.db.schema().is_some();
+        let sep = if env.url().contains('?') { '&' } else { '?' };
+        let cases: &[(&str, &str)] = if postgres {
+            &[
+                ("sslmode=verify-full&sslmode=disable", "sslmode"),
+                ("sslmode=verify-full&ssl%6Dode=disable", "sslmode"),
+                ("connect_timeout=5&connect_timeout=6", "connect_timeout"),
+            ]
+        } else {
+            &[("mode=ro&mode=rw", "mode"), ("mode=ro&m%6Fde=rw", "mode")]
+        };
+        for (query, option) in cases {
+            let url = format!("{}{sep}{query}", env.url());
+            env.run(&["--database-url", &url, "settings", "set", "greeting", "bye"])
+                .code(2)
+                .stderr_has(&format!("`{option}`"))
+                .stderr_has("more than once");
+        }
+        let after = env.run(&["settings", "list", "-o", "json"]).ok().json();
+        assert_eq!(after[0]["value"], "hello", "nothing was written");
+    }
+}
+
+cli_test! {
+    /// Issue 8, B5: `DATABASE_SSL_MODE` applies to PostgreSQL only: beside an
+    /// SQLite database it is exit 2 naming it; beside a PostgreSQL URL it is accepted.
+    fn database_ssl_mode_applies_to_postgres_only(env) {
+        env.init();
+        env.vars = vec![("DATABASE_SSL_MODE".into(), "require".into())];
+        if env.db.schema().is_some() {
+            env.run(&["db", "health"]).ok();
+        } else {
+            env.run(&["db", "health"]).code(2).stderr_has("DATABASE_SSL_MODE").stderr_has("SQLite");
+        }
+    }
+}
+
+/// Issue 8, B5: `DATABASE_SSL_MODE` (or the file's `ssl_mode`) with an
+/// SQLite client, or with no client at all (the default SQLite file), is
+/// refused like the other contradictory parts: exit 2 naming it, no file made.
+#[test]
+fn ssl_mode_without_postgres_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut env = Env::new(Backend::Sqlite).unwrap();
+    env.use_url = false;
+    for vars in [
+        vec![
+            ("DATABASE_CLIENT", "sqlite"),
+            ("DATABASE_SSL_MODE", "require"),
+        ],
+        vec![("DATABASE_SSL_MODE", "verify-full")],
+    ] {
+        env.vars = vars
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect();
+        env.run(&["db", "init"])
+            .code(2)
+            .stderr_has("DATABASE_SSL_MODE");
+        assert!(
+            !env.default_db().exists(),
+            "{vars:?}: no SQLite file was made"
+        );
+    }
+    env.vars.clear();
+    let cfg = env.home.path().join("kw.yaml");
+    let cfg_arg = cfg.to_str().unwrap();
+    for text in [
+        "database:\n  client: sqlite\n  ssl_mode: require\n",
+        "database:\n  ssl_mode: require\n",
+    ] {
+        std::fs::write(&cfg, text).unwrap();
+        std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o600)).unwrap();
+        env.run(&["--config", cfg_arg, "db", "init"])
+            .code(2)
+            .stderr_has("database.ssl_mode");
+        assert!(
+            !env.default_db().exists(),
+            "{text}: no SQLite file was made"
+        );
+    }
+}
+
+/// Issue 8, B6: whether a config file holds a database password is decided
+/// on the connection settings the driver uses, so a percent-encoded key
+/// (`pass%77ord=`) counts: at 0644 it is exit 7 with the `chmod 600` fix.
+#[test]
+fn config_file_with_an_encoded_password_key_must_be_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut env = Env::new(Backend::Sqlite).unwrap();
+    env.use_url = false;
+    let cfg = env.home.path().join("kw.yaml");
+    let cfg_arg = cfg.to_str().unwrap();
+    for url in [
+        "postgres://postgres@127.0.0.1:1/postgres?sslmode=disable&pass%77ord=hunter2secret",
+        "postgres://postgres:hunter2%73ecret@127.0.0.1:1/postgres?sslmode=disable",
+    ] {
+        std::fs::write(&cfg, format!("database:\n  url: \"{url}\"\n")).unwrap();
+        std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let run = env
+            .run(&["--config", cfg_arg, "db", "health"])
+            .code(7)
+            .stderr_has(&format!("chmod 600 {cfg_arg}"));
+        assert!(!run.stderr.contains("hunter2"), "{}", run.stderr);
+        std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o600)).unwrap();
+        env.run(&["--config", cfg_arg, "db", "health"]).code(6);
+    }
+}

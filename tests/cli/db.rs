@@ -615,7 +615,7 @@ cli_test! {
         let new_file = env.home.path().join("new.key");
         let new_path = new_file.to_str().unwrap();
 
-        let refused = env.run(&["db", "rotate-key", "--new-key-file", new_path]).code(2).stderr_has("a new key, created in");
+        let refused = env.run(&["db", "rotate-key", "--new-key-file", new_path]).code(2).stderr_has("a new key (to be created in");
         assert!(!refused.stderr.contains("to key"), "names no key yet to be made: {}", refused.stderr);
         let rotated = env.run(&["db", "rotate-key", "--new-key-file", new_path, "--yes", "-o", "json"])
             .ok()
@@ -668,5 +668,51 @@ cli_test! {
         assert_eq!(health["kid"], old_kid.as_str());
         assert_eq!(health["expected_kid"], new_kid);
         assert_eq!(health["key_matches"], false);
+    }
+}
+
+cli_test! {
+    /// Issue 8, B4: a migration history that no longer matches the schema (a
+    /// migration's record removed, or the history table dropped) fails
+    /// `db migrate` with exit 6 in one line: the database's own message (not
+    /// the migration's SQL, not PostgreSQL's bare "db error") and what to do.
+    fn migrate_failure_names_the_cause_not_the_sql(env) {
+        env.init();
+        env.sql("DELETE FROM refinery_schema_history WHERE version = 3").unwrap();
+        let run = env.run(&["db", "migrate"]).code(6);
+        let err = run.stderr.trim_end();
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+        assert!(err.contains("audit_head") && err.contains("already exists"), "{err}");
+        assert!(err.contains("restore it from a backup"), "{err}");
+        assert!(err.contains("refinery_schema_history"), "{err}");
+        for sql in ["CREATE TABLE", "The audit chain's head", " in --", "db error"] {
+            assert!(!err.contains(sql), "no SQL or bare driver text ({sql}): {err}");
+        }
+
+        env.sql("DROP TABLE refinery_schema_history").unwrap();
+        let run = env.run(&["db", "migrate"]).code(6);
+        let err = run.stderr.trim_end();
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+        assert!(err.contains("already exists") && err.contains("restore it from a backup"), "{err}");
+        for sql in ["CREATE TABLE", "--", "db error"] {
+            assert!(!err.contains(sql), "no SQL or bare driver text ({sql}): {err}");
+        }
+    }
+}
+
+cli_test! {
+    /// Issue 8: rotate-key's refusal without --yes reads as one sentence:
+    /// "refusing to re-encrypt … to a new key (to be created in FILE) without
+    /// confirmation: pass --yes (-y) to proceed".
+    fn rotate_key_refusal_reads_naturally(env) {
+        env.init();
+        let new_file = env.home.path().join("new.key");
+        let new_path = new_file.to_str().unwrap();
+        let run = env.run(&["db", "rotate-key", "--new-key-file", new_path]).code(2);
+        let want = format!("to a new key (to be created in {new_path}) without confirmation: pass --yes");
+        assert!(run.stderr.contains("refusing to re-encrypt"), "{}", run.stderr);
+        assert!(run.stderr.contains(&want), "{}", run.stderr);
+        assert!(!run.stderr.contains("once confirmed"), "{}", run.stderr);
+        assert!(!new_file.exists(), "no key file before confirmation");
     }
 }

@@ -81,7 +81,7 @@ fn head_mismatch() -> Error {
 /// entry and that this entry's hash matches its contents (exit 8 otherwise).
 /// Constant time: `audit verify` walks the rest.
 pub fn chain_head(conn: &mut dyn Conn) -> Result<ChainHead> {
-    let record = repo::head_record(conn)?.ok_or_else(missing_record)?;
+    let record = record(conn)??;
     let newest = match repo::head(conn)? {
         Some(h) => Some(super::get(conn, h.id)?),
         None => None,
@@ -108,6 +108,21 @@ fn missing_record() -> Error {
     )
 }
 
+fn missing_table() -> Error {
+    Error::integrity(
+        "the audit head record is missing (table audit_head was dropped): the chain's end can no longer be checked; restore the database from a backup",
+    )
+}
+
+/// The head record, or (inner `Err`, exit 8) why it is missing: its row
+/// deleted, or its table dropped.
+fn record(conn: &mut dyn Conn) -> Result<Result<(AuditId, String)>> {
+    if !repo::head_table_exists(conn)? {
+        return Ok(Err(missing_table()));
+    }
+    Ok(repo::head_record(conn)?.ok_or_else(missing_record))
+}
+
 /// Moves the head record from `from` (the entry the appended ones follow) to
 /// `to`; exit 8 when it no longer names `from`, so an append never hides a
 /// truncated or extended chain.
@@ -116,6 +131,9 @@ pub(super) fn advance(
     from: (AuditId, &str),
     to: (AuditId, &str),
 ) -> Result<()> {
+    if !repo::head_table_exists(conn)? {
+        return Err(missing_table());
+    }
     if repo::advance_head(conn, from, to)? == 1 {
         Ok(())
     } else {
@@ -131,8 +149,9 @@ pub(super) fn problem_at_end(
     anchor: Option<&Anchor>,
 ) -> Result<Option<(AuditId, String)>> {
     let (last_id, last_hash) = last;
-    let Some((head_id, head_hash)) = repo::head_record(conn)? else {
-        return Ok(Some((last_id + 1, missing_record().message().to_owned())));
+    let (head_id, head_hash) = match record(conn)? {
+        Ok(record) => record,
+        Err(missing) => return Ok(Some((last_id + 1, missing.message().to_owned()))),
     };
     let problem = if head_id > last_id {
         let which = if last_id.get() == 0 {

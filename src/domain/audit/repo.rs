@@ -4,7 +4,7 @@
 use super::head::{anchor_problem, problem_at_end, Anchor};
 use super::{hash_of, AuditId, Entry, GENESIS};
 use crate::error::{Error, ErrorKind, Result};
-use crate::store::{Conn, Row, Value};
+use crate::store::{Conn, Dialect, Row, Value};
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -56,6 +56,19 @@ pub(super) fn head(conn: &mut dyn Conn) -> Result<Option<Head>> {
         })
     })
     .transpose()
+}
+
+/// Whether the `audit_head` table exists: its owner can drop it (triggers
+/// and all), and a query on a missing table is not a missing record to
+/// SQLite or PostgreSQL but an error that also aborts the transaction.
+pub(super) fn head_table_exists(conn: &mut dyn Conn) -> Result<bool> {
+    let sql = match conn.dialect() {
+        Dialect::Sqlite => {
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_head') AS present"
+        }
+        Dialect::Postgres => "SELECT to_regclass('audit_head') IS NOT NULL AS present",
+    };
+    conn.query_one(sql, &[])?.bool("present")
 }
 
 /// The head record `(newest id, its hash)`; `None` when its row is gone.

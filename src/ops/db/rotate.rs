@@ -54,10 +54,7 @@ pub fn rotate_key(ctx: &mut Context, new_key_file: &Path) -> Result<RotateReport
     // A key to be created is named only once it exists: a refusal must not
     // name a key that a later run (making another one) would not use.
     let to = if created {
-        format!(
-            "a new key, created in {} once confirmed",
-            new_key_file.display()
-        )
+        format!("a new key (to be created in {})", new_key_file.display())
     } else {
         format!("key {} from {}", new_key.kid(), new_key_file.display())
     };
