@@ -20,6 +20,11 @@ pub enum Ident<'a> {
     Environment(&'a str),
     /// `resource:action`.
     Permission(&'a str),
+    /// A category (of a setting, later of a flag): at most [`CATEGORY_CHARS`] characters.
+    Category(&'a str),
+    /// A free-text description (of a setting, a role, later a flag or an
+    /// API key): at most [`DESCRIPTION_CHARS`] characters.
+    Description(&'a str),
 }
 
 /// Checks every identifier (exit 2 naming the first bad one).
@@ -30,7 +35,28 @@ pub fn check(idents: &[Ident<'_>]) -> Result<()> {
         Ident::SettingKey(s) => setting_key(s),
         Ident::Environment(s) => environment(s),
         Ident::Permission(s) => permission(s).map(drop),
+        Ident::Category(s) => bounded("category", s, CATEGORY_CHARS),
+        Ident::Description(s) => bounded("description", s, DESCRIPTION_CHARS),
     })
+}
+
+/// The most characters a category may have.
+pub const CATEGORY_CHARS: usize = 64;
+
+/// The most characters a description may have.
+pub const DESCRIPTION_CHARS: usize = 1000;
+
+/// Refuses free text longer than `max` characters, by its length only (a
+/// description may say anything; it is never quoted back).
+fn bounded(what: &str, text: &str, max: usize) -> Result<()> {
+    // Counting stops one past the limit: a huge text is not walked whole.
+    if text.chars().take(max + 1).count() <= max {
+        return Ok(());
+    }
+    Err(Error::invalid(format!(
+        "the {what} is longer than {max} characters ({} bytes): shorten it; nothing changed",
+        text.len()
+    )))
 }
 
 /// At most this many characters of a value are quoted by [`shown`].
@@ -186,8 +212,12 @@ mod tests {
             Ident::SettingKey("smtp.host"),
             Ident::Environment("production"),
             Ident::Permission("settings:read"),
+            Ident::Category(&"é".repeat(CATEGORY_CHARS)),
+            Ident::Description(&"d".repeat(DESCRIPTION_CHARS)),
         ])
         .unwrap();
+        assert!(check(&[Ident::Category(&"c".repeat(CATEGORY_CHARS + 1))]).is_err());
+        assert!(check(&[Ident::Description(&"d".repeat(DESCRIPTION_CHARS + 1))]).is_err());
         let huge = "a".repeat(100_000);
         for bad in [
             Ident::Username(&huge),
@@ -195,6 +225,8 @@ mod tests {
             Ident::SettingKey(&huge),
             Ident::Environment(&huge),
             Ident::Permission(&huge),
+            Ident::Category(&huge),
+            Ident::Description(&huge),
         ] {
             let err = check(&[bad]).unwrap_err();
             assert_eq!(err.exit_code(), 2);

@@ -112,23 +112,44 @@ fn drop_newline(text: &str) -> &str {
         .unwrap_or(text)
 }
 
-/// Reads all of stdin, dropping one trailing newline.
-pub fn stdin_all(what: &str) -> Result<Zeroizing<String>> {
-    let mut all = Zeroizing::new(String::new());
-    std::io::stdin()
-        .lock()
-        .read_to_string(&mut all)
-        .map_err(|e| {
-            Error::invalid(format!("cannot read {what} from stdin (is it UTF-8?): {e}"))
-        })?;
-    let end = if all.ends_with("\r\n") {
-        all.len() - 2
-    } else if all.ends_with('\n') {
-        all.len() - 1
-    } else {
-        all.len()
+/// The most bytes a settings file for `settings import` may have (256 MiB,
+/// the largest value cap): a bigger file is refused before it is read.
+pub const MAX_DOCUMENT: u64 = 256 * 1024 * 1024;
+
+/// A document of at most `max` bytes from `path`, or from stdin for `-`
+/// (stdin minus one trailing newline). A regular file over the limit is refused
+/// (exit 2) by its size, before it is read; a pipe or device is read only
+/// one byte past the limit.
+pub fn document(path: &std::path::Path, what: &str, max: u64) -> Result<Zeroizing<String>> {
+    let over = || {
+        Error::invalid(format!(
+            "{what} is larger than the limit of {max} bytes: split it; nothing changed"
+        ))
     };
-    Ok(Zeroizing::new(all[..end].to_owned()))
+    let read = |r: &mut dyn Read, from: &str| -> Result<Zeroizing<String>> {
+        let mut bytes = Zeroizing::new(Vec::new());
+        r.take(max.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::invalid(format!("cannot read {from}: {e}")))?;
+        if bytes.len() as u64 > max {
+            return Err(over());
+        }
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|_| Error::invalid(format!("{from} is not UTF-8 text")))?;
+        Ok(Zeroizing::new(text.to_owned()))
+    };
+    if path.as_os_str() == "-" {
+        let all = read(&mut std::io::stdin().lock(), "stdin")?;
+        return Ok(Zeroizing::new(drop_newline(&all).to_owned()));
+    }
+    let shown = path.display().to_string();
+    let cannot = |e: std::io::Error| Error::invalid(format!("cannot read {shown}: {e}"));
+    let mut file = std::fs::File::open(path).map_err(cannot)?;
+    let meta = file.metadata().map_err(cannot)?;
+    if meta.is_file() && meta.len() > max {
+        return Err(over());
+    }
+    read(&mut file, &shown)
 }
 
 fn no_terminal(flag: &str) -> Error {
@@ -195,5 +216,20 @@ mod tests {
         assert!(read_bounded(&[0xff_u8][..], "v", 4).is_err());
         assert_eq!(drop_newline("a\r\n"), "a");
         assert_eq!(drop_newline("a\n\n"), "a\n");
+    }
+
+    #[test]
+    fn documents_are_refused_by_size_or_read_one_byte_past_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.yaml");
+        let file = std::fs::File::create(&path).unwrap();
+        file.set_len(1 << 40).unwrap();
+        let err = document(&path, "the settings file", 1024).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("limit of 1024 bytes"), "{err}");
+        std::fs::write(&path, "a: 1\n").unwrap();
+        assert_eq!(*document(&path, "f", 1024).unwrap(), "a: 1\n");
+        let zero = std::path::Path::new("/dev/zero");
+        assert_eq!(document(zero, "f", 1 << 16).unwrap_err().exit_code(), 2);
     }
 }

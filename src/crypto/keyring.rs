@@ -190,6 +190,10 @@ impl Key {
     }
 }
 
+/// The most bytes a key file may have (64 KiB: some hundreds of keys with
+/// comments); a bigger file is refused by its size, before it is read.
+pub const MAX_KEY_FILE: u64 = 64 * 1024;
+
 /// Reads a key file: checks its permissions, then parses one base64 key per line.
 ///
 /// The first key returned is the active key. Errors are [`ErrorKind::Key`](crate::error::ErrorKind::Key); a bad
@@ -211,12 +215,25 @@ pub fn read_key_file(path: &Path) -> Result<Vec<Key>> {
         )));
     }
     check_permissions(path, &meta)?;
+    let too_big = || {
+        Error::key(format!(
+            "key file {shown} is larger than {MAX_KEY_FILE} bytes: it is not a key file"
+        ))
+    };
+    if meta.len() > MAX_KEY_FILE {
+        return Err(too_big());
+    }
 
     // Reserve the whole file up front so the secret text is not left behind in
-    // reallocated buffers; the buffer is wiped on drop.
+    // reallocated buffers; the buffer is wiped on drop. A file that grew since
+    // is read only one byte past the limit.
     let capacity = usize::try_from(meta.len()).unwrap_or(0).saturating_add(1);
     let mut text = Zeroizing::new(String::with_capacity(capacity));
-    file.read_to_string(&mut text).map_err(|e| match e.kind() {
+    let read = (&mut file).take(MAX_KEY_FILE + 1).read_to_string(&mut text);
+    if text.len() as u64 > MAX_KEY_FILE {
+        return Err(too_big());
+    }
+    read.map_err(|e| match e.kind() {
         io::ErrorKind::InvalidData => {
             Error::key(format!("key file {shown} is not valid UTF-8 text"))
         }

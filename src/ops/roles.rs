@@ -31,6 +31,9 @@ pub struct AddRole {
 /// Creates a role.
 pub fn add(ctx: &mut Context, req: &AddRole) -> Result<Role> {
     ident::check(&[Ident::Role(&req.name)])?;
+    if let Some(d) = &req.description {
+        ident::check(&[Ident::Description(d)])?;
+    }
     write(ctx, |c, s| {
         roles::add(c, s, &req.name, req.description.as_deref())
     })

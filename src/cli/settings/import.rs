@@ -2,25 +2,19 @@
 
 use crate::config::Format;
 use crate::context::Context;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::ops::settings::{self as ops, Plan};
 use crate::output::{Data, Reply};
 use crate::secret;
 use std::path::Path;
-use zeroize::Zeroizing;
-
-fn read_file(path: &Path) -> Result<Zeroizing<String>> {
-    std::fs::read_to_string(path)
-        .map(Zeroizing::new)
-        .map_err(|e| Error::invalid(format!("cannot read {}: {e}", path.display())))
-}
 
 pub(super) fn import(ctx: &mut Context, file: &Path, dry_run: bool, prune: bool) -> Result<Reply> {
     let env = ctx.config.environment.clone();
-    let (text, source) = if file.as_os_str() == "-" {
-        (secret::stdin_all("settings file")?, "stdin".to_owned())
+    let text = secret::document(file, "the settings file", secret::MAX_DOCUMENT)?;
+    let source = if file.as_os_str() == "-" {
+        "stdin".to_owned()
     } else {
-        (read_file(file)?, file.display().to_string())
+        file.display().to_string()
     };
     let plan = ops::import(
         ctx,

@@ -16,6 +16,7 @@
 use super::node::Node;
 use super::{Desired, Secrecy, ValueType};
 use crate::error::{Error, Result};
+use crate::ident::{self, Ident};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -233,8 +234,18 @@ pub fn is_json(text: &str, source: &str) -> bool {
 fn document(text: &str, source: &str) -> Result<Document> {
     if is_json(text, source) {
         let text = text.trim_start_matches('\u{feff}');
-        return serde_json::from_str(text)
-            .map_err(|e| Error::invalid(format!("{source} (read as JSON): {e}")));
+        let doc: Document = serde_json::from_str(text)
+            .map_err(|e| Error::invalid(format!("{source} (read as JSON): {e}")))?;
+        // serde_json reads an integer beyond 64 bits as a float before any
+        // visitor sees it: find it in the text and refuse it as YAML does.
+        if let Some(line) = super::node::json_big_integer(text) {
+            let key = key_before(text, doc.settings.as_ref(), line);
+            return Err(Error::invalid(format!(
+                "{source} (read as JSON) at line {line}:{key} {}",
+                super::node::TOO_BIG
+            )));
+        }
+        return Ok(doc);
     }
     if let Some(found) = super::yaml_tags::first_tag(text) {
         return Err(tag_error(text, source, &found));
@@ -242,21 +253,29 @@ fn document(text: &str, source: &str) -> Result<Document> {
     serde_yaml::from_str(text).map_err(|e| yaml_error(source, &e))
 }
 
-/// "YAML tags are not supported", with the line and the key it belongs to.
-fn tag_error(text: &str, source: &str, found: &super::yaml_tags::Found) -> Error {
-    // The key is the last one written at or before the tag's line.
-    let doc: Option<Document> = serde_yaml::from_str(text).ok();
-    let key = doc
-        .and_then(|d| d.settings)
+/// ` setting 'KEY':` for the last setting key written at or before `line`
+/// (empty when there is none).
+fn key_before(text: &str, settings: Option<&Entries>, line: usize) -> String {
+    settings
         .and_then(|s| {
             s.items
                 .iter()
                 .filter_map(|(k, _)| line_of(text, k, 1).map(|l| (l, k.clone())))
-                .filter(|(l, _)| *l <= found.line)
+                .filter(|(l, _)| *l <= line)
                 .max()
         })
         .map(|(_, k)| format!(" setting '{k}':"))
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// "YAML tags are not supported", with the line and the key it belongs to.
+fn tag_error(text: &str, source: &str, found: &super::yaml_tags::Found) -> Error {
+    let doc: Option<Document> = serde_yaml::from_str(text).ok();
+    let key = key_before(
+        text,
+        doc.as_ref().and_then(|d| d.settings.as_ref()),
+        found.line,
+    );
     let tag = found
         .tag
         .as_deref()
@@ -291,7 +310,17 @@ pub fn parse(text: &str, source: &str) -> Result<SettingsFile> {
     }
     let mut entries = Vec::with_capacity(raw.items.len());
     for (key, value) in &raw.items {
-        let checked = super::validate_key(key).and_then(|()| entry(key, value));
+        let checked = super::validate_key(key)
+            .and_then(|()| entry(key, value))
+            .and_then(|(want, given)| {
+                let fields = [
+                    want.category.as_deref().map(Ident::Category),
+                    want.description.as_deref().map(Ident::Description),
+                ];
+                ident::check(&fields.into_iter().flatten().collect::<Vec<_>>())
+                    .map_err(|e| e.context(format!("setting '{key}'")))?;
+                Ok((want, given))
+            });
         match checked {
             Ok((want, secret_given)) => {
                 let secrecy = match (secret_given, want.secret) {

@@ -17,7 +17,40 @@ impl<'de> Deserialize<'de> for Node {
     }
 }
 
-const TOO_BIG: &str = "an integer beyond 64 bits is not supported: quote it to keep it as text";
+pub(super) const TOO_BIG: &str =
+    "an integer beyond 64 bits is not supported: quote it to keep it as text";
+
+/// The line (1-based) of the first integer in a JSON text, outside its
+/// strings, that fits neither `i64` nor `u64` (no `.`, `e` or `E`): a small
+/// tokenizer that follows strings and their escapes. The text is JSON that
+/// serde_json has already read.
+pub(super) fn json_big_integer(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let (mut i, mut line, mut in_string) = (0, 1, false);
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'\n' => line += 1,
+            b'\\' if in_string => i += 1,
+            b'"' => in_string = !in_string,
+            b'-' | b'0'..=b'9' if !in_string => {
+                let end = bytes[i..]
+                    .iter()
+                    .position(|c| !matches!(c, b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'))
+                    .map_or(bytes.len(), |n| i + n);
+                let token = &text[i..end];
+                let integer = !token.contains(['.', 'e', 'E']);
+                if integer && token.parse::<i64>().is_err() && token.parse::<u64>().is_err() {
+                    return Some(line);
+                }
+                i = end;
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
 
 struct Visit;
 
@@ -103,5 +136,41 @@ impl<'de> de::Visitor<'de> for Visit {
             tag: Tag::new(tag),
             value,
         }))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json_big_integer;
+
+    #[test]
+    fn json_integers_beyond_64_bits_are_found_outside_strings() {
+        assert_eq!(
+            json_big_integer(r#"{"a": 18446744073709551615, "b": -9223372036854775808}"#),
+            None
+        );
+        assert_eq!(
+            json_big_integer("{\n\"a\":\n 18446744073709551616}"),
+            Some(3)
+        );
+        assert_eq!(json_big_integer(r#"{"a": -9223372036854775809}"#), Some(1));
+        assert_eq!(
+            json_big_integer(
+                r#"{"a": 1.2345678901234567890123e29, "b": 123456789012345678901234567890.0}"#
+            ),
+            None
+        );
+        assert_eq!(
+            json_big_integer(r#"{"a": "123456789012345678901234567890"}"#),
+            None
+        );
+        assert_eq!(
+            json_big_integer(r#"{"a\"123456789012345678901234567890": 1}"#),
+            None
+        );
+        assert_eq!(
+            json_big_integer(r#"{"a\\": [1, 123456789012345678901234567890]}"#),
+            Some(1)
+        );
     }
 }

@@ -73,6 +73,11 @@ fn desired(req: &SetRequest, current: Option<&Stored>, max: u64) -> Result<Desir
 /// Creates or changes a setting (a new version when anything differs).
 pub fn set(ctx: &mut Context, req: &SetRequest) -> Result<SetOutcome> {
     ident::check(&[Ident::Environment(&req.env), Ident::SettingKey(&req.key)])?;
+    let fields = [
+        req.category.as_deref().map(Ident::Category),
+        req.description.as_deref().map(Ident::Description),
+    ];
+    ident::check(&fields.into_iter().flatten().collect::<Vec<_>>())?;
     let max = ctx.config.max_value_size;
     // Refused before any transaction (the canonical value is checked again).
     settings::check_size(&req.key, &req.value, max)?;
