@@ -58,7 +58,11 @@ const ENVIRONMENT: &[(&str, &str)] = &[
     ("KEYWARD_OUTPUT", "Output format, as --output."),
     (
         "KEYWARD_PBKDF2_ITERATIONS",
-        "PBKDF2 iterations for new password hashes (default 600000; lower draws a warning).",
+        "PBKDF2 iterations for new password hashes, at most 100000000 (default 600000; lower draws a warning).",
+    ),
+    (
+        "KEYWARD_MAX_VALUE_SIZE",
+        "Largest setting value in bytes, 1 to 268435456 (default 1048576).",
     ),
     (
         "KEYWARD_MAX_FAILED_LOGINS",

@@ -17,7 +17,7 @@ impl TableRow for PermissionInfo {
     const COLUMNS: &'static [&'static str] = &["permission", "roles"];
 }
 
-use super::audited as write;
+use super::audited;
 
 /// `roles add`.
 #[derive(Debug, Clone)]
@@ -34,7 +34,7 @@ pub fn add(ctx: &mut Context, req: &AddRole) -> Result<Role> {
     if let Some(d) = &req.description {
         ident::check(&[Ident::Description(d)])?;
     }
-    write(ctx, |c, s| {
+    audited(ctx, |c, s| {
         roles::add(c, s, &req.name, req.description.as_deref())
     })
 }
@@ -69,7 +69,7 @@ pub fn delete(ctx: &mut Context, name: &str) -> Result<Deleted> {
             role.members.len()
         ))?;
     }
-    write(ctx, |c, s| roles::delete(c, s, name))?;
+    audited(ctx, |c, s| roles::delete(c, s, name))?;
     Ok(Deleted {
         name: name.to_owned(),
         deleted: true,
@@ -105,7 +105,7 @@ fn check_pairs(req: &Pairs) -> Result<()> {
 /// Grants pairs (creating new ones); one bad pair changes nothing.
 pub fn grant(ctx: &mut Context, req: &Pairs) -> Result<Changed> {
     check_pairs(req)?;
-    write(ctx, |c, s| {
+    audited(ctx, |c, s| {
         let changed = roles::grant(c, s, &req.name, &req.permissions)?;
         Ok(Changed {
             role: roles::show(c, &req.name)?,
@@ -123,7 +123,7 @@ pub fn revoke(ctx: &mut Context, req: &Pairs) -> Result<Changed> {
         req.permissions.join(", "),
         req.name
     ))?;
-    write(ctx, |c, s| {
+    audited(ctx, |c, s| {
         let changed = roles::revoke(c, s, &req.name, &req.permissions)?;
         Ok(Changed {
             role: roles::show(c, &req.name)?,
@@ -155,7 +155,7 @@ pub struct MembershipChange {
 /// Gives a role to a user.
 pub fn assign(ctx: &mut Context, req: &Membership) -> Result<MembershipChange> {
     ident::check(&[Ident::Role(&req.role), Ident::Username(&req.username)])?;
-    let changed = write(ctx, |c, s| roles::assign(c, s, &req.role, &req.username))?;
+    let changed = audited(ctx, |c, s| roles::assign(c, s, &req.role, &req.username))?;
     Ok(MembershipChange {
         role: req.role.clone(),
         username: req.username.clone(),
@@ -166,7 +166,7 @@ pub fn assign(ctx: &mut Context, req: &Membership) -> Result<MembershipChange> {
 /// Takes a role from a user.
 pub fn unassign(ctx: &mut Context, req: &Membership) -> Result<MembershipChange> {
     ident::check(&[Ident::Role(&req.role), Ident::Username(&req.username)])?;
-    let changed = write(ctx, |c, s| roles::unassign(c, s, &req.role, &req.username))?;
+    let changed = audited(ctx, |c, s| roles::unassign(c, s, &req.role, &req.username))?;
     Ok(MembershipChange {
         role: req.role.clone(),
         username: req.username.clone(),

@@ -33,7 +33,7 @@ impl TableRow for User {
     ];
 }
 
-use super::audited as write;
+use super::audited;
 
 /// Where a new password comes from: asked only once the request is known to be
 /// acceptable (a prompt, or a line of stdin).
@@ -98,7 +98,7 @@ pub fn add(ctx: &mut Context, req: &AddUser<'_>) -> Result<Added> {
         password_hash: &hash,
         weak_password_allowed: weak,
     };
-    let user = write(ctx, |c, s| users::add(c, s, &new))?;
+    let user = audited(ctx, |c, s| users::add(c, s, &new))?;
     Ok(Added {
         user,
         weak_password_allowed: weak,
@@ -167,7 +167,7 @@ pub fn update(ctx: &mut Context, req: &UpdateUser) -> Result<User> {
         email: email.as_deref(),
         active: req.active,
     };
-    write(ctx, |c, s| users::update(c, s, &req.username, changes))
+    audited(ctx, |c, s| users::update(c, s, &req.username, changes))
 }
 
 /// `users passwd`.
@@ -198,7 +198,7 @@ pub fn passwd(ctx: &mut Context, req: &SetPassword<'_>) -> Result<PasswordChange
     let user = store::read(ctx.store()?, |c| users::get(c, req.username, now))?;
     let pw = (req.password)()?;
     let (hash, weak) = new_hash(ctx, &pw, (req.username, &user.email), req.allow_weak)?;
-    write(ctx, |c, s| {
+    audited(ctx, |c, s| {
         users::set_password(c, s, req.username, &hash, weak)
     })?;
     Ok(PasswordChanged {
@@ -235,7 +235,7 @@ pub fn lock(ctx: &mut Context, req: &LockUser) -> Result<Locked> {
             "--for must be longer than zero (e.g. `15m`); leave it out to lock until `keyward users unlock`",
         ));
     }
-    let (user, until) = write(ctx, |c, s| {
+    let (user, until) = audited(ctx, |c, s| {
         // Counted from the instant of the write, taken under the write lock.
         let until = match req.duration {
             Some(d) => crate::time::add(s.at, d)?,
@@ -252,7 +252,7 @@ pub fn lock(ctx: &mut Context, req: &LockUser) -> Result<Locked> {
 /// Unlocks an account and clears its failure count.
 pub fn unlock(ctx: &mut Context, username: &str) -> Result<User> {
     check_name(username)?;
-    write(ctx, |c, s| users::unlock(c, s, username))
+    audited(ctx, |c, s| users::unlock(c, s, username))
 }
 
 /// What `users delete` reports.
@@ -272,7 +272,7 @@ pub fn delete(ctx: &mut Context, username: &str) -> Result<Deleted> {
     ctx.confirm(&format!(
         "delete user '{username}' with their sessions and API keys"
     ))?;
-    write(ctx, |c, s| users::delete(c, s, username))?;
+    audited(ctx, |c, s| users::delete(c, s, username))?;
     Ok(Deleted {
         username: username.to_owned(),
         deleted: true,
@@ -311,7 +311,7 @@ pub fn login_check(ctx: &mut Context, req: &LoginRequest<'_>) -> Result<LoginChe
     };
     let Some(row) = row else {
         password::dummy_verify(req.password.as_bytes(), iterations);
-        return write(ctx, |c, s| users::record_unknown_login(c, s, req.username));
+        return audited(ctx, |c, s| users::record_unknown_login(c, s, req.username));
     };
     let verdict = password::verify(req.password.as_bytes(), &row.password_hash, iterations)?;
     let (password_ok, rehash) = match verdict {
@@ -332,7 +332,7 @@ pub fn login_check(ctx: &mut Context, req: &LoginRequest<'_>) -> Result<LoginChe
         password_ok,
         rehash: rehash.as_deref(),
     };
-    write(ctx, |c, s| users::record_login(c, s, &attempt, policy))
+    audited(ctx, |c, s| users::record_login(c, s, &attempt, policy))
 }
 
 /// `users can`.
@@ -418,7 +418,7 @@ pub struct TotpDisabled {
 /// Removes TOTP from an account.
 pub fn totp_disable(ctx: &mut Context, username: &str) -> Result<TotpDisabled> {
     check_name(username)?;
-    write(ctx, |c, s| totp::disable(c, s, username))?;
+    audited(ctx, |c, s| totp::disable(c, s, username))?;
     Ok(TotpDisabled {
         username: username.to_owned(),
         totp_enabled: false,

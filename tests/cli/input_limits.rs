@@ -3,14 +3,9 @@
 //! descriptions (A7).
 
 use crate::cli_test;
-use crate::util::{Env, Run};
+use crate::util::{audit_count, Env, Run};
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
-
-fn audit_count(env: &Env) -> usize {
-    let events = env.run(&["audit", "list", "-o", "json"]).ok().json();
-    events.as_array().unwrap().len()
-}
 
 /// A sparse file of `len` bytes (no disk used).
 fn sparse(env: &Env, name: &str, len: u64) -> String {

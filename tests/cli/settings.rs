@@ -2,25 +2,9 @@
 
 use crate::cli_test;
 use crate::support::Backend;
-use crate::util::Env;
+use crate::util::{set_secret, Env};
 
 const SECRET: &str = "hunter2hunter2";
-
-fn set_secret(env: &Env, key: &str, value: &str, e: &str) {
-    env.run_with_stdin(
-        &[
-            "settings",
-            "set",
-            key,
-            "--secret",
-            "--value-stdin",
-            "--env",
-            e,
-        ],
-        Some(&format!("{value}\n")),
-    )
-    .ok();
-}
 
 /// Every text a backend stores for settings and the audit, to look for leaked plaintext.
 fn stored_text(env: &Env) -> String {

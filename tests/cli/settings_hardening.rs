@@ -4,30 +4,9 @@
 //! tags, tampered secrets named, and `--value-stdin` on a terminal.
 
 use crate::cli_test;
-use crate::util::Env;
+use crate::util::{audit_count, set_secret, Env};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-fn set_secret(env: &Env, key: &str, value: &str, e: &str) {
-    env.run_with_stdin(
-        &[
-            "settings",
-            "set",
-            key,
-            "--secret",
-            "--value-stdin",
-            "--env",
-            e,
-        ],
-        Some(&format!("{value}\n")),
-    )
-    .ok();
-}
-
-fn audit_count(env: &Env) -> usize {
-    let events = env.run(&["audit", "list", "-o", "json"]).ok().json();
-    events.as_array().unwrap().len()
-}
 
 cli_test! {
     /// Item 2: values over the cap (1 MiB by default; KEYWARD_MAX_VALUE_SIZE or

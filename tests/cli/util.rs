@@ -166,6 +166,32 @@ impl Env {
     }
 }
 
+/// Sets a secret setting in environment `e`, the value through stdin.
+pub fn set_secret(env: &Env, key: &str, value: &str, e: &str) {
+    env.run_with_stdin(
+        &[
+            "settings",
+            "set",
+            key,
+            "--secret",
+            "--value-stdin",
+            "--env",
+            e,
+        ],
+        Some(&format!("{value}\n")),
+    )
+    .ok();
+}
+
+/// How many entries the audit log holds (all of them: `audit list` alone shows the newest 100).
+pub fn audit_count(env: &Env) -> usize {
+    let events = env
+        .run(&["audit", "list", "--all", "-o", "json"])
+        .ok()
+        .json();
+    events.as_array().unwrap().len()
+}
+
 /// Runs a Python 3 snippet (an independent implementation to check against).
 pub fn python(code: &str, args: &[&str]) -> String {
     let out = std::process::Command::new("python3")

@@ -8,6 +8,7 @@ pub mod repo;
 
 use crate::domain::audit::{self, Event};
 use crate::error::{Error, Result};
+use crate::ids::RoleId;
 use crate::store::Conn;
 use serde::Serialize;
 
@@ -159,23 +160,13 @@ pub fn grant(
     name: &str,
     perms: &[String],
 ) -> Result<Vec<String>> {
-    let rid = repo::role_id(conn, name)?;
-    let mut added = Vec::new();
-    for (resource, action) in parse_all(perms)? {
-        if repo::grant(conn, rid, (&resource, &action), stamp.at)? {
-            added.push(format!("{resource}:{action}"));
-        }
-    }
-    if !added.is_empty() {
-        audit::record(
-            conn,
-            stamp,
-            Event::new("role.grant", "role", name).details_of(&Pairs {
-                permissions: &added,
-            }),
-        )?;
-    }
-    Ok(added)
+    change_grants(
+        conn,
+        stamp,
+        (name, perms),
+        "role.grant",
+        &mut |c, rid, pair| repo::grant(c, rid, pair, stamp.at),
+    )
 }
 
 /// Revokes pairs. Returns those that were granted and now are not.
@@ -185,23 +176,45 @@ pub fn revoke(
     name: &str,
     perms: &[String],
 ) -> Result<Vec<String>> {
+    change_grants(
+        conn,
+        stamp,
+        (name, perms),
+        "role.revoke",
+        &mut |c, rid, pair| repo::revoke(c, rid, pair),
+    )
+}
+
+/// Grants or revokes one `(resource, action)` pair of a role; true when it changed.
+type GrantChange<'a> = dyn FnMut(&mut dyn Conn, RoleId, (&str, &str)) -> Result<bool> + 'a;
+
+/// One grant or revoke: every pair parsed first (one bad pair changes
+/// nothing), `change` applied to each, and the pairs it changed audited as
+/// `event`. Returns those pairs.
+fn change_grants(
+    conn: &mut dyn Conn,
+    stamp: audit::Stamp<'_>,
+    (name, perms): (&str, &[String]),
+    event: &str,
+    change: &mut GrantChange<'_>,
+) -> Result<Vec<String>> {
     let rid = repo::role_id(conn, name)?;
-    let mut removed = Vec::new();
+    let mut changed = Vec::new();
     for (resource, action) in parse_all(perms)? {
-        if repo::revoke(conn, rid, (&resource, &action))? {
-            removed.push(format!("{resource}:{action}"));
+        if change(conn, rid, (&resource, &action))? {
+            changed.push(format!("{resource}:{action}"));
         }
     }
-    if !removed.is_empty() {
+    if !changed.is_empty() {
         audit::record(
             conn,
             stamp,
-            Event::new("role.revoke", "role", name).details_of(&Pairs {
-                permissions: &removed,
+            Event::new(event, "role", name).details_of(&Pairs {
+                permissions: &changed,
             }),
         )?;
     }
-    Ok(removed)
+    Ok(changed)
 }
 
 /// Gives a role to a user; false when already held.
