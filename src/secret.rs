@@ -152,9 +152,9 @@ pub fn document(path: &std::path::Path, what: &str, max: u64) -> Result<Zeroizin
     read(&mut file, &shown)
 }
 
-fn no_terminal(flag: &str) -> Error {
+fn no_terminal(what: &str, flag: &str) -> Error {
     Error::invalid(format!(
-        "no terminal to ask for the password: pass {flag} and send it on stdin"
+        "no terminal to ask for the {what}: pass {flag} and send it on stdin"
     ))
 }
 
@@ -170,9 +170,31 @@ pub fn password(from_stdin: bool, prompt_text: &str) -> Result<Zeroizing<String>
         return stdin_line("password");
     }
     if !std::io::stdin().is_terminal() {
-        return Err(no_terminal("--password-stdin"));
+        return Err(no_terminal("password", "--password-stdin"));
     }
     prompt(prompt_text)
+}
+
+/// The longest token read from stdin (an access token is under 2 KiB).
+const MAX_TOKEN: u64 = 16 * 1024;
+
+/// A token or key to check: one line of stdin with `from_stdin` (at most
+/// 16 KiB), else asked without echo on a terminal; exit 2 otherwise.
+pub fn token(from_stdin: bool, what: &str, flag: &str) -> Result<Zeroizing<String>> {
+    if from_stdin {
+        let all = read_bounded(std::io::stdin().lock(), what, MAX_TOKEN)?;
+        let line = all.lines().next().unwrap_or_default().trim();
+        if line.is_empty() {
+            return Err(Error::invalid(format!(
+                "no {what} on stdin: send it as one line"
+            )));
+        }
+        return Ok(Zeroizing::new(line.to_owned()));
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(no_terminal(what, flag));
+    }
+    prompt(&format!("{what}: "))
 }
 
 /// A new password: stdin with `from_stdin`, else asked twice on a terminal.
@@ -181,7 +203,7 @@ pub fn new_password(from_stdin: bool, username: &str) -> Result<Zeroizing<String
         return stdin_line("password");
     }
     if !std::io::stdin().is_terminal() {
-        return Err(no_terminal("--password-stdin"));
+        return Err(no_terminal("password", "--password-stdin"));
     }
     let first = prompt(&format!("New password for {username}: "))?;
     let second = prompt("Repeat it: ")?;

@@ -4,6 +4,7 @@
 mod audit;
 mod db;
 mod roles;
+mod sessions;
 mod settings;
 mod users;
 
@@ -87,6 +88,9 @@ enum Command {
     /// Manage roles and their RESOURCE:ACTION permissions
     #[command(subcommand)]
     Roles(roles::RolesCommand),
+    /// Log users in: signed access tokens, rotating refresh tokens, revocation
+    #[command(subcommand)]
+    Sessions(sessions::SessionsCommand),
     /// Per-environment settings: versioned, encrypted when secret, importable
     #[command(subcommand)]
     Settings(settings::SettingsCommand),
@@ -202,6 +206,7 @@ fn run(cli: Cli) -> Result<(output::Style, Reply)> {
         Command::Db(c) => db::run(&mut ctx, c)?,
         Command::Users(c) => users::run(&mut ctx, c)?,
         Command::Roles(c) => roles::run(&mut ctx, c)?,
+        Command::Sessions(c) => sessions::run(&mut ctx, c)?,
         Command::Settings(c) => settings::run(&mut ctx, c)?,
         Command::Audit(c) => audit::run(&mut ctx, c)?,
         Command::Completions { shell } => completions(shell)?,

@@ -121,6 +121,10 @@ pub(super) struct FileAuth {
     pub pbkdf2_iterations: Option<u32>,
     pub max_failed_logins: Option<u32>,
     pub lockout_duration: Option<String>,
+    pub access_ttl: Option<String>,
+    pub refresh_ttl: Option<String>,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
 }
 
 /// `settings:` in the config file.

@@ -109,6 +109,14 @@ pub struct AuthConfig {
     pub max_failed_logins: u32,
     /// How long a lockout lasts.
     pub lockout_duration: time::Duration,
+    /// Sessions: how long an access token lasts (`auth.access_ttl`, 15m).
+    pub access_ttl: time::Duration,
+    /// Sessions: how long a session can be refreshed (`auth.refresh_ttl`, 7d).
+    pub refresh_ttl: time::Duration,
+    /// Access tokens' `iss` (`auth.issuer`, `keyward`).
+    pub issuer: String,
+    /// Access tokens' `aud` (`auth.audience`; none by default).
+    pub audience: Option<String>,
 }
 
 /// The resolved configuration a command runs with.
@@ -413,12 +421,79 @@ fn auth(env: &Env<'_>, fauth: file::FileAuth) -> Result<(AuthConfig, Vec<String>
             "auth.lockout_duration must be between 1s and 3650d",
         ));
     }
+    let access_ttl = ttl(
+        env,
+        ("KEYWARD_ACCESS_TTL", fauth.access_ttl, "access_ttl"),
+        time::Duration::minutes(15),
+    )?;
+    let refresh_ttl = ttl(
+        env,
+        ("KEYWARD_REFRESH_TTL", fauth.refresh_ttl, "refresh_ttl"),
+        time::Duration::days(7),
+    )?;
+    let issuer = claim(env, "KEYWARD_ISSUER", fauth.issuer, "issuer")?
+        .unwrap_or_else(|| "keyward".to_owned());
+    let audience = claim(env, "KEYWARD_AUDIENCE", fauth.audience, "audience")?;
     let auth = AuthConfig {
         pbkdf2_iterations,
         max_failed_logins,
         lockout_duration,
+        access_ttl,
+        refresh_ttl,
+        issuer,
+        audience,
     };
     Ok((auth, hashing_warnings))
+}
+
+/// The longest token lifetime keyward accepts (`--ttl`, `auth.access_ttl`, …).
+pub const MAX_TTL: time::Duration = time::Duration::days(3650);
+
+/// A token lifetime from the environment variable, else the file's
+/// `auth.<field>`, else `default`: from 1s to 3650d.
+fn ttl(
+    env: &Env<'_>,
+    (var, file, field): (&str, Option<String>, &str),
+    default: time::Duration,
+) -> Result<time::Duration> {
+    let (value, name) = match env.get(var) {
+        Some(v) => (v, var.to_owned()),
+        None => match file {
+            Some(v) => (v, format!("config file auth.{field}")),
+            None => return Ok(default),
+        },
+    };
+    let d = crate::time::parse_duration(&value).map_err(|e| e.context(&name))?;
+    check_ttl(d, &name)
+}
+
+/// A token lifetime from 1s to [`MAX_TTL`] (exit 2 otherwise, naming `what`).
+pub fn check_ttl(d: time::Duration, what: &str) -> Result<time::Duration> {
+    if d < time::Duration::seconds(1) || d > MAX_TTL {
+        return Err(Error::invalid(format!(
+            "{what} must be between 1s and 3650d"
+        )));
+    }
+    Ok(d)
+}
+
+/// An `iss`/`aud` value from the environment variable, else the file's
+/// `auth.<field>`: 1 to 255 printable characters, or unset.
+fn claim(env: &Env<'_>, var: &str, file: Option<String>, field: &str) -> Result<Option<String>> {
+    let (value, name) = match env.get(var) {
+        Some(v) => (v, var.to_owned()),
+        None => match file {
+            Some(v) => (v, format!("config file auth.{field}")),
+            None => return Ok(None),
+        },
+    };
+    if value.is_empty() || value.chars().count() > 255 || value.chars().any(char::is_control) {
+        return Err(Error::invalid(format!(
+            "{name} {} must be 1 to 255 characters with no control characters",
+            crate::ident::shown(&value)
+        )));
+    }
+    Ok(Some(value))
 }
 
 /// The cap on a setting's value in bytes: `KEYWARD_MAX_VALUE_SIZE` > `settings.max_value_size` > 1 MiB.

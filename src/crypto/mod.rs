@@ -7,11 +7,13 @@
 //! or `Debug` output.
 
 pub mod envelope;
+pub mod jws;
 pub mod keyring;
 pub mod password;
 pub mod pbkdf2_sha256;
 pub mod purpose;
 pub mod random;
+pub mod token;
 
 pub use keyring::{Key, KeySource, Keyring};
 pub use password::{Verdict, DEFAULT_ITERATIONS};

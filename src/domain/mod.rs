@@ -4,5 +4,6 @@ pub mod audit;
 pub mod keys;
 pub mod roles;
 pub mod seed;
+pub mod sessions;
 pub mod settings;
 pub mod users;

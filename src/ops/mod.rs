@@ -10,6 +10,7 @@
 pub mod audit;
 pub mod db;
 pub mod roles;
+pub mod sessions;
 pub mod settings;
 pub mod users;
 

@@ -300,8 +300,55 @@ pub struct LoginRequest<'a> {
 /// user is, with the same work: it is never looked up, and it is audited only
 /// in a bounded, escaped form ([`crate::ident::shown`]).
 pub fn login_check(ctx: &mut Context, req: &LoginRequest<'_>) -> Result<LoginCheck> {
-    let iterations = ctx.config.auth.pbkdf2_iterations;
     let policy = Lockout::from(&ctx.config.auth);
+    match password_step(ctx, req)? {
+        PasswordStep::Unknown => {
+            audited(ctx, |c, s| users::record_unknown_login(c, s, req.username))
+        }
+        PasswordStep::Known(checked) => {
+            let attempt = checked.attempt(req.username);
+            audited(ctx, |c, s| users::record_login(c, s, &attempt, policy))
+        }
+    }
+}
+
+/// The password half of the login check, made outside any transaction: the
+/// (slow) hash check, or the same work for a user that does not exist.
+pub(crate) enum PasswordStep {
+    /// No such user (or a malformed name): record with `record_unknown_login`.
+    Unknown,
+    /// A user's password checked: record with `record_login`.
+    Known(CheckedPassword),
+}
+
+/// A password checked against a user's hash as read before the check.
+pub(crate) struct CheckedPassword {
+    /// Whose.
+    pub user: crate::ids::UserId,
+    /// The hash the verdict was reached against.
+    pub checked_hash: String,
+    /// Whether it matched.
+    pub password_ok: bool,
+    /// The upgraded hash to store when the old one was weaker than configured.
+    pub rehash: Option<String>,
+}
+
+impl CheckedPassword {
+    /// The attempt to record for `username`.
+    pub fn attempt<'a>(&'a self, username: &'a str) -> Attempt<'a> {
+        Attempt {
+            username,
+            user: self.user,
+            checked_hash: &self.checked_hash,
+            password_ok: self.password_ok,
+            rehash: self.rehash.as_deref(),
+        }
+    }
+}
+
+/// Checks a password outside any transaction (see [`login_check`]).
+pub(crate) fn password_step(ctx: &mut Context, req: &LoginRequest<'_>) -> Result<PasswordStep> {
+    let iterations = ctx.config.auth.pbkdf2_iterations;
     let row = if ident::is_username(req.username) {
         store::read(ctx.store()?, |c| {
             users::repo::login_by_name(c, req.username)
@@ -311,7 +358,7 @@ pub fn login_check(ctx: &mut Context, req: &LoginRequest<'_>) -> Result<LoginChe
     };
     let Some(row) = row else {
         password::dummy_verify(req.password.as_bytes(), iterations);
-        return audited(ctx, |c, s| users::record_unknown_login(c, s, req.username));
+        return Ok(PasswordStep::Unknown);
     };
     let verdict = password::verify(req.password.as_bytes(), &row.password_hash, iterations)?;
     let (password_ok, rehash) = match verdict {
@@ -325,14 +372,12 @@ pub fn login_check(ctx: &mut Context, req: &LoginRequest<'_>) -> Result<LoginChe
         } => (true, None),
         Verdict::Invalid => (false, None),
     };
-    let attempt = Attempt {
-        username: req.username,
+    Ok(PasswordStep::Known(CheckedPassword {
         user: row.id,
-        checked_hash: &row.password_hash,
+        checked_hash: row.password_hash,
         password_ok,
-        rehash: rehash.as_deref(),
-    };
-    audited(ctx, |c, s| users::record_login(c, s, &attempt, policy))
+        rehash,
+    }))
 }
 
 /// `users can`.

@@ -56,6 +56,19 @@ pub const SEALED: &[SealedColumn] = &[
             .to_string())
         },
     },
+    SealedColumn {
+        purpose: Purpose::TokenSigning,
+        name: "token-signing keys",
+        select: "SELECT id, private_key AS sealed, kid FROM signing_keys \
+                 WHERE private_key IS NOT NULL ORDER BY id",
+        update: "UPDATE signing_keys SET private_key = $1 WHERE id = $2",
+        aad: |r| {
+            Ok(Aad::Signing {
+                kid: &r.text("kid")?,
+            }
+            .to_string())
+        },
+    },
 ];
 
 /// Counts the ciphertexts [`rotate`] would rewrite.

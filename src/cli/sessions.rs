@@ -1,0 +1,242 @@
+//! `keyward sessions`: login, signed access tokens, rotating refresh tokens,
+//! revocation, pruning, and the public signing keys.
+
+use crate::config::Format;
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::ops::sessions::{self as ops, LoginDenial, LoginOutcome};
+use crate::output::{Data, Reply};
+use crate::secret;
+use clap::Subcommand;
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SessionsCommand {
+    /// Log a user in (the login check of check-password, then TOTP) and print tokens
+    Login {
+        username: String,
+        /// Read the password as one line from stdin
+        #[arg(long)]
+        password_stdin: bool,
+        /// The current TOTP code, when the account has TOTP enabled
+        #[arg(long, value_name = "CODE")]
+        totp: Option<String>,
+        /// A label for the device or client (shown by list and show)
+        #[arg(long, value_name = "D")]
+        device: Option<String>,
+        /// The client's IP address (IPv4 or IPv6)
+        #[arg(long, value_name = "A")]
+        ip: Option<String>,
+        /// Access token lifetime [default: auth.access_ttl, 15m]
+        #[arg(long, value_name = "DURATION")]
+        ttl: Option<String>,
+        /// Session (refresh token) lifetime [default: auth.refresh_ttl, 7d]
+        #[arg(long, value_name = "DURATION")]
+        refresh_ttl: Option<String>,
+    },
+    /// Check an access token read from stdin (exit 0 valid, 5 with a reason)
+    Verify {
+        /// Read the token as one line from stdin
+        #[arg(long)]
+        token_stdin: bool,
+    },
+    /// Spend a refresh token read from stdin for new tokens (reuse revokes the session)
+    Refresh {
+        /// Read the refresh token as one line from stdin
+        #[arg(long)]
+        token_stdin: bool,
+        /// Access token lifetime [default: auth.access_ttl, 15m]
+        #[arg(long, value_name = "DURATION")]
+        ttl: Option<String>,
+    },
+    /// Print the public signing keys as a JWKS document (RFC 7517)
+    Jwks,
+    /// Make a new key the signer (the old one stays published until its tokens expire)
+    RotateSigningKey,
+}
+
+pub(crate) fn run(ctx: &mut Context, cmd: SessionsCommand) -> Result<Reply> {
+    match cmd {
+        SessionsCommand::Login {
+            username,
+            password_stdin,
+            totp,
+            device,
+            ip,
+            ttl,
+            refresh_ttl,
+        } => {
+            let who = if crate::ident::is_username(&username) {
+                username.clone()
+            } else {
+                crate::ident::shown(&username)
+            };
+            let ask = move || secret::password(password_stdin, &format!("Password for {who}: "));
+            let args = ops::LoginArgs {
+                username: &username,
+                password: &ask,
+                totp: totp.as_deref(),
+                device: device.as_deref(),
+                ip: ip.as_deref(),
+                ttl: ttl.as_deref().map(duration("--ttl")).transpose()?,
+                refresh_ttl: refresh_ttl
+                    .as_deref()
+                    .map(duration("--refresh-ttl"))
+                    .transpose()?,
+            };
+            login(ctx, &args)
+        }
+        SessionsCommand::Verify { token_stdin } => {
+            let token = secret::token(token_stdin, "access token", "--token-stdin")?;
+            verify(ctx, &token)
+        }
+        SessionsCommand::Refresh { token_stdin, ttl } => {
+            let ttl = ttl.as_deref().map(duration("--ttl")).transpose()?;
+            let token = secret::token(token_stdin, "refresh token", "--token-stdin")?;
+            match ops::refresh(ctx, &token, ttl)? {
+                Ok(tokens) => {
+                    let msg = format!(
+                        "refreshed session {}: the refresh token given is now spent",
+                        tokens.session_id
+                    );
+                    Ok(Reply::object(tokens).with_message(msg))
+                }
+                Err(denied) => {
+                    let why = refresh_words(&denied);
+                    Ok(Reply::object(denied)
+                        .quiet_table()
+                        .failing(Error::denied(why)))
+                }
+            }
+        }
+        SessionsCommand::Jwks => jwks(ctx),
+        SessionsCommand::RotateSigningKey => {
+            let rotated = ops::rotate_signing_key(ctx)?;
+            let msg = match &rotated.retired_kid {
+                Some(old) => format!(
+                    "signing key {} now signs; {old} stays in the JWKS until the tokens it signed expire, then `keyward sessions prune` removes it",
+                    rotated.kid
+                ),
+                None => format!("signing key {} now signs", rotated.kid),
+            };
+            Ok(Reply::object(rotated).with_message(msg).quiet_table())
+        }
+    }
+}
+
+/// Parses a duration flag.
+fn duration(flag: &'static str) -> impl Fn(&str) -> Result<time::Duration> {
+    move |s| crate::time::parse_duration(s).map_err(|e| e.context(flag))
+}
+
+fn login(ctx: &mut Context, args: &ops::LoginArgs<'_>) -> Result<Reply> {
+    match ops::login(ctx, args)? {
+        LoginOutcome::Session(tokens) => {
+            let msg = format!(
+                "logged in '{}': session {}, access token valid until {}",
+                args.username,
+                tokens.session_id,
+                crate::time::rfc3339(tokens.expires_at)
+            );
+            Ok(Reply::object(tokens).with_message(msg))
+        }
+        LoginOutcome::Denied(denied) => {
+            let name = &denied.username;
+            let why = match denied.reason {
+                LoginDenial::WrongPassword => format!("invalid username or password for '{name}'"),
+                LoginDenial::Locked => format!(
+                    "account '{name}' is {}: no session",
+                    ops_users_lock_words(&denied)
+                ),
+                LoginDenial::Disabled => format!("account '{name}' is disabled: no session"),
+                LoginDenial::TotpRequired => format!(
+                    "account '{name}' has TOTP enabled: pass --totp CODE with the current code"
+                ),
+                LoginDenial::InvalidCode => format!("invalid TOTP code for '{name}'"),
+                LoginDenial::CodeAlreadyUsed => {
+                    format!("this TOTP code was already used for '{name}': wait for the next one")
+                }
+            };
+            Ok(Reply::object(denied)
+                .quiet_table()
+                .failing(Error::denied(why)))
+        }
+    }
+}
+
+fn ops_users_lock_words(denied: &ops::Denied) -> String {
+    crate::ops::users::lock_words(denied.lock_reason, denied.locked_until)
+}
+
+fn refresh_words(denied: &ops::RefreshDenied) -> String {
+    use ops::RefreshRefusal as R;
+    let session = denied
+        .session_id
+        .map(|id| format!("session {id}"))
+        .unwrap_or_else(|| "the session".to_owned());
+    match denied.reason {
+        R::Malformed => "refresh token refused (malformed): a refresh token is kwr_ followed by 38 letters and digits".to_owned(),
+        R::BadChecksum => "refresh token refused (bad_checksum): it was mistyped or truncated".to_owned(),
+        R::Unknown => "refresh token refused (unknown): no session has it (pruned, or never issued here)".to_owned(),
+        R::Revoked => format!("refresh token refused (revoked): {session} was revoked"),
+        R::Expired => format!("refresh token refused (expired): {session} has ended; log in again"),
+        R::RefreshReuse => format!(
+            "refresh token refused (refresh_reuse): it was already spent, so it may have been stolen; {session} is now revoked"
+        ),
+        R::UserInactive => format!(
+            "refresh token refused (user_inactive): the account of {session} is disabled or locked"
+        ),
+    }
+}
+
+fn verify(ctx: &mut Context, token: &str) -> Result<Reply> {
+    match ops::verify(ctx, token)? {
+        Ok(valid) => {
+            let msg = format!(
+                "valid: session {} of '{}', expires {}",
+                valid.session.id,
+                valid.claims.sub,
+                time::OffsetDateTime::from_unix_timestamp(valid.claims.exp)
+                    .map(crate::time::rfc3339)
+                    .unwrap_or_default()
+            );
+            Ok(Reply::object(valid).with_message(msg))
+        }
+        Err(invalid) => {
+            let reason = serde_json::to_value(invalid.reason)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            Ok(Reply::object(invalid)
+                .quiet_table()
+                .failing(Error::denied(format!("access token refused: {reason}"))))
+        }
+    }
+}
+
+fn jwks(ctx: &mut Context) -> Result<Reply> {
+    let keys = ops::published_keys(ctx)?;
+    let doc = ops::jwks(&keys);
+    let msg = if keys.is_empty() {
+        "no signing key yet: the first login makes one (or run `keyward sessions rotate-signing-key`)".to_owned()
+    } else {
+        format!(
+            "{} public key{} ({})",
+            keys.len(),
+            if keys.len() == 1 { "" } else { "s" },
+            keys.iter()
+                .map(|k| format!("{} {}", k.kid, k.state))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    if ctx.config.output == Format::Table {
+        // The document itself: what an application or a gateway is given.
+        let text = serde_json::to_string_pretty(&doc).map_err(Error::internal)?;
+        return Ok(Reply {
+            data: Data::Raw(format!("{text}\n")),
+            message: Some(msg),
+            ..Reply::default()
+        });
+    }
+    Ok(Reply::object(doc).with_message(msg))
+}

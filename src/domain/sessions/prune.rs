@@ -1,0 +1,1 @@
+//! Pruning expired and revoked sessions in short batches.

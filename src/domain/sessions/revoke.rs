@@ -1,0 +1,1 @@
+//! Revoking sessions: one, all of a user's, and with the user changes that end them.

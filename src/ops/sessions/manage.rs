@@ -1,0 +1,1 @@
+//! Listing, showing and revoking sessions.

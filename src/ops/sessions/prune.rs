@@ -1,0 +1,1 @@
+//! `sessions prune`: expired and revoked sessions deleted in short batches.
