@@ -253,6 +253,7 @@ cli_test! {
             assert_eq!(err.exit_code(), 8, "{sql}: {err}");
         }
         // A database from before V3: no head record, no lock_reason column.
+        env.undo_v4();
         env.sql("DROP TABLE audit_head").unwrap();
         env.sql("ALTER TABLE users DROP COLUMN lock_reason").unwrap();
         env.sql("DELETE FROM refinery_schema_history WHERE version = 3").unwrap();

@@ -302,7 +302,7 @@ cli_test! {
             .ok()
             .json();
         assert_eq!(report["reencrypted"], 1);
-        assert_eq!(report["resealed"], serde_json::json!({"setting": 1, "totp": 0}));
+        assert_eq!(report["resealed"], serde_json::json!({"setting": 1, "totp": 0, "signing": 0}));
     }
 }
 
@@ -678,14 +678,14 @@ cli_test! {
     /// the migration's SQL, not PostgreSQL's bare "db error") and what to do.
     fn migrate_failure_names_the_cause_not_the_sql(env) {
         env.init();
-        env.sql("DELETE FROM refinery_schema_history WHERE version = 3").unwrap();
+        env.sql("DELETE FROM refinery_schema_history WHERE version = 4").unwrap();
         let run = env.run(&["db", "migrate"]).code(6);
         let err = run.stderr.trim_end();
         assert_eq!(err.lines().count(), 1, "one line: {err}");
-        assert!(err.contains("audit_head") && err.contains("already exists"), "{err}");
+        assert!(err.contains("signing_keys") && err.contains("already exists"), "{err}");
         assert!(err.contains("restore it from a backup"), "{err}");
         assert!(err.contains("refinery_schema_history"), "{err}");
-        for sql in ["CREATE TABLE", "The audit chain's head", " in --", "db error"] {
+        for sql in ["CREATE TABLE", "Ed25519 keys that sign", " in --", "db error"] {
             assert!(!err.contains(sql), "no SQL or bare driver text ({sql}): {err}");
         }
 

@@ -151,6 +151,23 @@ impl Env {
         self.run(&["db", "init", "-o", "json"]).ok().json()
     }
 
+    /// Takes the schema back to before V4 (sessions), as a database made by
+    /// an earlier keyward would be, so an older migration can be replayed.
+    pub fn undo_v4(&self) {
+        for sql in [
+            "DROP TABLE signing_keys",
+            "DROP INDEX idx_sessions_ends_at",
+            "DROP INDEX idx_sessions_revoked_at",
+            "ALTER TABLE sessions DROP COLUMN refresh_hash",
+            "ALTER TABLE sessions DROP COLUMN refresh_count",
+            "CREATE INDEX idx_sessions_expires_at ON sessions (expires_at)",
+            "CREATE INDEX idx_sessions_refresh_expires_at ON sessions (refresh_expires_at)",
+            "DELETE FROM refinery_schema_history WHERE version = 4",
+        ] {
+            self.sql(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+    }
+
     /// Runs raw SQL against the test database, bypassing keyward's rules.
     pub fn sql(&self, sql: &str) -> keyward::Result<u64> {
         let mut store = self.db.open_raw();

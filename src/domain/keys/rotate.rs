@@ -230,7 +230,7 @@ mod tests {
 
     /// A row holding every column any registered `aad` reads, each valued by its name.
     fn row() -> Row {
-        let names = ["id", "sealed", "environment", "key", "username"];
+        let names = ["id", "sealed", "environment", "key", "username", "kid"];
         let columns: crate::store::Columns = names.iter().map(|n| (*n).to_owned()).collect();
         Row::new(columns, names.iter().map(|n| Value::from(*n)).collect())
     }
@@ -243,6 +243,6 @@ mod tests {
             assert!(aad.starts_with(&prefix), "{}: {aad}", col.name);
         }
         let labels: Vec<&str> = SEALED.iter().map(|c| c.purpose.label()).collect();
-        assert_eq!(labels, ["setting", "totp"]);
+        assert_eq!(labels, ["setting", "totp", "signing"]);
     }
 }
