@@ -72,6 +72,22 @@ const ENVIRONMENT: &[(&str, &str)] = &[
         "KEYWARD_LOCKOUT_DURATION",
         "How long a lockout lasts (default 15m).",
     ),
+    (
+        "KEYWARD_ACCESS_TTL",
+        "How long a session's access token lasts, 1s to 3650d (default 15m).",
+    ),
+    (
+        "KEYWARD_REFRESH_TTL",
+        "How long a session can be refreshed, 1s to 3650d (default 7d).",
+    ),
+    (
+        "KEYWARD_ISSUER",
+        "The iss claim of access tokens, checked by sessions verify (default keyward).",
+    ),
+    (
+        "KEYWARD_AUDIENCE",
+        "The aud claim of access tokens, checked by sessions verify (default: none).",
+    ),
     ("NO_COLOR", "Disables colour in output."),
 ];
 
