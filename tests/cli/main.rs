@@ -11,6 +11,7 @@ mod input_limits;
 mod lists;
 mod output;
 mod roles;
+mod sessions_manage;
 mod settings;
 mod settings_hardening;
 mod users;
