@@ -11,6 +11,8 @@ mod input_limits;
 mod lists;
 mod output;
 mod roles;
+mod sessions;
+mod sessions_verify;
 mod settings;
 mod settings_hardening;
 mod users;
