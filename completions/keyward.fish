@@ -38,6 +38,7 @@ complete -c keyward -n "__fish_keyward_needs_command" -s V -l version -d 'Print 
 complete -c keyward -n "__fish_keyward_needs_command" -f -a "db" -d 'Create, migrate, check and back up the database; rotate the encryption key'
 complete -c keyward -n "__fish_keyward_needs_command" -f -a "users" -d 'Manage users: passwords, lockout, TOTP, permission checks'
 complete -c keyward -n "__fish_keyward_needs_command" -f -a "roles" -d 'Manage roles and their RESOURCE:ACTION permissions'
+complete -c keyward -n "__fish_keyward_needs_command" -f -a "sessions" -d 'Log users in: signed access tokens, rotating refresh tokens, revocation'
 complete -c keyward -n "__fish_keyward_needs_command" -f -a "settings" -d 'Per-environment settings: versioned, encrypted when secret, importable'
 complete -c keyward -n "__fish_keyward_needs_command" -f -a "audit" -d 'Read and verify the tamper-evident audit trail'
 complete -c keyward -n "__fish_keyward_needs_command" -f -a "completions" -d 'Print a shell completion script'
@@ -417,6 +418,86 @@ yaml\t'One YAML document'"
 complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from permissions" -s y -l yes -d 'Proceed with destructive actions without asking'
 complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from permissions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from permissions" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and not __fish_seen_subcommand_from login verify refresh jwks rotate-signing-key" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and not __fish_seen_subcommand_from login verify refresh jwks rotate-signing-key" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and not __fish_seen_subcommand_from login verify refresh jwks rotate-signing-key" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and not __fish_seen_subcommand_from login verify refresh jwks rotate-signing-key" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and not __fish_seen_subcommand_from login verify refresh jwks rotate-signing-key" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and not __fish_seen_subcommand_from login verify refresh jwks rotate-signing-key" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and not __fish_seen_subcommand_from login verify refresh jwks rotate-signing-key" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and not __fish_seen_subcommand_from login verify refresh jwks rotate-signing-key" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and not __fish_seen_subcommand_from login verify refresh jwks rotate-signing-key" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and not __fish_seen_subcommand_from login verify refresh jwks rotate-signing-key" -f -a "login" -d 'Log a user in (the login check of check-password, then TOTP) and print tokens'
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and not __fish_seen_subcommand_from login verify refresh jwks rotate-signing-key" -f -a "verify" -d 'Check an access token read from stdin (exit 0 valid, 5 with a reason)'
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and not __fish_seen_subcommand_from login verify refresh jwks rotate-signing-key" -f -a "refresh" -d 'Spend a refresh token read from stdin for new tokens (reuse revokes the session)'
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and not __fish_seen_subcommand_from login verify refresh jwks rotate-signing-key" -f -a "jwks" -d 'Print the public signing keys as a JWKS document (RFC 7517)'
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and not __fish_seen_subcommand_from login verify refresh jwks rotate-signing-key" -f -a "rotate-signing-key" -d 'Make a new key the signer (the old one stays published until its tokens expire)'
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from login" -l totp -d 'The current TOTP code, when the account has TOTP enabled' -r
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from login" -l device -d 'A label for the device or client (shown by list and show)' -r
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from login" -l ip -d 'The client\'s IP address (IPv4 or IPv6)' -r
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from login" -l ttl -d 'Access token lifetime [default: auth.access_ttl, 15m]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from login" -l refresh-ttl -d 'Session (refresh token) lifetime [default: auth.refresh_ttl, 7d]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from login" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from login" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from login" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from login" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from login" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from login" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from login" -l password-stdin -d 'Read the password as one line from stdin'
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from login" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from login" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from login" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from verify" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from verify" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from verify" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from verify" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from verify" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from verify" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from verify" -l token-stdin -d 'Read the token as one line from stdin'
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from verify" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from verify" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from verify" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from refresh" -l ttl -d 'Access token lifetime [default: auth.access_ttl, 15m]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from refresh" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from refresh" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from refresh" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from refresh" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from refresh" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from refresh" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from refresh" -l token-stdin -d 'Read the refresh token as one line from stdin'
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from refresh" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from refresh" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from refresh" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from jwks" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from jwks" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from jwks" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from jwks" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from jwks" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from jwks" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from jwks" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from jwks" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from jwks" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from rotate-signing-key" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from rotate-signing-key" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from rotate-signing-key" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from rotate-signing-key" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from rotate-signing-key" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from rotate-signing-key" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from rotate-signing-key" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from rotate-signing-key" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from rotate-signing-key" -s V -l version -d 'Print version'
 complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run envs diff promote" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
 complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run envs diff promote" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
 complete -c keyward -n "__fish_keyward_using_subcommand settings; and not __fish_seen_subcommand_from set get list delete history rollback import export run envs diff promote" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
