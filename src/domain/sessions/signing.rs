@@ -87,10 +87,22 @@ pub fn signer(conn: &mut dyn Conn, ring: &Keyring, stamp: Stamp<'_>) -> Result<S
             "signing key {kid} is active but has no private key"
         ))
     })?;
-    let plain = envelope::open(ring, &aad(&kid), &sealed)?;
+    // Name the key, and for a damaged one the way out (rotating never opens it).
+    let unusable = |e: Error| {
+        if e.kind() == crate::error::ErrorKind::Integrity {
+            Error::integrity(format!(
+                "signing key {kid}: {}: run `keyward sessions rotate-signing-key` to replace it \
+                 (the tokens it signed still verify)",
+                e.message()
+            ))
+        } else {
+            e.context(format!("signing key {kid}"))
+        }
+    };
+    let plain = envelope::open(ring, &aad(&kid), &sealed).map_err(unusable)?;
     let seed: [u8; 32] = plain.as_slice().try_into().map_err(|_| {
-        Error::integrity(format!(
-            "signing key {kid} does not hold a 32-byte Ed25519 seed"
+        unusable(Error::integrity(
+            "its private key does not hold a 32-byte Ed25519 seed",
         ))
     })?;
     Ok(Signer {
