@@ -12,6 +12,7 @@ mod lists;
 mod output;
 mod roles;
 mod sessions;
+mod sessions_adversarial;
 mod sessions_manage;
 mod sessions_verify;
 mod settings;

@@ -75,7 +75,7 @@ fn create(conn: &mut dyn Conn, ring: &Keyring, stamp: Stamp<'_>) -> Result<Signe
 /// The active signer, created on first use (audited write transaction).
 pub fn signer(conn: &mut dyn Conn, ring: &Keyring, stamp: Stamp<'_>) -> Result<Signer> {
     let row = conn.query_opt(
-        "SELECT kid, private_key FROM signing_keys WHERE retired_at IS NULL",
+        "SELECT kid, public_key, private_key FROM signing_keys WHERE retired_at IS NULL",
         &[],
     )?;
     let Some(row) = row else {
@@ -105,10 +105,16 @@ pub fn signer(conn: &mut dyn Conn, ring: &Keyring, stamp: Stamp<'_>) -> Result<S
             "its private key does not hold a 32-byte Ed25519 seed",
         ))
     })?;
-    Ok(Signer {
-        kid,
-        seed: Zeroizing::new(seed),
-    })
+    let seed = Zeroizing::new(seed);
+    // A public half changed behind keyward's back: what it signed could not be verified.
+    if jws::public_of(&seed) != row.text("public_key")? {
+        return Err(Error::integrity(format!(
+            "signing key {kid}: its public key does not match its private key: restore the \
+             signing_keys table from a backup, or run `keyward sessions rotate-signing-key` \
+             to sign with a new key (what this key signed then cannot be verified)"
+        )));
+    }
+    Ok(Signer { kid, seed })
 }
 
 /// Records that a token signed by `kid` may be valid until `exp`, so its
