@@ -109,6 +109,9 @@ _keyward() {
             keyward__subcmd__sessions,login)
                 cmd="keyward__subcmd__sessions__subcmd__login"
                 ;;
+            keyward__subcmd__sessions,prune)
+                cmd="keyward__subcmd__sessions__subcmd__prune"
+                ;;
             keyward__subcmd__sessions,refresh)
                 cmd="keyward__subcmd__sessions__subcmd__refresh"
                 ;;
@@ -1336,7 +1339,7 @@ _keyward() {
             return 0
             ;;
         keyward__subcmd__sessions)
-            opts="-o -y -h -V --database-url --key-file --config --env --actor --output --yes --help --version login verify refresh list show revoke revoke-all jwks rotate-signing-key"
+            opts="-o -y -h -V --database-url --key-file --config --env --actor --output --yes --help --version login verify refresh list show revoke revoke-all jwks rotate-signing-key prune"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1489,6 +1492,56 @@ _keyward() {
                     return 0
                     ;;
                 --refresh-ttl)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --env)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --actor)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        keyward__subcmd__sessions__subcmd__prune)
+            opts="-o -y -h -V --older-than --dry-run --batch-size --database-url --key-file --config --env --actor --output --yes --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --older-than)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --batch-size)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -73,6 +73,18 @@ pub(crate) enum SessionsCommand {
     Jwks,
     /// Make a new key the signer (the old one stays published until its tokens expire)
     RotateSigningKey,
+    /// Delete expired and revoked sessions in short batches (safe from cron on several hosts)
+    Prune {
+        /// Keep sessions that ended or were revoked less than this long ago [default: 0s]
+        #[arg(long, value_name = "DURATION")]
+        older_than: Option<String>,
+        /// Count what would be deleted, change nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Sessions deleted per transaction, 1 to 100000 [default: 5000]
+        #[arg(long, value_name = "N")]
+        batch_size: Option<u64>,
+    },
 }
 
 pub(crate) fn run(ctx: &mut Context, cmd: SessionsCommand) -> Result<Reply> {
@@ -148,7 +160,56 @@ pub(crate) fn run(ctx: &mut Context, cmd: SessionsCommand) -> Result<Reply> {
             };
             Ok(Reply::object(rotated).with_message(msg).quiet_table())
         }
+        SessionsCommand::Prune {
+            older_than,
+            dry_run,
+            batch_size,
+        } => {
+            let req = crate::ops::sessions::prune::PruneRequest {
+                older_than: older_than
+                    .as_deref()
+                    .map(duration("--older-than"))
+                    .transpose()?,
+                dry_run,
+                batch_size,
+            };
+            prune(ctx, &req)
+        }
     }
+}
+
+fn prune(ctx: &mut Context, req: &crate::ops::sessions::prune::PruneRequest) -> Result<Reply> {
+    let done = crate::ops::sessions::prune::prune(ctx, req)?;
+    let n = grouped;
+    let s = |v: u64| if v == 1 { "" } else { "s" };
+    let keys = match done.signing_keys_removed {
+        0 => String::new(),
+        k => format!(" and {} retired signing key{}", n(k), s(k)),
+    };
+    let msg = if done.dry_run {
+        format!(
+            "dry run: would prune {} session{} in {} batch{}{keys} (ended or revoked before {}); nothing was changed",
+            n(done.deleted),
+            s(done.deleted),
+            n(done.batches),
+            if done.batches == 1 { "" } else { "es" },
+            crate::time::rfc3339(done.cutoff)
+        )
+    } else if done.deleted == 0 && done.signing_keys_removed == 0 {
+        format!(
+            "nothing to prune: no session ended or was revoked before {}",
+            crate::time::rfc3339(done.cutoff)
+        )
+    } else {
+        format!(
+            "pruned {} session{} in {} batch{}{keys}",
+            n(done.deleted),
+            s(done.deleted),
+            n(done.batches),
+            if done.batches == 1 { "" } else { "es" },
+        )
+    };
+    Ok(Reply::object(done).with_message(msg).quiet_table())
 }
 
 /// Parses a duration flag.
@@ -305,4 +366,29 @@ fn jwks(ctx: &mut Context) -> Result<Reply> {
         });
     }
     Ok(Reply::object(doc).with_message(msg))
+}
+
+/// `900000` as `900,000`.
+fn grouped(v: u64) -> String {
+    let digits = v.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn counts_are_grouped_by_thousands() {
+        assert_eq!(super::grouped(0), "0");
+        assert_eq!(super::grouped(999), "999");
+        assert_eq!(super::grouped(1000), "1,000");
+        assert_eq!(super::grouped(900_000), "900,000");
+        assert_eq!(super::grouped(1_234_567), "1,234,567");
+    }
 }

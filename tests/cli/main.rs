@@ -14,6 +14,7 @@ mod roles;
 mod sessions;
 mod sessions_adversarial;
 mod sessions_manage;
+mod sessions_prune;
 mod sessions_verify;
 mod settings;
 mod settings_hardening;
