@@ -4,6 +4,8 @@
 //! ([`bucket`], [`decide`]); `keyward flags eval` and the Unleash export both
 //! follow it.
 
+pub mod repo;
+
 use crate::error::{Error, Result};
 use serde::Serialize;
 

@@ -1,0 +1,139 @@
+//! The flags' SQL, written once in portable form; rows read by column name.
+//! Reads here are shared by the verbs that change flags and by `eval` and
+//! `export`.
+
+use super::State;
+use crate::error::{Error, Result};
+use crate::ids::FlagId;
+use crate::store::{Conn, Row};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+/// A flag's global definition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Flag {
+    /// Row id.
+    #[serde(skip)]
+    pub id: FlagId,
+    /// The name (case-sensitive).
+    pub name: String,
+    /// What it is for.
+    pub description: Option<String>,
+    /// The bucketing group (Unleash's `groupId`): the name unless set.
+    pub group: String,
+    /// When it was added.
+    #[serde(with = "crate::output::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When its definition last changed.
+    #[serde(with = "crate::output::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+const FLAG_COLUMNS: &str = "f.id, f.name, f.description, f.group_id, f.created_at, f.updated_at";
+
+fn flag_from_row(r: &Row) -> Result<Flag> {
+    let name = r.text("name")?;
+    Ok(Flag {
+        id: FlagId(r.int("id")?),
+        group: r.opt_text("group_id")?.unwrap_or_else(|| name.clone()),
+        name,
+        description: r.opt_text("description")?,
+        created_at: r.time("created_at")?,
+        updated_at: r.time("updated_at")?,
+    })
+}
+
+/// A JSON array of names as stored in `target_users` / `target_roles`.
+pub fn names_from_json(text: &str, column: &str) -> Result<Vec<String>> {
+    serde_json::from_str::<Vec<String>>(text).map_err(|_| {
+        Error::integrity(format!(
+            "feature_flag_states.{column} is not a JSON array of names: fix the row or set the targets again"
+        ))
+    })
+}
+
+/// The stored form of a list of names (sorted, without duplicates).
+pub fn names_to_json(names: &[String]) -> String {
+    let mut v = names.to_vec();
+    v.sort();
+    v.dedup();
+    serde_json::to_string(&v).unwrap_or_else(|_| "[]".to_owned())
+}
+
+fn state_from_row(r: &Row) -> Result<State> {
+    let percentage = r.int("percentage")?;
+    Ok(State {
+        enabled: r.bool("enabled")?,
+        percentage: u8::try_from(percentage)
+            .ok()
+            .filter(|p| *p <= 100)
+            .ok_or_else(|| Error::integrity(format!("a flag's percentage is {percentage}")))?,
+        target_users: names_from_json(&r.text("target_users")?, "target_users")?,
+        target_roles: names_from_json(&r.text("target_roles")?, "target_roles")?,
+    })
+}
+
+/// One flag by name.
+pub fn find(conn: &mut dyn Conn, name: &str) -> Result<Option<Flag>> {
+    conn.query_opt(
+        &format!("SELECT {FLAG_COLUMNS} FROM feature_flags f WHERE f.name = $1"),
+        &[name.into()],
+    )?
+    .map(|r| flag_from_row(&r))
+    .transpose()
+}
+
+/// One flag by name (exit 3 when absent).
+pub fn get(conn: &mut dyn Conn, name: &str) -> Result<Flag> {
+    find(conn, name)?.ok_or_else(|| {
+        Error::not_found(format!(
+            "flag {} not found: `keyward flags list` shows the flags",
+            crate::ident::shown(name)
+        ))
+    })
+}
+
+/// A flag's state in an environment; `None` when never configured there (off).
+pub fn state(conn: &mut dyn Conn, flag: FlagId, environment: &str) -> Result<Option<State>> {
+    conn.query_opt(
+        "SELECT enabled, percentage, target_users, target_roles FROM feature_flag_states \
+         WHERE flag_id = $1 AND environment = $2",
+        &[flag.into(), environment.into()],
+    )?
+    .map(|r| state_from_row(&r))
+    .transpose()
+}
+
+/// Every flag with its state in `environment` (the default, off, where
+/// never configured), by name.
+pub fn all_in(conn: &mut dyn Conn, environment: &str) -> Result<Vec<(Flag, Option<State>)>> {
+    conn.query(
+        &format!(
+            "SELECT {FLAG_COLUMNS}, s.id AS state_id, s.enabled, s.percentage, s.target_users, s.target_roles \
+             FROM feature_flags f LEFT JOIN feature_flag_states s \
+             ON s.flag_id = f.id AND s.environment = $1 ORDER BY f.name"
+        ),
+        &[environment.into()],
+    )?
+    .iter()
+    .map(|r| {
+        let state = match r.opt_int("state_id")? {
+            Some(_) => Some(state_from_row(r)?),
+            None => None,
+        };
+        Ok((flag_from_row(r)?, state))
+    })
+    .collect()
+}
+
+/// A flag's state in every environment where it was configured, by environment.
+pub fn states_of(conn: &mut dyn Conn, flag: FlagId) -> Result<Vec<(String, State)>> {
+    conn.query(
+        "SELECT environment, enabled, percentage, target_users, target_roles FROM feature_flag_states \
+         WHERE flag_id = $1 ORDER BY environment",
+        &[flag.into()],
+    )?
+    .iter()
+    .map(|r| Ok((r.text("environment")?, state_from_row(r)?)))
+    .collect()
+}
