@@ -418,22 +418,26 @@ yaml\t'One YAML document'"
 complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from permissions" -s y -l yes -d 'Proceed with destructive actions without asking'
 complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from permissions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c keyward -n "__fish_keyward_using_subcommand roles; and __fish_seen_subcommand_from permissions" -s V -l version -d 'Print version'
-complete -c keyward -n "__fish_keyward_using_subcommand sessions; and not __fish_seen_subcommand_from login verify refresh jwks rotate-signing-key" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
-complete -c keyward -n "__fish_keyward_using_subcommand sessions; and not __fish_seen_subcommand_from login verify refresh jwks rotate-signing-key" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
-complete -c keyward -n "__fish_keyward_using_subcommand sessions; and not __fish_seen_subcommand_from login verify refresh jwks rotate-signing-key" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
-complete -c keyward -n "__fish_keyward_using_subcommand sessions; and not __fish_seen_subcommand_from login verify refresh jwks rotate-signing-key" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
-complete -c keyward -n "__fish_keyward_using_subcommand sessions; and not __fish_seen_subcommand_from login verify refresh jwks rotate-signing-key" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
-complete -c keyward -n "__fish_keyward_using_subcommand sessions; and not __fish_seen_subcommand_from login verify refresh jwks rotate-signing-key" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and not __fish_seen_subcommand_from login verify refresh list show revoke revoke-all jwks rotate-signing-key" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and not __fish_seen_subcommand_from login verify refresh list show revoke revoke-all jwks rotate-signing-key" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and not __fish_seen_subcommand_from login verify refresh list show revoke revoke-all jwks rotate-signing-key" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and not __fish_seen_subcommand_from login verify refresh list show revoke revoke-all jwks rotate-signing-key" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and not __fish_seen_subcommand_from login verify refresh list show revoke revoke-all jwks rotate-signing-key" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and not __fish_seen_subcommand_from login verify refresh list show revoke revoke-all jwks rotate-signing-key" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
 json\t'One JSON document'
 yaml\t'One YAML document'"
-complete -c keyward -n "__fish_keyward_using_subcommand sessions; and not __fish_seen_subcommand_from login verify refresh jwks rotate-signing-key" -s y -l yes -d 'Proceed with destructive actions without asking'
-complete -c keyward -n "__fish_keyward_using_subcommand sessions; and not __fish_seen_subcommand_from login verify refresh jwks rotate-signing-key" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c keyward -n "__fish_keyward_using_subcommand sessions; and not __fish_seen_subcommand_from login verify refresh jwks rotate-signing-key" -s V -l version -d 'Print version'
-complete -c keyward -n "__fish_keyward_using_subcommand sessions; and not __fish_seen_subcommand_from login verify refresh jwks rotate-signing-key" -f -a "login" -d 'Log a user in (the login check of check-password, then TOTP) and print tokens'
-complete -c keyward -n "__fish_keyward_using_subcommand sessions; and not __fish_seen_subcommand_from login verify refresh jwks rotate-signing-key" -f -a "verify" -d 'Check an access token read from stdin (exit 0 valid, 5 with a reason)'
-complete -c keyward -n "__fish_keyward_using_subcommand sessions; and not __fish_seen_subcommand_from login verify refresh jwks rotate-signing-key" -f -a "refresh" -d 'Spend a refresh token read from stdin for new tokens (reuse revokes the session)'
-complete -c keyward -n "__fish_keyward_using_subcommand sessions; and not __fish_seen_subcommand_from login verify refresh jwks rotate-signing-key" -f -a "jwks" -d 'Print the public signing keys as a JWKS document (RFC 7517)'
-complete -c keyward -n "__fish_keyward_using_subcommand sessions; and not __fish_seen_subcommand_from login verify refresh jwks rotate-signing-key" -f -a "rotate-signing-key" -d 'Make a new key the signer (the old one stays published until its tokens expire)'
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and not __fish_seen_subcommand_from login verify refresh list show revoke revoke-all jwks rotate-signing-key" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and not __fish_seen_subcommand_from login verify refresh list show revoke revoke-all jwks rotate-signing-key" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and not __fish_seen_subcommand_from login verify refresh list show revoke revoke-all jwks rotate-signing-key" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and not __fish_seen_subcommand_from login verify refresh list show revoke revoke-all jwks rotate-signing-key" -f -a "login" -d 'Log a user in (the login check of check-password, then TOTP) and print tokens'
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and not __fish_seen_subcommand_from login verify refresh list show revoke revoke-all jwks rotate-signing-key" -f -a "verify" -d 'Check an access token read from stdin (exit 0 valid, 5 with a reason)'
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and not __fish_seen_subcommand_from login verify refresh list show revoke revoke-all jwks rotate-signing-key" -f -a "refresh" -d 'Spend a refresh token read from stdin for new tokens (reuse revokes the session)'
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and not __fish_seen_subcommand_from login verify refresh list show revoke revoke-all jwks rotate-signing-key" -f -a "list" -d 'List sessions, newest first: active ones, or all kept with --all (never a token)'
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and not __fish_seen_subcommand_from login verify refresh list show revoke revoke-all jwks rotate-signing-key" -f -a "show" -d 'Show one session with its user\'s current roles'
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and not __fish_seen_subcommand_from login verify refresh list show revoke revoke-all jwks rotate-signing-key" -f -a "revoke" -d 'Revoke one session: its access and refresh tokens stop working'
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and not __fish_seen_subcommand_from login verify refresh list show revoke revoke-all jwks rotate-signing-key" -f -a "revoke-all" -d 'Revoke every active session of a user'
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and not __fish_seen_subcommand_from login verify refresh list show revoke revoke-all jwks rotate-signing-key" -f -a "jwks" -d 'Print the public signing keys as a JWKS document (RFC 7517)'
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and not __fish_seen_subcommand_from login verify refresh list show revoke revoke-all jwks rotate-signing-key" -f -a "rotate-signing-key" -d 'Make a new key the signer (the old one stays published until its tokens expire)'
 complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from login" -l totp -d 'The current TOTP code, when the account has TOTP enabled' -r
 complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from login" -l device -d 'A label for the device or client (shown by list and show)' -r
 complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from login" -l ip -d 'The client\'s IP address (IPv4 or IPv6)' -r
@@ -476,6 +480,52 @@ complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_see
 complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from refresh" -s y -l yes -d 'Proceed with destructive actions without asking'
 complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from refresh" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from refresh" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from list" -l user -d 'Only this user\'s sessions' -r
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from list" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from list" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from list" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from list" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from list" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from list" -l all -d 'Include revoked and expired sessions'
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from list" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from show" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from show" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from show" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from show" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from show" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from show" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from show" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from revoke" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from revoke" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from revoke" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from revoke" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from revoke" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from revoke" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from revoke" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from revoke" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from revoke" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from revoke-all" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from revoke-all" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from revoke-all" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from revoke-all" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from revoke-all" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from revoke-all" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from revoke-all" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from revoke-all" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from revoke-all" -s V -l version -d 'Print version'
 complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from jwks" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
 complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from jwks" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
 complete -c keyward -n "__fish_keyward_using_subcommand sessions; and __fish_seen_subcommand_from jwks" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F

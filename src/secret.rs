@@ -61,7 +61,9 @@ pub fn stdin_value(what: &str, max: u64) -> Result<Zeroizing<String>> {
         }
         ValueInput::ReadAll => {
             // Room for the line ending that is dropped.
-            let value = read_capped(std::io::stdin().lock(), what, max.saturating_add(2), max)?;
+            let value = read_capped(std::io::stdin().lock(), what, max.saturating_add(2), || {
+                too_large(what, max)
+            })?;
             let value = Zeroizing::new(drop_newline(&value).to_owned());
             if value.len() as u64 > max {
                 return Err(too_large(what, max));
@@ -88,17 +90,22 @@ fn too_large(what: &str, max: u64) -> Error {
 /// Reads UTF-8 text of at most `max` bytes from `r`, refusing more (exit 2)
 /// after reading one byte past the limit.
 pub fn read_bounded(r: impl Read, what: &str, max: u64) -> Result<Zeroizing<String>> {
-    read_capped(r, what, max, max)
+    read_capped(r, what, max, || too_large(what, max))
 }
 
-/// Reads at most `cap` bytes, refusing more as over the limit of `max`.
-fn read_capped(r: impl Read, what: &str, cap: u64, max: u64) -> Result<Zeroizing<String>> {
+/// Reads at most `cap` bytes, refusing more with `over()`.
+fn read_capped(
+    r: impl Read,
+    what: &str,
+    cap: u64,
+    over: impl FnOnce() -> Error,
+) -> Result<Zeroizing<String>> {
     let mut bytes = Zeroizing::new(Vec::new());
     r.take(cap.saturating_add(1))
         .read_to_end(&mut bytes)
         .map_err(|e| Error::invalid(format!("cannot read {what}: {e}")))?;
     if bytes.len() as u64 > cap {
-        return Err(too_large(what, max));
+        return Err(over());
     }
     let text = std::str::from_utf8(&bytes)
         .map_err(|_| Error::invalid(format!("{what} is not UTF-8 text")))?;
@@ -182,7 +189,11 @@ const MAX_TOKEN: u64 = 16 * 1024;
 /// 16 KiB), else asked without echo on a terminal; exit 2 otherwise.
 pub fn token(from_stdin: bool, what: &str, flag: &str) -> Result<Zeroizing<String>> {
     if from_stdin {
-        let all = read_bounded(std::io::stdin().lock(), what, MAX_TOKEN)?;
+        let all = read_capped(std::io::stdin().lock(), what, MAX_TOKEN, || {
+            Error::invalid(format!(
+                "{what} on stdin is longer than {MAX_TOKEN} bytes: it is not a keyward token"
+            ))
+        })?;
         let line = all.lines().next().unwrap_or_default().trim();
         if line.is_empty() {
             return Err(Error::invalid(format!(

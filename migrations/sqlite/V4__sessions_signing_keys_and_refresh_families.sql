@@ -33,15 +33,47 @@ CREATE UNIQUE INDEX idx_signing_keys_one_active ON signing_keys (algorithm)
 -- the session, and `refresh_hash` the hex SHA-256 of the one token that may be
 -- presented next. A token of the family that is not that one was spent: its
 -- reuse revokes the session (revoked_reason 'refresh_reuse').
-ALTER TABLE sessions ADD COLUMN refresh_hash TEXT NULL
-    CHECK (refresh_hash IS NULL OR length(refresh_hash) = 64);
-ALTER TABLE sessions ADD COLUMN refresh_count INTEGER NOT NULL DEFAULT 0
-    CHECK (refresh_count >= 0);
+--
+-- The table is rebuilt (rather than altered) to make `id` AUTOINCREMENT: a
+-- session id is the `sid` claim of its access tokens, so it must never be
+-- given again once its row is gone (deleted with its user, or pruned); a
+-- plain INTEGER PRIMARY KEY reuses the highest id, and an old token would
+-- verify against the new session. Its indexes go with the old table.
+CREATE TABLE sessions_v4 (
+    id                 INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id            INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    access_jti         TEXT    NOT NULL UNIQUE,
+    refresh_jti        TEXT    NULL UNIQUE,
+    device             TEXT    NULL,
+    ip_address         TEXT    NULL,
+    created_at         TEXT    NOT NULL
+                       CHECK (length(created_at) = 27 AND substr(created_at, -1) = 'Z'),
+    -- Expiry of the access token.
+    expires_at         TEXT    NOT NULL
+                       CHECK (length(expires_at) = 27 AND substr(expires_at, -1) = 'Z'),
+    refresh_expires_at TEXT    NULL
+                       CHECK (refresh_expires_at IS NULL OR (length(refresh_expires_at) = 27 AND substr(refresh_expires_at, -1) = 'Z')),
+    last_used_at       TEXT    NULL
+                       CHECK (last_used_at IS NULL OR (length(last_used_at) = 27 AND substr(last_used_at, -1) = 'Z')),
+    revoked_at         TEXT    NULL
+                       CHECK (revoked_at IS NULL OR (length(revoked_at) = 27 AND substr(revoked_at, -1) = 'Z')),
+    revoked_reason     TEXT    NULL,
+    refresh_hash       TEXT    NULL
+                       CHECK (refresh_hash IS NULL OR length(refresh_hash) = 64),
+    refresh_count      INTEGER NOT NULL DEFAULT 0
+                       CHECK (refresh_count >= 0)
+);
+INSERT INTO sessions_v4 (id, user_id, access_jti, refresh_jti, device, ip_address, created_at,
+                         expires_at, refresh_expires_at, last_used_at, revoked_at, revoked_reason)
+    SELECT id, user_id, access_jti, refresh_jti, device, ip_address, created_at,
+           expires_at, refresh_expires_at, last_used_at, revoked_at, revoked_reason
+    FROM sessions;
+DROP TABLE sessions;
+ALTER TABLE sessions_v4 RENAME TO sessions;
+CREATE INDEX idx_sessions_user_id ON sessions (user_id);
 
 -- Prune selects by when a session stops being usable (its refresh expiry, or
 -- its access expiry when it has no refresh token) and by revocation time;
 -- one index each replaces the two expiry indexes of V1.
-DROP INDEX idx_sessions_expires_at;
-DROP INDEX idx_sessions_refresh_expires_at;
 CREATE INDEX idx_sessions_ends_at ON sessions (COALESCE(refresh_expires_at, expires_at));
 CREATE INDEX idx_sessions_revoked_at ON sessions (revoked_at) WHERE revoked_at IS NOT NULL;

@@ -4,7 +4,7 @@
 use crate::config::Format;
 use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::ops::sessions::{self as ops, LoginDenial, LoginOutcome};
+use crate::ops::sessions::{self as ops, manage, LoginDenial, LoginOutcome};
 use crate::output::{Data, Reply};
 use crate::secret;
 use clap::Subcommand;
@@ -48,6 +48,27 @@ pub(crate) enum SessionsCommand {
         #[arg(long, value_name = "DURATION")]
         ttl: Option<String>,
     },
+    /// List sessions, newest first: active ones, or all kept with --all (never a token)
+    List {
+        /// Only this user's sessions
+        #[arg(long, value_name = "USER")]
+        user: Option<String>,
+        /// Include revoked and expired sessions
+        #[arg(long)]
+        all: bool,
+    },
+    /// Show one session with its user's current roles
+    Show {
+        /// The session id (as `list` shows it)
+        id: String,
+    },
+    /// Revoke one session: its access and refresh tokens stop working
+    Revoke {
+        /// The session id (as `list` shows it)
+        id: String,
+    },
+    /// Revoke every active session of a user
+    RevokeAll { username: String },
     /// Print the public signing keys as a JWKS document (RFC 7517)
     Jwks,
     /// Make a new key the signer (the old one stays published until its tokens expire)
@@ -108,6 +129,13 @@ pub(crate) fn run(ctx: &mut Context, cmd: SessionsCommand) -> Result<Reply> {
                 }
             }
         }
+        SessionsCommand::List { user, all } => Ok(Reply::rows(manage::list(
+            ctx,
+            &manage::ListRequest { user, all },
+        )?)),
+        SessionsCommand::Show { id } => Ok(Reply::object(manage::show(ctx, &id)?)),
+        SessionsCommand::Revoke { id } => revoke(ctx, &id),
+        SessionsCommand::RevokeAll { username } => revoke_all(ctx, &username),
         SessionsCommand::Jwks => jwks(ctx),
         SessionsCommand::RotateSigningKey => {
             let rotated = ops::rotate_signing_key(ctx)?;
@@ -211,6 +239,44 @@ fn verify(ctx: &mut Context, token: &str) -> Result<Reply> {
                 .failing(Error::denied(format!("access token refused: {reason}"))))
         }
     }
+}
+
+fn revoke(ctx: &mut Context, id: &str) -> Result<Reply> {
+    let done = manage::revoke_one(ctx, id)?;
+    let s = &done.session;
+    let msg = if done.already_revoked {
+        format!(
+            "session {} of '{}' was already revoked ({}{}): nothing changed",
+            s.id,
+            s.username,
+            s.revoked_reason.as_deref().unwrap_or("revoked"),
+            s.revoked_at
+                .map(|t| format!(", at {}", crate::time::rfc3339(t)))
+                .unwrap_or_default()
+        )
+    } else {
+        format!(
+            "revoked session {} of '{}': its tokens no longer verify or refresh",
+            s.id, s.username
+        )
+    };
+    Ok(Reply::object(done).with_message(msg).quiet_table())
+}
+
+fn revoke_all(ctx: &mut Context, username: &str) -> Result<Reply> {
+    let done = manage::revoke_all(ctx, username)?;
+    let msg = match done.revoked {
+        0 => format!("'{username}' has no active session: nothing revoked"),
+        n => {
+            let s = if n == 1 { "" } else { "s" };
+            let ids: Vec<String> = done.session_ids.iter().map(ToString::to_string).collect();
+            format!(
+                "revoked {n} session{s} of '{username}' (id{s} {})",
+                ids.join(", ")
+            )
+        }
+    };
+    Ok(Reply::object(done).with_message(msg).quiet_table())
 }
 
 fn jwks(ctx: &mut Context) -> Result<Reply> {

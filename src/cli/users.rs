@@ -141,10 +141,13 @@ pub(crate) fn run(ctx: &mut Context, cmd: UsersCommand) -> Result<Reply> {
                 email,
                 active,
             };
-            let user = ops::update(ctx, &req)?;
-            Ok(Reply::object(user)
-                .with_message(format!("updated user '{}'", req.username))
-                .quiet_table())
+            let updated = ops::update(ctx, &req)?;
+            let msg = format!(
+                "updated user '{}'{}",
+                req.username,
+                sessions_ended(updated.sessions_revoked)
+            );
+            Ok(Reply::object(updated.user).with_message(msg).quiet_table())
         }
         UsersCommand::Passwd {
             username,
@@ -162,15 +165,21 @@ pub(crate) fn run(ctx: &mut Context, cmd: UsersCommand) -> Result<Reply> {
             if changed.weak_password_allowed {
                 msg.push_str(" (weak password accepted with --allow-weak)");
             }
+            msg.push_str(&sessions_ended(changed.sessions_revoked));
             Ok(Reply::object(changed).with_message(msg).quiet_table())
         }
         UsersCommand::Lock { username, duration } => lock(ctx, username, duration.as_deref()),
         UsersCommand::Unlock { username } => Ok(Reply::object(ops::unlock(ctx, &username)?)
             .with_message(format!("unlocked '{username}'"))
             .quiet_table()),
-        UsersCommand::Delete { username } => Ok(Reply::object(ops::delete(ctx, &username)?)
-            .with_message(format!("deleted user '{username}'"))
-            .quiet_table()),
+        UsersCommand::Delete { username } => {
+            let deleted = ops::delete(ctx, &username)?;
+            let msg = format!(
+                "deleted user '{username}'{}",
+                sessions_ended(deleted.sessions_revoked)
+            );
+            Ok(Reply::object(deleted).with_message(msg).quiet_table())
+        }
         UsersCommand::CheckPassword {
             username,
             password_stdin,
@@ -205,8 +214,21 @@ fn lock(ctx: &mut Context, username: String, duration: Option<&str>) -> Result<R
         None => "until `keyward users unlock`".to_owned(),
         Some(t) => format!("until {}", crate::time::rfc3339(t)),
     };
-    let msg = format!("locked '{}' {when}", locked.user.username);
+    let msg = format!(
+        "locked '{}' {when}{}",
+        locked.user.username,
+        sessions_ended(locked.sessions_revoked)
+    );
     Ok(Reply::object(locked.user).with_message(msg).quiet_table())
+}
+
+/// The end of a message when a change ended sessions: "; revoked 2 sessions".
+fn sessions_ended(n: usize) -> String {
+    match n {
+        0 => String::new(),
+        1 => "; revoked 1 session".to_owned(),
+        n => format!("; revoked {n} sessions"),
+    }
 }
 
 fn can(ctx: &mut Context, req: ops::CanRequest) -> Result<Reply> {

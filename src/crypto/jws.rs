@@ -19,6 +19,10 @@ use zeroize::Zeroizing;
 /// The only algorithm keyward signs and accepts.
 pub const ALG: &str = "EdDSA";
 
+/// The longest `kid` a signing key can have (`signing_keys.kid`; keyward's
+/// own are 43-character thumbprints).
+pub const MAX_KID: usize = 64;
+
 /// A new Ed25519 key: its 32-byte seed (secret) and public half.
 pub struct KeyPair {
     /// The private seed.
@@ -35,11 +39,15 @@ impl std::fmt::Debug for KeyPair {
     }
 }
 
+/// The public key (base64url, the JWK's `x`) of the key whose seed is `seed`.
+pub fn public_of(seed: &[u8; 32]) -> String {
+    URL_SAFE_NO_PAD.encode(SigningKey::from_bytes(seed).verifying_key().as_bytes())
+}
+
 /// Makes a key pair from the OS random source.
 pub fn generate() -> Result<KeyPair> {
     let seed = Zeroizing::new(super::random::bytes::<32>()?);
-    let signing = SigningKey::from_bytes(&seed);
-    let public = URL_SAFE_NO_PAD.encode(signing.verifying_key().as_bytes());
+    let public = public_of(&seed);
     let kid = thumbprint(&public);
     Ok(KeyPair { seed, public, kid })
 }
@@ -170,6 +178,11 @@ pub fn parse(token: &str) -> std::result::Result<Parsed<'_>, Refusal> {
         return Err(Refusal::BadSignature);
     }
     let kid = header.kid.ok_or(Refusal::UnknownKey)?;
+    // No stored key has such a kid (the column holds 1 to 64 characters);
+    // it is not looked up (PostgreSQL refuses a NUL in a query parameter).
+    if kid.is_empty() || kid.chars().count() > MAX_KID || kid.chars().any(char::is_control) {
+        return Err(Refusal::UnknownKey);
+    }
     let signature: [u8; 64] = signature.try_into().map_err(|_| Refusal::BadSignature)?;
     let signing_input = &token[..h.len() + 1 + p.len()];
     Ok(Parsed {
@@ -184,22 +197,20 @@ impl Parsed<'_> {
     /// Checks the signature with the public key `x` (base64url) and returns
     /// the claims. A stored key that is not an Ed25519 point is an integrity error.
     pub fn verify(&self, x: &str) -> Result<std::result::Result<Claims, Refusal>> {
+        let damaged = |what: &str| {
+            Error::integrity(format!(
+                "signing key {}: its public key is not {what}: restore the signing_keys \
+                 table from a backup (`keyward sessions rotate-signing-key` makes a new \
+                 signer, but what this key signed cannot be verified)",
+                self.kid
+            ))
+        };
         let key: [u8; 32] = URL_SAFE_NO_PAD
             .decode(x)
             .ok()
             .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| {
-                Error::integrity(format!(
-                    "signing key {} is not a 32-byte public key",
-                    self.kid
-                ))
-            })?;
-        let key = VerifyingKey::from_bytes(&key).map_err(|_| {
-            Error::integrity(format!(
-                "signing key {} is not an Ed25519 public key",
-                self.kid
-            ))
-        })?;
+            .ok_or_else(|| damaged("32 bytes of base64url"))?;
+        let key = VerifyingKey::from_bytes(&key).map_err(|_| damaged("an Ed25519 point"))?;
         let signature = ed25519_dalek::Signature::from_bytes(&self.signature);
         if key
             .verify_strict(self.signing_input.as_bytes(), &signature)

@@ -15,7 +15,9 @@ use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
 
 pub use crate::domain::users::totp::{TotpCheck, TotpReason};
-pub use crate::domain::users::{lock_words, ListFilter, LockReason, LoginReason, Permission};
+pub use crate::domain::users::{
+    lock_words, Changed, ListFilter, LockReason, LoginReason, Permission,
+};
 
 /// Checks a username at the edge, before any lookup, write or audit entry.
 fn check_name(username: &str) -> Result<()> {
@@ -150,8 +152,9 @@ pub struct UpdateUser {
     pub active: Option<bool>,
 }
 
-/// Changes a user's email or active flag.
-pub fn update(ctx: &mut Context, req: &UpdateUser) -> Result<User> {
+/// Changes a user's email or active flag; disabling revokes their sessions
+/// in the same transaction.
+pub fn update(ctx: &mut Context, req: &UpdateUser) -> Result<Changed> {
     check_name(&req.username)?;
     if req.email.is_none() && req.active.is_none() {
         return Err(Error::invalid(
@@ -189,22 +192,25 @@ pub struct PasswordChanged {
     pub changed: bool,
     /// Whether a weak password was accepted with `--allow-weak`.
     pub weak_password_allowed: bool,
+    /// The user's sessions it ended.
+    pub sessions_revoked: usize,
 }
 
-/// Sets a new password.
+/// Sets a new password and revokes the user's sessions, in one transaction.
 pub fn passwd(ctx: &mut Context, req: &SetPassword<'_>) -> Result<PasswordChanged> {
     check_name(req.username)?;
     let now = ctx.clock.now();
     let user = store::read(ctx.store()?, |c| users::get(c, req.username, now))?;
     let pw = (req.password)()?;
     let (hash, weak) = new_hash(ctx, &pw, (req.username, &user.email), req.allow_weak)?;
-    audited(ctx, |c, s| {
+    let ended = audited(ctx, |c, s| {
         users::set_password(c, s, req.username, &hash, weak)
     })?;
     Ok(PasswordChanged {
         username: req.username.to_owned(),
         changed: true,
         weak_password_allowed: weak,
+        sessions_revoked: ended,
     })
 }
 
@@ -224,10 +230,12 @@ pub struct Locked {
     pub user: User,
     /// Until when; `None`: until `users unlock`.
     pub until: Option<OffsetDateTime>,
+    /// The user's sessions it ended.
+    pub sessions_revoked: usize,
 }
 
 /// Locks an account, for a while or until unlocked (a duration of zero or
-/// less is refused: it would lock nothing).
+/// less is refused: it would lock nothing), and revokes its sessions.
 pub fn lock(ctx: &mut Context, req: &LockUser) -> Result<Locked> {
     check_name(&req.username)?;
     if req.duration.is_some_and(|d| !d.is_positive()) {
@@ -235,7 +243,7 @@ pub fn lock(ctx: &mut Context, req: &LockUser) -> Result<Locked> {
             "--for must be longer than zero (e.g. `15m`); leave it out to lock until `keyward users unlock`",
         ));
     }
-    let (user, until) = audited(ctx, |c, s| {
+    let (changed, until) = audited(ctx, |c, s| {
         // Counted from the instant of the write, taken under the write lock.
         let until = match req.duration {
             Some(d) => crate::time::add(s.at, d)?,
@@ -244,8 +252,9 @@ pub fn lock(ctx: &mut Context, req: &LockUser) -> Result<Locked> {
         Ok((users::lock(c, s, &req.username, until)?, until))
     })?;
     Ok(Locked {
-        user,
+        user: changed.user,
         until: req.duration.map(|_| until),
+        sessions_revoked: changed.sessions_revoked,
     })
 }
 
@@ -262,9 +271,11 @@ pub struct Deleted {
     pub username: String,
     /// Always true.
     pub deleted: bool,
+    /// Sessions still usable that went with the user.
+    pub sessions_revoked: usize,
 }
 
-/// Deletes a user after confirmation.
+/// Deletes a user after confirmation (their sessions go with them).
 pub fn delete(ctx: &mut Context, username: &str) -> Result<Deleted> {
     check_name(username)?;
     let now = ctx.clock.now();
@@ -272,10 +283,11 @@ pub fn delete(ctx: &mut Context, username: &str) -> Result<Deleted> {
     ctx.confirm(&format!(
         "delete user '{username}' with their sessions and API keys"
     ))?;
-    audited(ctx, |c, s| users::delete(c, s, username))?;
+    let changed = audited(ctx, |c, s| users::delete(c, s, username))?;
     Ok(Deleted {
         username: username.to_owned(),
         deleted: true,
+        sessions_revoked: changed.sessions_revoked,
     })
 }
 

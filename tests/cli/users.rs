@@ -455,7 +455,7 @@ cli_test! {
         env.init();
         add_alice(env, "viewer");
         let changed = env.run_with_stdin(&["users", "passwd", "alice", "--password-stdin", "-o", "json"], Some(PW)).ok().json();
-        assert_eq!(changed, serde_json::json!({"username": "alice", "changed": true, "weak_password_allowed": false}));
+        assert_eq!(changed, serde_json::json!({"username": "alice", "changed": true, "weak_password_allowed": false, "sessions_revoked": 0}));
         let weak = env.run_with_stdin(&["users", "passwd", "alice", "--password-stdin", "--allow-weak", "-o", "json"], Some("short\n")).ok().json();
         assert_eq!(weak["weak_password_allowed"], true);
 

@@ -151,7 +151,7 @@ pub enum RevokeReason {
     RefreshReuse,
     /// `users passwd`.
     PasswordChanged,
-    /// `users lock` (or the lockout policy).
+    /// `users lock` (an operator's lock; the lockout after failed passwords ends no session).
     UserLocked,
     /// `users update --active false`.
     UserDisabled,

@@ -75,7 +75,7 @@ fn create(conn: &mut dyn Conn, ring: &Keyring, stamp: Stamp<'_>) -> Result<Signe
 /// The active signer, created on first use (audited write transaction).
 pub fn signer(conn: &mut dyn Conn, ring: &Keyring, stamp: Stamp<'_>) -> Result<Signer> {
     let row = conn.query_opt(
-        "SELECT kid, private_key FROM signing_keys WHERE retired_at IS NULL",
+        "SELECT kid, public_key, private_key FROM signing_keys WHERE retired_at IS NULL",
         &[],
     )?;
     let Some(row) = row else {
@@ -87,16 +87,34 @@ pub fn signer(conn: &mut dyn Conn, ring: &Keyring, stamp: Stamp<'_>) -> Result<S
             "signing key {kid} is active but has no private key"
         ))
     })?;
-    let plain = envelope::open(ring, &aad(&kid), &sealed)?;
+    // Name the key, and for a damaged one the way out (rotating never opens it).
+    let unusable = |e: Error| {
+        if e.kind() == crate::error::ErrorKind::Integrity {
+            Error::integrity(format!(
+                "signing key {kid}: {}: run `keyward sessions rotate-signing-key` to replace it \
+                 (the tokens it signed still verify)",
+                e.message()
+            ))
+        } else {
+            e.context(format!("signing key {kid}"))
+        }
+    };
+    let plain = envelope::open(ring, &aad(&kid), &sealed).map_err(unusable)?;
     let seed: [u8; 32] = plain.as_slice().try_into().map_err(|_| {
-        Error::integrity(format!(
-            "signing key {kid} does not hold a 32-byte Ed25519 seed"
+        unusable(Error::integrity(
+            "its private key does not hold a 32-byte Ed25519 seed",
         ))
     })?;
-    Ok(Signer {
-        kid,
-        seed: Zeroizing::new(seed),
-    })
+    let seed = Zeroizing::new(seed);
+    // A public half changed behind keyward's back: what it signed could not be verified.
+    if jws::public_of(&seed) != row.text("public_key")? {
+        return Err(Error::integrity(format!(
+            "signing key {kid}: its public key does not match its private key: restore the \
+             signing_keys table from a backup, or run `keyward sessions rotate-signing-key` \
+             to sign with a new key (what this key signed then cannot be verified)"
+        )));
+    }
+    Ok(Signer { kid, seed })
 }
 
 /// Records that a token signed by `kid` may be valid until `exp`, so its

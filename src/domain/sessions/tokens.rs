@@ -386,8 +386,8 @@ pub enum Verified {
     Valid {
         /// The token's claims.
         claims: Claims,
-        /// Its session.
-        session: Session,
+        /// Its session (boxed: the refusal is one byte).
+        session: Box<Session>,
     },
     /// Refused.
     Refused(VerifyReason),
@@ -443,7 +443,10 @@ pub fn verify(
     match session.status {
         Status::Revoked => Ok(Verified::Refused(VerifyReason::Revoked)),
         Status::Expired => Ok(Verified::Refused(VerifyReason::Expired)),
-        Status::Active => Ok(Verified::Valid { claims, session }),
+        Status::Active => Ok(Verified::Valid {
+            claims,
+            session: Box::new(session),
+        }),
     }
 }
 

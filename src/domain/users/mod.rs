@@ -2,14 +2,20 @@
 //! the lockout decision), and the audited changes an administrator makes.
 //! Every change records its audit event in the same transaction, stamped
 //! with the operation's actor and instant; no event ever holds a password,
-//! hash or TOTP secret.
+//! hash or TOTP secret. A new password, an operator's lock, disabling and
+//! deleting end the user's sessions in that transaction, and their event
+//! counts them (`sessions_revoked`).
 //!
 //! `login.rs` records login checks (failure counting, lockout, rehash),
+//! `access.rs` answers `users can`,
 //! `totp.rs` holds the TOTP rules and flows, `repo.rs` the SQL.
 
+mod access;
 pub mod login;
 pub mod repo;
 pub mod totp;
+
+pub use access::{can, refusal, Permission};
 
 pub use login::{
     after_failure, lock_words, record_login, record_unknown_login, AfterFailure, Attempt,
@@ -18,6 +24,7 @@ pub use login::{
 
 use crate::domain::audit::{self, Event, Stamp};
 use crate::domain::roles;
+use crate::domain::sessions::{repo as sessions_repo, revoke::revoke_user_sessions, RevokeReason};
 use crate::error::{Error, Result};
 use crate::ids::UserId;
 use crate::store::Conn;
@@ -289,19 +296,32 @@ struct Updated<'a> {
     email: Option<Change<&'a str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     is_active: Option<Change<bool>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sessions_revoked: Option<usize>,
 }
 
-/// Changes email and/or the active flag; audited only when something changed.
+/// A user as a change left it, and how many of their sessions it ended.
+#[derive(Debug, Clone)]
+pub struct Changed {
+    /// The user after the change.
+    pub user: User,
+    /// Sessions still usable before the change that it ended.
+    pub sessions_revoked: usize,
+}
+
+/// Changes email and/or the active flag (disabling ends the user's
+/// sessions); audited only when something changed.
 pub fn update(
     conn: &mut dyn Conn,
     stamp: Stamp<'_>,
     username: &str,
     changes: Changes<'_>,
-) -> Result<User> {
+) -> Result<Changed> {
     let before = get(conn, username, stamp.at)?;
     let mut updated = Updated {
         email: None,
         is_active: None,
+        sessions_revoked: None,
     };
     if let Some(e) = changes.email.filter(|e| *e != before.email) {
         ensure_email_free(conn, e, Some(before.id))?;
@@ -317,6 +337,10 @@ pub fn update(
             from: before.is_active,
             to: a,
         });
+        if !a {
+            let ended = revoke_user_sessions(conn, stamp, before.id, RevokeReason::UserDisabled)?;
+            updated.sessions_revoked = Some(ended.len());
+        }
     }
     if updated.email.is_some() || updated.is_active.is_some() {
         audit::record(
@@ -325,48 +349,58 @@ pub fn update(
             Event::new("user.update", "user", username).details_of(&updated),
         )?;
     }
-    get(conn, username, stamp.at)
+    Ok(Changed {
+        user: get(conn, username, stamp.at)?,
+        sessions_revoked: updated.sessions_revoked.unwrap_or(0),
+    })
 }
 
 #[derive(Serialize)]
 struct PasswordChanged {
     weak_password_allowed: bool,
+    sessions_revoked: usize,
 }
 
-/// Replaces the password hash.
+/// Replaces the password hash and ends the user's sessions; returns how many it ended.
 pub fn set_password(
     conn: &mut dyn Conn,
     stamp: Stamp<'_>,
     username: &str,
     hash: &str,
     weak_allowed: bool,
-) -> Result<()> {
+) -> Result<usize> {
     let id = user_id(conn, username)?;
     repo::set_password(conn, id, hash, stamp.at)?;
+    let ended = revoke_user_sessions(conn, stamp, id, RevokeReason::PasswordChanged)?.len();
     audit::record(
         conn,
         stamp,
         Event::new("user.password_change", "user", username).details_of(&PasswordChanged {
             weak_password_allowed: weak_allowed,
+            sessions_revoked: ended,
         }),
     )?;
-    Ok(())
+    Ok(ended)
 }
 
 #[derive(Serialize)]
 struct LockedUntil {
     until: String,
+    sessions_revoked: usize,
 }
 
-/// Locks until `until` (see [`indefinitely`]).
+/// Locks until `until` (see [`indefinitely`]) and ends the user's sessions
+/// (an operator's lock; the lockout after failed passwords is
+/// [`login::after_failure`]'s and ends none).
 pub fn lock(
     conn: &mut dyn Conn,
     stamp: Stamp<'_>,
     username: &str,
     until: OffsetDateTime,
-) -> Result<User> {
+) -> Result<Changed> {
     let id = user_id(conn, username)?;
     repo::set_lock(conn, id, until, stamp.at)?;
+    let ended = revoke_user_sessions(conn, stamp, id, RevokeReason::UserLocked)?.len();
     let until = if until == indefinitely() {
         "unlock".to_owned()
     } else {
@@ -375,9 +409,15 @@ pub fn lock(
     audit::record(
         conn,
         stamp,
-        Event::new("user.lock", "user", username).details_of(&LockedUntil { until }),
+        Event::new("user.lock", "user", username).details_of(&LockedUntil {
+            until,
+            sessions_revoked: ended,
+        }),
     )?;
-    get(conn, username, stamp.at)
+    Ok(Changed {
+        user: get(conn, username, stamp.at)?,
+        sessions_revoked: ended,
+    })
 }
 
 /// Unlocks and clears the failure count.
@@ -392,11 +432,14 @@ pub fn unlock(conn: &mut dyn Conn, stamp: Stamp<'_>, username: &str) -> Result<U
 struct Deleted<'a> {
     email: &'a str,
     roles: &'a [String],
+    sessions_revoked: usize,
 }
 
-/// Deletes a user; sessions, role assignments and API keys go with it. Returns it as it was.
-pub fn delete(conn: &mut dyn Conn, stamp: Stamp<'_>, username: &str) -> Result<User> {
+/// Deletes a user; sessions, role assignments and API keys go with it.
+/// Returns it as it was, with how many of its sessions were still usable.
+pub fn delete(conn: &mut dyn Conn, stamp: Stamp<'_>, username: &str) -> Result<Changed> {
     let user = get(conn, username, stamp.at)?;
+    let ended = sessions_repo::active_ids(conn, user.id, stamp.at)?.len();
     repo::delete(conn, user.id)?;
     audit::record(
         conn,
@@ -404,73 +447,18 @@ pub fn delete(conn: &mut dyn Conn, stamp: Stamp<'_>, username: &str) -> Result<U
         Event::new("user.delete", "user", username).details_of(&Deleted {
             email: &user.email,
             roles: &user.roles,
+            sessions_revoked: ended,
         }),
     )?;
-    Ok(user)
+    Ok(Changed {
+        user,
+        sessions_revoked: ended,
+    })
 }
 
 /// The user's effective permissions as `(resource:action, role)`, sorted.
 pub fn permissions_of(conn: &mut dyn Conn, user: UserId) -> Result<Vec<(String, String)>> {
     repo::permissions_of(conn, user)
-}
-
-/// The answer to `users can`.
-#[derive(Debug, Clone, Serialize)]
-pub struct Permission {
-    /// Who.
-    pub username: String,
-    /// `resource:action` asked.
-    pub permission: String,
-    /// The answer.
-    pub allowed: bool,
-    /// Roles granting it (directly or through `resource:admin`).
-    pub granted_by: Vec<String>,
-    /// Why not, when refused.
-    pub reason: Option<String>,
-}
-
-/// Why `user` may not do `permission`, given the roles granting it; `None` when allowed.
-pub fn refusal(user: &User, permission: &str, granted_by: &[String]) -> Option<String> {
-    let username = &user.username;
-    if !user.is_active {
-        Some(format!("user '{username}' is disabled"))
-    } else if user.locked {
-        Some(format!(
-            "user '{username}' is {}",
-            lock_words(user.lock_reason, user.locked_until)
-        ))
-    } else if granted_by.is_empty() {
-        Some(format!("no role of '{username}' grants {permission}"))
-    } else {
-        None
-    }
-}
-
-/// Whether a user may do `resource:action` at `now` (admin on a resource implies the rest).
-pub fn can(
-    conn: &mut dyn Conn,
-    username: &str,
-    permission: &str,
-    now: OffsetDateTime,
-) -> Result<Permission> {
-    let (resource, action) = roles::parse_permission(permission)?;
-    let user = get(conn, username, now)?;
-    let wanted = roles::granting(&resource, &action);
-    let mut granted_by: Vec<String> = permissions_of(conn, user.id)?
-        .into_iter()
-        .filter(|(p, _)| wanted.contains(p))
-        .map(|(_, role)| role)
-        .collect();
-    granted_by.dedup();
-    let permission = format!("{resource}:{action}");
-    let reason = refusal(&user, &permission, &granted_by);
-    Ok(Permission {
-        username: username.to_owned(),
-        permission,
-        allowed: reason.is_none(),
-        granted_by,
-        reason,
-    })
 }
 
 #[cfg(test)]

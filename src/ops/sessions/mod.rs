@@ -111,7 +111,7 @@ fn check_login_args(args: &LoginArgs<'_>) -> Result<()> {
         crate::config::check_ttl(t, "--refresh-ttl")?;
     }
     if let Some(code) = args.totp {
-        totp::parse_code(code)?;
+        totp::parse_code(code).map_err(|e| e.context("--totp"))?;
     }
     Ok(())
 }
@@ -332,7 +332,7 @@ pub fn verify(ctx: &mut Context, presented: &str) -> Result<Result<Valid, Invali
         Verified::Valid { claims, session } => Ok(Ok(Valid {
             valid: true,
             claims,
-            session,
+            session: *session,
         })),
         Verified::Refused(reason) => refuse(reason),
     }
