@@ -3,6 +3,7 @@
 
 mod audit;
 mod db;
+mod flags;
 mod roles;
 mod sessions;
 mod settings;
@@ -94,6 +95,9 @@ enum Command {
     /// Per-environment settings: versioned, encrypted when secret, importable
     #[command(subcommand)]
     Settings(settings::SettingsCommand),
+    /// Feature flags: defined once, switched per environment, percentage rollout and targeting
+    #[command(subcommand)]
+    Flags(flags::FlagsCommand),
     /// Read and verify the tamper-evident audit trail
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -208,6 +212,7 @@ fn run(cli: Cli) -> Result<(output::Style, Reply)> {
         Command::Roles(c) => roles::run(&mut ctx, c)?,
         Command::Sessions(c) => sessions::run(&mut ctx, c)?,
         Command::Settings(c) => settings::run(&mut ctx, c)?,
+        Command::Flags(c) => flags::run(&mut ctx, c)?,
         Command::Audit(c) => audit::run(&mut ctx, c)?,
         Command::Completions { shell } => completions(shell)?,
     };

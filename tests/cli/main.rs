@@ -7,6 +7,7 @@ mod util;
 mod audit;
 mod config;
 mod db;
+mod flags;
 mod input_limits;
 mod lists;
 mod output;

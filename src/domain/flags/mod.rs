@@ -4,6 +4,7 @@
 //! ([`bucket`], [`decide`]); `keyward flags eval` and the Unleash export both
 //! follow it.
 
+pub mod change;
 pub mod repo;
 
 use crate::error::{Error, Result};

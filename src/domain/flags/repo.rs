@@ -137,3 +137,100 @@ pub fn states_of(conn: &mut dyn Conn, flag: FlagId) -> Result<Vec<(String, State
     .map(|r| Ok((r.text("environment")?, state_from_row(r)?)))
     .collect()
 }
+
+/// A flag's state in one environment, with when it last changed there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvState {
+    /// The environment.
+    pub environment: String,
+    /// The state there.
+    pub state: State,
+    /// When the state there last changed.
+    pub updated_at: OffsetDateTime,
+}
+
+/// A flag's state in every environment where it was configured, with the
+/// time of each state's last change, by environment.
+pub fn env_states_of(conn: &mut dyn Conn, flag: FlagId) -> Result<Vec<EnvState>> {
+    conn.query(
+        "SELECT environment, enabled, percentage, target_users, target_roles, updated_at \
+         FROM feature_flag_states WHERE flag_id = $1 ORDER BY environment",
+        &[flag.into()],
+    )?
+    .iter()
+    .map(|r| {
+        Ok(EnvState {
+            environment: r.text("environment")?,
+            state: state_from_row(r)?,
+            updated_at: r.time("updated_at")?,
+        })
+    })
+    .collect()
+}
+
+/// Inserts a flag's definition; `group` `None` means the flag's own name.
+pub fn insert(
+    conn: &mut dyn Conn,
+    name: &str,
+    description: Option<&str>,
+    group: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<FlagId> {
+    let row = conn.query_one(
+        "INSERT INTO feature_flags (name, description, group_id, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $4) RETURNING id",
+        &[name.into(), description.into(), group.into(), now.into()],
+    )?;
+    Ok(FlagId(row.int("id")?))
+}
+
+/// Writes a flag's state in an environment: the row is created on the first
+/// change there, updated afterwards.
+pub fn put_state(
+    conn: &mut dyn Conn,
+    flag: FlagId,
+    environment: &str,
+    state: &State,
+    now: OffsetDateTime,
+) -> Result<()> {
+    conn.execute(
+        "INSERT INTO feature_flag_states \
+         (flag_id, environment, enabled, percentage, target_users, target_roles, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
+         ON CONFLICT (flag_id, environment) DO UPDATE SET enabled = excluded.enabled, \
+         percentage = excluded.percentage, target_users = excluded.target_users, \
+         target_roles = excluded.target_roles, updated_at = excluded.updated_at",
+        &[
+            flag.into(),
+            environment.into(),
+            state.enabled.into(),
+            i64::from(state.percentage).into(),
+            names_to_json(&state.target_users).into(),
+            names_to_json(&state.target_roles).into(),
+            now.into(),
+        ],
+    )?;
+    Ok(())
+}
+
+/// Deletes a flag's definition and its state in every environment.
+pub fn delete(conn: &mut dyn Conn, flag: FlagId) -> Result<()> {
+    conn.execute(
+        "DELETE FROM feature_flag_states WHERE flag_id = $1",
+        &[flag.into()],
+    )?;
+    conn.execute("DELETE FROM feature_flags WHERE id = $1", &[flag.into()])?;
+    Ok(())
+}
+
+/// The names of other flags that differ from `name` only in case (names
+/// are case-sensitive: `New` and `new` are two flags).
+pub fn case_twins(conn: &mut dyn Conn, name: &str) -> Result<Vec<String>> {
+    conn.query(
+        "SELECT name FROM feature_flags WHERE lower(name) = lower($1) AND name <> $1 ORDER BY name",
+        &[name.into()],
+    )?
+    .iter()
+    .map(|r| r.text("name"))
+    .collect()
+}
