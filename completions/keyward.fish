@@ -40,6 +40,7 @@ complete -c keyward -n "__fish_keyward_needs_command" -f -a "users" -d 'Manage u
 complete -c keyward -n "__fish_keyward_needs_command" -f -a "roles" -d 'Manage roles and their RESOURCE:ACTION permissions'
 complete -c keyward -n "__fish_keyward_needs_command" -f -a "sessions" -d 'Log users in: signed access tokens, rotating refresh tokens, revocation'
 complete -c keyward -n "__fish_keyward_needs_command" -f -a "settings" -d 'Per-environment settings: versioned, encrypted when secret, importable'
+complete -c keyward -n "__fish_keyward_needs_command" -f -a "flags" -d 'Feature flags: per-environment switches, percentage rollout, user and role targeting'
 complete -c keyward -n "__fish_keyward_needs_command" -f -a "audit" -d 'Read and verify the tamper-evident audit trail'
 complete -c keyward -n "__fish_keyward_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c keyward -n "__fish_keyward_using_subcommand db; and not __fish_seen_subcommand_from init migrate status seed health rotate-key backup" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
@@ -687,6 +688,47 @@ complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_see
 complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from promote" -s y -l yes -d 'Proceed with destructive actions without asking'
 complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from promote" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from promote" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and not __fish_seen_subcommand_from eval export" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and not __fish_seen_subcommand_from eval export" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and not __fish_seen_subcommand_from eval export" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and not __fish_seen_subcommand_from eval export" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and not __fish_seen_subcommand_from eval export" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and not __fish_seen_subcommand_from eval export" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and not __fish_seen_subcommand_from eval export" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and not __fish_seen_subcommand_from eval export" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and not __fish_seen_subcommand_from eval export" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and not __fish_seen_subcommand_from eval export" -f -a "eval" -d 'Decide a flag for users in this environment: enabled, reason and bucket (exit 3 for an unknown flag)'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and not __fish_seen_subcommand_from eval export" -f -a "export" -d 'Print this environment\'s flags for applications to evaluate offline'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from eval" -l user -d 'A user id to decide the flag for (repeatable): a username, or the id the application uses' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from eval" -l role -d 'A role the users hold besides their roles in the database (repeatable)' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from eval" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from eval" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from eval" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from eval" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from eval" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from eval" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from eval" -l users-stdin -d 'Read user ids from stdin, one per line (blank lines skipped), and print each decision as it is made (-o json: one JSON object per line)'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from eval" -l exit-code -d 'Exit 0 when the flag is on for every user evaluated, 5 otherwise'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from eval" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from eval" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from eval" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from export" -l format -d 'json: keyward\'s document; unleash: the Unleash client API features document (version 2)' -r -f -a "json\t''
+unleash\t''"
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from export" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from export" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from export" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from export" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from export" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from export" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from export" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from export" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from export" -s V -l version -d 'Print version'
 complete -c keyward -n "__fish_keyward_using_subcommand audit; and not __fish_seen_subcommand_from list show verify head export" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
 complete -c keyward -n "__fish_keyward_using_subcommand audit; and not __fish_seen_subcommand_from list show verify head export" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
 complete -c keyward -n "__fish_keyward_using_subcommand audit; and not __fish_seen_subcommand_from list show verify head export" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F

@@ -7,6 +7,8 @@ mod util;
 mod audit;
 mod config;
 mod db;
+mod flags_eval;
+mod flags_unleash;
 mod input_limits;
 mod lists;
 mod output;
