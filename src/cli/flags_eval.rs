@@ -90,9 +90,10 @@ fn cohort(ctx: &mut Context, req: &EvalRequest) -> Result<Tally> {
         Format::Table | Format::Yaml => Out::Rows(RowStream::stdout::<Evaluation<'_>>(style)),
     };
     let mut lines = CohortLines::new(std::io::stdin().lock());
+    // Writing stops, and so does reading, when the reader goes away (`| head`).
     let tally = ops::evaluate_cohort(ctx, req, &mut lines, &mut |e| match &mut out {
-        Out::Lines(s) => s.push(e),
-        Out::Rows(s) => s.push(e),
+        Out::Lines(s) => s.push(e).map(|()| !s.is_closed()),
+        Out::Rows(s) => s.push(e).map(|()| !s.is_closed()),
     })?;
     match out {
         Out::Lines(s) => drop(s.finish()?),

@@ -310,3 +310,39 @@ cli_test! {
         env.run(&["flags", "export", "--format", "xml"]).code(2);
     }
 }
+
+cli_test! {
+    /// A cohort stops when its reader goes away (`| head`), however much input is left.
+    fn cohort_stops_when_the_reader_goes_away(env) {
+        use std::io::{BufRead, Write};
+        use std::process::Stdio;
+        env.init();
+        add_flag(env, "f", None);
+        let mut child = env
+            .command(&["flags", "eval", "f", "--users-stdin", "-o", "json"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        // Endless input, as from `yes`: ends only when keyward stops reading.
+        let writer = std::thread::spawn(move || {
+            let block = "someone\n".repeat(1000);
+            while input.write_all(block.as_bytes()).is_ok() {}
+        });
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        out.read_line(&mut first).unwrap();
+        assert_eq!(serde_json::from_str::<Value>(&first).unwrap()["user"], "someone");
+        drop(out);
+        let (done, waited) = std::sync::mpsc::channel();
+        std::thread::spawn(move || done.send(child.wait_with_output()));
+        let status = waited
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("keyward stops once its output is closed")
+            .unwrap();
+        assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+        writer.join().unwrap();
+    }
+}

@@ -197,12 +197,13 @@ pub struct CohortLine {
 /// holding one of its targeted roles in one read transaction, then decides
 /// each user `users` yields as it comes and hands the evaluation to `sink`
 /// (memory stays bounded by the targeted roles' members, whatever the
-/// cohort's length). A malformed id stops it with exit 2, naming its line.
+/// cohort's length), until `users` ends or `sink` returns false (its reader
+/// went away). A malformed id stops it with exit 2, naming its line.
 pub fn evaluate_cohort(
     ctx: &mut Context,
     req: &EvalRequest,
     users: &mut dyn Iterator<Item = Result<CohortLine>>,
-    sink: &mut dyn FnMut(&Evaluation<'_>) -> Result<()>,
+    sink: &mut dyn FnMut(&Evaluation<'_>) -> Result<bool>,
 ) -> Result<Tally> {
     check(req)?;
     let ev = store::read(ctx.store()?, |c| {
@@ -217,7 +218,9 @@ pub fn evaluate_cohort(
             .map_err(|e| e.context(format_args!("line {} of stdin", line.number)))?;
         let e = ev.eval(&line.user);
         tally.count(&e);
-        sink(&e)?;
+        if !sink(&e)? {
+            break;
+        }
     }
     Ok(tally)
 }
