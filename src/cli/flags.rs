@@ -2,6 +2,7 @@
 //! group) and switched per environment (`--env`): on or off, a rollout
 //! percentage, targeted users and roles.
 
+use super::flags_eval::{self, EvalArgs, ExportArgs};
 use crate::config::Format;
 use crate::context::Context;
 use crate::error::Result;
@@ -100,7 +101,10 @@ pub(crate) enum FlagsCommand {
         #[arg(long, value_name = "ENV")]
         to: String,
     },
-    // `eval` and `export` follow here.
+    /// Decide a flag for users in this environment: enabled, reason and bucket (exit 3 for an unknown flag)
+    Eval(EvalArgs),
+    /// Print this environment's flags for applications to evaluate offline
+    Export(ExportArgs),
 }
 
 pub(crate) fn run(ctx: &mut Context, cmd: FlagsCommand) -> Result<Reply> {
@@ -173,6 +177,8 @@ pub(crate) fn run(ctx: &mut Context, cmd: FlagsCommand) -> Result<Reply> {
         FlagsCommand::Copy { name, from, to } => {
             Ok(copy(&ops::copy(ctx, &CopyRequest { name, from, to })?))
         }
+        FlagsCommand::Eval(args) => flags_eval::eval(ctx, args),
+        FlagsCommand::Export(args) => flags_eval::export(ctx, args),
     }
 }
 

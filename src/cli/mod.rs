@@ -4,6 +4,7 @@
 mod audit;
 mod db;
 mod flags;
+mod flags_eval;
 mod roles;
 mod sessions;
 mod settings;

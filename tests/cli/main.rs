@@ -8,6 +8,8 @@ mod audit;
 mod config;
 mod db;
 mod flags;
+mod flags_eval;
+mod flags_unleash;
 mod input_limits;
 mod lists;
 mod output;

@@ -36,6 +36,29 @@ pub fn check_percentage(p: i64) -> Result<u8> {
         .ok_or_else(|| Error::invalid(format!("--percentage {p} must be from 0 to 100")))
 }
 
+/// The longest user id `flags eval` accepts, in bytes.
+pub const MAX_USER_ID: usize = 255;
+
+/// Checks a user id given to `flags eval`. An application's user ids need
+/// not be keyward usernames (`123`, an email address): any text is accepted
+/// except an empty one, one over [`MAX_USER_ID`] bytes, or one holding a
+/// control character.
+pub fn check_user_id(user: &str) -> Result<()> {
+    let why = if user.is_empty() {
+        "it is empty".to_owned()
+    } else if user.len() > MAX_USER_ID {
+        format!("it is longer than {MAX_USER_ID} bytes")
+    } else if user.chars().any(char::is_control) {
+        "it holds a control character".to_owned()
+    } else {
+        return Ok(());
+    };
+    Err(Error::invalid(format!(
+        "invalid user id {}: {why}; give the id the application passes to its flag checks",
+        crate::ident::shown(user)
+    )))
+}
+
 /// MurmurHash3 x86_32 of `bytes` with seed 0.
 pub fn murmur3_32(bytes: &[u8]) -> u32 {
     // Reading from a byte slice cannot fail.
@@ -164,6 +187,22 @@ mod tests {
             ..s
         };
         assert_eq!(decide(&s, "gr1", "123", &[]).reason, Reason::NotInRollout);
+    }
+
+    #[test]
+    fn user_ids_are_any_text_but_bounded() {
+        for ok in [
+            "ann",
+            "123",
+            "a@example.com",
+            "Ünïcode user",
+            &"x".repeat(255),
+        ] {
+            assert!(check_user_id(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "a\tb", "a\u{1b}[2J", "a\u{85}", &"x".repeat(256)] {
+            assert_eq!(check_user_id(bad).unwrap_err().exit_code(), 2, "{bad:?}");
+        }
     }
 
     #[test]

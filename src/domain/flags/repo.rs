@@ -5,8 +5,9 @@
 use super::State;
 use crate::error::{Error, Result};
 use crate::ids::FlagId;
-use crate::store::{Conn, Row};
+use crate::store::{Conn, Row, Value};
 use serde::Serialize;
+use std::collections::HashMap;
 use time::OffsetDateTime;
 
 /// A flag's global definition.
@@ -91,6 +92,41 @@ pub fn get(conn: &mut dyn Conn, name: &str) -> Result<Flag> {
             crate::ident::shown(name)
         ))
     })
+}
+
+/// Role names bound in one query at most (far below both dialects' parameter limits).
+const ROLES_PER_QUERY: usize = 500;
+
+/// Who holds any of `roles` (a flag's targeted roles), each user with the
+/// ones of `roles` they hold, by username; only `user` when given. Users
+/// holding none of them are absent (a cohort of any size costs the memory of
+/// the targeted roles' members only).
+pub fn holders_of(
+    conn: &mut dyn Conn,
+    roles: &[String],
+    user: Option<&str>,
+) -> Result<HashMap<String, Vec<String>>> {
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    for chunk in roles.chunks(ROLES_PER_QUERY) {
+        let mut params: Vec<Value> = chunk.iter().map(Value::from).collect();
+        let list: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let mut sql = format!(
+            "SELECT u.username, r.name AS role FROM user_roles ur \
+             JOIN users u ON u.id = ur.user_id JOIN roles r ON r.id = ur.role_id \
+             WHERE r.name IN ({})",
+            list.join(", ")
+        );
+        if let Some(user) = user {
+            params.push(user.into());
+            sql.push_str(&format!(" AND u.username = ${}", params.len()));
+        }
+        for r in conn.query(&sql, &params)? {
+            out.entry(r.text("username")?)
+                .or_default()
+                .push(r.text("role")?);
+        }
+    }
+    Ok(out)
 }
 
 /// A flag's state in an environment; `None` when never configured there (off).

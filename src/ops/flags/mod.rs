@@ -7,3 +7,5 @@
 //! [`Context`]: crate::context::Context
 
 pub mod manage;
+pub mod eval;
+pub mod export;
