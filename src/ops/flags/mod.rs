@@ -6,6 +6,6 @@
 //!
 //! [`Context`]: crate::context::Context
 
-pub mod manage;
 pub mod eval;
 pub mod export;
+pub mod manage;
