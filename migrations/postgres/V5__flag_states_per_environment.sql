@@ -15,9 +15,10 @@ CREATE TABLE feature_flag_states (
     environment  TEXT        NOT NULL CHECK (char_length(environment) BETWEEN 1 AND 64),
     enabled      BOOLEAN     NOT NULL DEFAULT FALSE,
     percentage   INTEGER     NOT NULL DEFAULT 0 CHECK (percentage BETWEEN 0 AND 100),
-    -- JSON arrays of usernames and role names, sorted, without duplicates.
-    target_users TEXT        NOT NULL DEFAULT '[]',
-    target_roles TEXT        NOT NULL DEFAULT '[]',
+    -- JSON arrays of usernames and role names, sorted, without duplicates
+    -- (text that is not JSON fails the cast, as SQLite's json_valid refuses it).
+    target_users TEXT        NOT NULL DEFAULT '[]' CHECK (jsonb_typeof(target_users::jsonb) = 'array'),
+    target_roles TEXT        NOT NULL DEFAULT '[]' CHECK (jsonb_typeof(target_roles::jsonb) = 'array'),
     created_at   TIMESTAMPTZ NOT NULL,
     updated_at   TIMESTAMPTZ NOT NULL,
     UNIQUE (flag_id, environment)

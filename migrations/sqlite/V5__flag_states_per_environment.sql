@@ -5,13 +5,29 @@
 -- environment has no state row there and is off. The V1 columns move to the
 -- `development` state of each existing flag, then leave `feature_flags`.
 
--- The bucketing group (Unleash's groupId); NULL means the flag's own name.
-ALTER TABLE feature_flags ADD COLUMN group_id TEXT NULL
-    CHECK (group_id IS NULL OR length(group_id) BETWEEN 1 AND 100);
+-- `feature_flags` is rebuilt (rather than altered) to make `id`
+-- AUTOINCREMENT: a plain INTEGER PRIMARY KEY gives the highest id again once
+-- its row is gone, and a flag deleted where foreign keys are not enforced
+-- (the sqlite3 shell) leaves its states behind for the next flag to inherit.
+-- The states' table refers to the new table, renamed at the end.
+CREATE TABLE feature_flags_v5 (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    name         TEXT    NOT NULL UNIQUE,
+    description  TEXT    NULL,
+    -- The bucketing group (Unleash's groupId); NULL means the flag's own name.
+    group_id     TEXT    NULL
+                 CHECK (group_id IS NULL OR length(group_id) BETWEEN 1 AND 100),
+    created_at   TEXT    NOT NULL
+                 CHECK (length(created_at) = 27 AND substr(created_at, -1) = 'Z'),
+    updated_at   TEXT    NOT NULL
+                 CHECK (length(updated_at) = 27 AND substr(updated_at, -1) = 'Z')
+);
+INSERT INTO feature_flags_v5 (id, name, description, created_at, updated_at)
+    SELECT id, name, description, created_at, updated_at FROM feature_flags;
 
 CREATE TABLE feature_flag_states (
     id           INTEGER PRIMARY KEY,
-    flag_id      INTEGER NOT NULL REFERENCES feature_flags (id) ON DELETE CASCADE,
+    flag_id      INTEGER NOT NULL REFERENCES feature_flags_v5 (id) ON DELETE CASCADE,
     environment  TEXT    NOT NULL CHECK (length(environment) BETWEEN 1 AND 64),
     enabled      INTEGER NOT NULL DEFAULT 0 CHECK (enabled IN (0, 1)),
     percentage   INTEGER NOT NULL DEFAULT 0 CHECK (percentage BETWEEN 0 AND 100),
@@ -31,7 +47,5 @@ INSERT INTO feature_flag_states (flag_id, environment, enabled, percentage, targ
 SELECT id, 'development', enabled, percentage, target_users, target_roles, created_at, updated_at
 FROM feature_flags;
 
-ALTER TABLE feature_flags DROP COLUMN enabled;
-ALTER TABLE feature_flags DROP COLUMN percentage;
-ALTER TABLE feature_flags DROP COLUMN target_users;
-ALTER TABLE feature_flags DROP COLUMN target_roles;
+DROP TABLE feature_flags;
+ALTER TABLE feature_flags_v5 RENAME TO feature_flags;

@@ -8,6 +8,7 @@ mod audit;
 mod config;
 mod db;
 mod flags;
+mod flags_adversarial;
 mod flags_eval;
 mod flags_unleash;
 mod input_limits;

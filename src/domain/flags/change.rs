@@ -156,7 +156,7 @@ pub fn edit(
     edit: &Edit,
 ) -> Result<Changed> {
     let flag = repo::get(conn, name)?;
-    let before = repo::state(conn, flag.id, env)?;
+    let before = repo::state(conn, &flag, env)?;
     let after = edit.apply(before.as_ref().unwrap_or(&State::default()));
     let changed = write_state(conn, stamp, &flag, env, (before.as_ref(), &after), |d| {
         Event::new(edit.action(), "flag", name).details(Value::Object(d))
@@ -180,8 +180,8 @@ pub fn copy(
     to: &str,
 ) -> Result<Changed> {
     let flag = repo::get(conn, name)?;
-    let source = repo::state(conn, flag.id, from)?.ok_or_else(|| not_configured(name, from))?;
-    let before = repo::state(conn, flag.id, to)?;
+    let source = repo::state(conn, &flag, from)?.ok_or_else(|| not_configured(name, from))?;
+    let before = repo::state(conn, &flag, to)?;
     let changed = write_state(
         conn,
         stamp,
@@ -228,7 +228,7 @@ fn write_state(
 /// Deletes a flag's definition and its state in every environment; returns them as they were.
 pub fn delete(conn: &mut dyn Conn, stamp: Stamp<'_>, name: &str) -> Result<(Flag, Vec<EnvState>)> {
     let flag = repo::get(conn, name)?;
-    let states = repo::env_states_of(conn, flag.id)?;
+    let states = repo::env_states_of(conn, &flag)?;
     repo::delete(conn, flag.id)?;
     let before: Map<String, Value> = states
         .iter()

@@ -48,7 +48,7 @@ fn flag_from_row(r: &Row) -> Result<Flag> {
 pub fn names_from_json(text: &str, column: &str) -> Result<Vec<String>> {
     serde_json::from_str::<Vec<String>>(text).map_err(|_| {
         Error::integrity(format!(
-            "feature_flag_states.{column} is not a JSON array of names: fix the row or set the targets again"
+            "feature_flag_states.{column} is not a JSON array of names: repair that row in the database"
         ))
     })
 }
@@ -61,16 +61,30 @@ pub fn names_to_json(names: &[String]) -> String {
     serde_json::to_string(&v).unwrap_or_else(|_| "[]".to_owned())
 }
 
-fn state_from_row(r: &Row) -> Result<State> {
+/// Reads the state on row `r`: that of `flag` in `env` (named when the row
+/// is damaged, which only a change behind keyward's back can do).
+fn state_from_row(r: &Row, flag: &str, env: &str) -> Result<State> {
+    let damaged = |what: &str| {
+        Error::integrity(format!(
+            "the state of flag {} in environment {} is damaged ({what}): \
+             repair or delete that row of feature_flag_states in the database",
+            crate::ident::shown(flag),
+            crate::ident::shown(env)
+        ))
+    };
     let percentage = r.int("percentage")?;
+    let names = |column: &str| {
+        names_from_json(&r.text(column)?, column)
+            .map_err(|_| damaged(&format!("{column} is not a JSON array of names")))
+    };
     Ok(State {
         enabled: r.bool("enabled")?,
         percentage: u8::try_from(percentage)
             .ok()
             .filter(|p| *p <= 100)
-            .ok_or_else(|| Error::integrity(format!("a flag's percentage is {percentage}")))?,
-        target_users: names_from_json(&r.text("target_users")?, "target_users")?,
-        target_roles: names_from_json(&r.text("target_roles")?, "target_roles")?,
+            .ok_or_else(|| damaged(&format!("percentage {percentage} is not 0 to 100")))?,
+        target_users: names("target_users")?,
+        target_roles: names("target_roles")?,
     })
 }
 
@@ -130,13 +144,13 @@ pub fn holders_of(
 }
 
 /// A flag's state in an environment; `None` when never configured there (off).
-pub fn state(conn: &mut dyn Conn, flag: FlagId, environment: &str) -> Result<Option<State>> {
+pub fn state(conn: &mut dyn Conn, flag: &Flag, environment: &str) -> Result<Option<State>> {
     conn.query_opt(
         "SELECT enabled, percentage, target_users, target_roles FROM feature_flag_states \
          WHERE flag_id = $1 AND environment = $2",
-        &[flag.into(), environment.into()],
+        &[flag.id.into(), environment.into()],
     )?
-    .map(|r| state_from_row(&r))
+    .map(|r| state_from_row(&r, &flag.name, environment))
     .transpose()
 }
 
@@ -154,7 +168,7 @@ pub fn all_in(conn: &mut dyn Conn, environment: &str) -> Result<Vec<(Flag, Optio
     .iter()
     .map(|r| {
         let state = match r.opt_int("state_id")? {
-            Some(_) => Some(state_from_row(r)?),
+            Some(_) => Some(state_from_row(r, &r.text("name")?, environment)?),
             None => None,
         };
         Ok((flag_from_row(r)?, state))
@@ -163,14 +177,18 @@ pub fn all_in(conn: &mut dyn Conn, environment: &str) -> Result<Vec<(Flag, Optio
 }
 
 /// A flag's state in every environment where it was configured, by environment.
-pub fn states_of(conn: &mut dyn Conn, flag: FlagId) -> Result<Vec<(String, State)>> {
+pub fn states_of(conn: &mut dyn Conn, flag: &Flag) -> Result<Vec<(String, State)>> {
     conn.query(
         "SELECT environment, enabled, percentage, target_users, target_roles FROM feature_flag_states \
          WHERE flag_id = $1 ORDER BY environment",
-        &[flag.into()],
+        &[flag.id.into()],
     )?
     .iter()
-    .map(|r| Ok((r.text("environment")?, state_from_row(r)?)))
+    .map(|r| {
+        let env = r.text("environment")?;
+        let state = state_from_row(r, &flag.name, &env)?;
+        Ok((env, state))
+    })
     .collect()
 }
 
@@ -187,17 +205,18 @@ pub struct EnvState {
 
 /// A flag's state in every environment where it was configured, with the
 /// time of each state's last change, by environment.
-pub fn env_states_of(conn: &mut dyn Conn, flag: FlagId) -> Result<Vec<EnvState>> {
+pub fn env_states_of(conn: &mut dyn Conn, flag: &Flag) -> Result<Vec<EnvState>> {
     conn.query(
         "SELECT environment, enabled, percentage, target_users, target_roles, updated_at \
          FROM feature_flag_states WHERE flag_id = $1 ORDER BY environment",
-        &[flag.into()],
+        &[flag.id.into()],
     )?
     .iter()
     .map(|r| {
+        let environment = r.text("environment")?;
         Ok(EnvState {
-            environment: r.text("environment")?,
-            state: state_from_row(r)?,
+            state: state_from_row(r, &flag.name, &environment)?,
+            environment,
             updated_at: r.time("updated_at")?,
         })
     })

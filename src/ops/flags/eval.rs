@@ -87,7 +87,7 @@ impl Evaluator {
     /// Reads the flag and its state in `req.env` (exit 3 for an unknown flag).
     fn load(c: &mut dyn Conn, req: &EvalRequest) -> Result<Self> {
         let flag = repo::get(c, &req.flag)?;
-        let state = repo::state(c, flag.id, &req.env)?.unwrap_or_default();
+        let state = repo::state(c, &flag, &req.env)?.unwrap_or_default();
         Ok(Evaluator {
             flag: flag.name,
             environment: req.env.clone(),

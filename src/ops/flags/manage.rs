@@ -231,7 +231,7 @@ pub fn add(ctx: &mut Context, req: &AddRequest) -> Result<Added> {
                 )
             })
             .collect();
-        let states = repo::env_states_of(c, flag.id)?;
+        let states = repo::env_states_of(c, &flag)?;
         Ok(Added {
             view: FlagView::of(flag, states),
             warnings,
@@ -268,7 +268,7 @@ pub fn show(ctx: &mut Context, name: &str) -> Result<FlagView> {
     check_name(name, "flag name")?;
     store::read(ctx.store()?, |c| {
         let flag = repo::get(c, name)?;
-        let states = repo::env_states_of(c, flag.id)?;
+        let states = repo::env_states_of(c, &flag)?;
         Ok(FlagView::of(flag, states))
     })
 }
