@@ -229,7 +229,12 @@ cli_test! {
         let r = env.run(&["flags", "target", "f1", "--role", "viewer"]).ok();
         assert!(!r.stderr.contains("warning:"), "{}", r.stderr);
 
-        env.run(&["flags", "target", "f1", "--user", "Bob"]).code(2).stderr_has("username");
+        // Targeted users are application ids, as `flags eval --user` takes them.
+        let r = env.run(&["flags", "target", "f1", "--user", "4711", "--user", "Bob@Example.com", "-o", "json"]).ok();
+        assert_eq!(r.json()["target_users"], json!(["4711", "Bob@Example.com", "ann", "ghost"]));
+        env.run(&["flags", "untarget", "f1", "--user", "4711", "--user", "Bob@Example.com"]).ok();
+        env.run(&["flags", "target", "f1", "--user", " padded"]).code(2).stderr_has("space");
+        env.run(&["flags", "target", "f1", "--user", "tab\there"]).code(2);
         env.run(&["flags", "target", "f1", "--role", "Ops Team"]).code(2).stderr_has("role");
         env.run(&["flags", "target", "f1"]).code(2);
         env.run(&["flags", "untarget", "f1"]).code(2);

@@ -42,7 +42,8 @@ pub const MAX_USER_ID: usize = 255;
 /// Checks a user id given to `flags eval`. An application's user ids need
 /// not be keyward usernames (`123`, an email address): any text is accepted
 /// except an empty one, one over [`MAX_USER_ID`] bytes, or one holding a
-/// control character.
+/// control character, or one that starts or ends with a space (lines read
+/// with `--users-stdin` are trimmed before they are checked).
 pub fn check_user_id(user: &str) -> Result<()> {
     let why = if user.is_empty() {
         "it is empty".to_owned()
@@ -50,6 +51,8 @@ pub fn check_user_id(user: &str) -> Result<()> {
         format!("it is longer than {MAX_USER_ID} bytes")
     } else if user.chars().any(char::is_control) {
         "it holds a control character".to_owned()
+    } else if user.trim() != user {
+        "it starts or ends with a space".to_owned()
     } else {
         return Ok(());
     };

@@ -333,7 +333,7 @@ pub fn set_percentage(ctx: &mut Context, req: &PercentageRequest) -> Result<Swit
 pub struct TargetRequest {
     /// The flag and the environment.
     pub flag: StateRequest,
-    /// `--user`: usernames.
+    /// `--user`: user ids (usernames, or the application's own ids).
     pub users: Vec<String>,
     /// `--role`: role names.
     pub roles: Vec<String>,
@@ -348,16 +348,19 @@ fn check_targets(req: &TargetRequest) -> Result<()> {
             "name at least one --user or --role to (un)target",
         ));
     }
-    let users = req.users.iter().map(|u| Ident::Username(u));
-    let roles = req.roles.iter().map(|r| Ident::Role(r));
-    ident::check(&users.chain(roles).collect::<Vec<_>>())
+    // Targeted users are the ids the application evaluates (`flags eval
+    // --user`): keyward usernames, but also `4711` or an email address.
+    req.users
+        .iter()
+        .try_for_each(|u| crate::domain::flags::check_user_id(u))?;
+    ident::check(&req.roles.iter().map(|r| Ident::Role(r)).collect::<Vec<_>>())
 }
 
 /// The warnings for targets that name no user or role (yet).
 fn unknown_warnings(unknown: &Unknown) -> Vec<String> {
     let users = unknown.users.iter().map(|u| {
         format!(
-            "no user {} exists (yet): targeted anyway (eval decides by username)",
+            "no keyward user {} exists (yet): targeted anyway (eval decides by the id given)",
             shown(u)
         )
     });
