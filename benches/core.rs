@@ -1,13 +1,15 @@
-//! Criterion benchmarks of the hot paths: envelope seal/open, PBKDF2, audited writes.
+//! Criterion benchmarks of the hot paths: envelope seal/open, PBKDF2, audited
+//! writes, feature-flag bucketing.
 //!
 //! Run with `cargo bench`. Whole-process timings (cold start) are measured
 //! with hyperfine instead; see the README.
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use keyward::crypto::envelope;
 use keyward::crypto::keyring::{Key, KeySource, Keyring};
 use keyward::crypto::password;
 use keyward::domain::audit::{self, Event};
+use keyward::domain::flags;
 use keyward::store::{self, DatabaseTarget, SqliteLocation};
 
 fn envelopes(c: &mut Criterion) {
@@ -61,5 +63,32 @@ fn audited_writes(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, envelopes, pbkdf2, audited_writes);
+/// Feature-flag bucketing (`murmur3_x86_32("<group>:<user>") % 100 + 1`):
+/// 1,000 distinct users per iteration, so the figure reads as evaluations per second.
+fn bucket(c: &mut Criterion) {
+    let users: Vec<String> = (0..1000).map(|i| format!("user-{i:06}")).collect();
+    let mut group = c.benchmark_group("bucket");
+    group.throughput(Throughput::Elements(users.len() as u64));
+    group.bench_function("bucket_1000_users", |b| {
+        b.iter(|| {
+            let mut sum = 0u32;
+            for u in &users {
+                sum += u32::from(flags::bucket(black_box("checkout-v2"), black_box(u)));
+            }
+            sum
+        })
+    });
+    group.bench_function("murmur3_32_1000_keys", |b| {
+        b.iter(|| {
+            let mut x = 0u32;
+            for u in &users {
+                x ^= flags::murmur3_32(black_box(u.as_bytes()));
+            }
+            x
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, envelopes, pbkdf2, audited_writes, bucket);
 criterion_main!(benches);

@@ -40,6 +40,7 @@ complete -c keyward -n "__fish_keyward_needs_command" -f -a "users" -d 'Manage u
 complete -c keyward -n "__fish_keyward_needs_command" -f -a "roles" -d 'Manage roles and their RESOURCE:ACTION permissions'
 complete -c keyward -n "__fish_keyward_needs_command" -f -a "sessions" -d 'Log users in: signed access tokens, rotating refresh tokens, revocation'
 complete -c keyward -n "__fish_keyward_needs_command" -f -a "settings" -d 'Per-environment settings: versioned, encrypted when secret, importable'
+complete -c keyward -n "__fish_keyward_needs_command" -f -a "flags" -d 'Feature flags: defined once, switched per environment, percentage rollout and targeting'
 complete -c keyward -n "__fish_keyward_needs_command" -f -a "audit" -d 'Read and verify the tamper-evident audit trail'
 complete -c keyward -n "__fish_keyward_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c keyward -n "__fish_keyward_using_subcommand db; and not __fish_seen_subcommand_from init migrate status seed health rotate-key backup" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
@@ -752,6 +753,178 @@ complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_see
 complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from promote" -s y -l yes -d 'Proceed with destructive actions without asking'
 complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from promote" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c keyward -n "__fish_keyward_using_subcommand settings; and __fish_seen_subcommand_from promote" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and not __fish_seen_subcommand_from add list show enable disable set target untarget delete copy eval export" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and not __fish_seen_subcommand_from add list show enable disable set target untarget delete copy eval export" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and not __fish_seen_subcommand_from add list show enable disable set target untarget delete copy eval export" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and not __fish_seen_subcommand_from add list show enable disable set target untarget delete copy eval export" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and not __fish_seen_subcommand_from add list show enable disable set target untarget delete copy eval export" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and not __fish_seen_subcommand_from add list show enable disable set target untarget delete copy eval export" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and not __fish_seen_subcommand_from add list show enable disable set target untarget delete copy eval export" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and not __fish_seen_subcommand_from add list show enable disable set target untarget delete copy eval export" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and not __fish_seen_subcommand_from add list show enable disable set target untarget delete copy eval export" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and not __fish_seen_subcommand_from add list show enable disable set target untarget delete copy eval export" -f -a "add" -d 'Define a flag (global); with --enabled or --percentage also set its state in --env'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and not __fish_seen_subcommand_from add list show enable disable set target untarget delete copy eval export" -f -a "list" -d 'List every flag with its state in --env (never configured there: off, 0 %)'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and not __fish_seen_subcommand_from add list show enable disable set target untarget delete copy eval export" -f -a "show" -d 'Show a flag\'s definition and its state in every environment where it is configured'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and not __fish_seen_subcommand_from add list show enable disable set target untarget delete copy eval export" -f -a "enable" -d 'Switch a flag on in --env'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and not __fish_seen_subcommand_from add list show enable disable set target untarget delete copy eval export" -f -a "disable" -d 'Switch a flag off in --env'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and not __fish_seen_subcommand_from add list show enable disable set target untarget delete copy eval export" -f -a "set" -d 'Set a flag\'s rollout percentage in --env'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and not __fish_seen_subcommand_from add list show enable disable set target untarget delete copy eval export" -f -a "target" -d 'Turn a flag on for users or roles in --env, whatever the percentage'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and not __fish_seen_subcommand_from add list show enable disable set target untarget delete copy eval export" -f -a "untarget" -d 'Stop targeting users or roles in --env'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and not __fish_seen_subcommand_from add list show enable disable set target untarget delete copy eval export" -f -a "delete" -d 'Delete a flag: its definition and its state in every environment'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and not __fish_seen_subcommand_from add list show enable disable set target untarget delete copy eval export" -f -a "copy" -d 'Copy a flag\'s state (on/off, percentage, targets) from one environment to another'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and not __fish_seen_subcommand_from add list show enable disable set target untarget delete copy eval export" -f -a "eval" -d 'Decide a flag for users in this environment: enabled, reason and bucket (exit 3 for an unknown flag)'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and not __fish_seen_subcommand_from add list show enable disable set target untarget delete copy eval export" -f -a "export" -d 'Print this environment\'s flags for applications to evaluate offline'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from add" -l description -d 'What the flag is for' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from add" -l group -d 'Bucketing group (Unleash\'s groupId): flags sharing one roll out to the same users [default: the name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from add" -l percentage -d 'Also set its rollout percentage (0 to 100) in the current environment' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from add" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from add" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from add" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from add" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from add" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from add" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from add" -l enabled -d 'Also switch it on in the current environment'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from add" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from add" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from list" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from list" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from list" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from list" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from list" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from list" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from show" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from show" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from show" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from show" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from show" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from show" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from show" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from enable" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from enable" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from enable" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from enable" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from enable" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from enable" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from enable" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from enable" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from enable" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from disable" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from disable" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from disable" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from disable" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from disable" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from disable" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from disable" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from disable" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from disable" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from set" -l percentage -d 'Percentage of users (by bucket) the flag is on for, 0 to 100' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from set" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from set" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from set" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from set" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from set" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from set" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from set" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from set" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from set" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from target" -l user -d 'A username (repeatable); need not exist yet' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from target" -l role -d 'A role name (repeatable); need not exist yet' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from target" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from target" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from target" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from target" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from target" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from target" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from target" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from target" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from target" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from untarget" -l user -d 'A username (repeatable); need not exist yet' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from untarget" -l role -d 'A role name (repeatable); need not exist yet' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from untarget" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from untarget" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from untarget" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from untarget" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from untarget" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from untarget" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from untarget" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from untarget" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from untarget" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from delete" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from delete" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from delete" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from delete" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from delete" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from delete" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from delete" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from delete" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from delete" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from copy" -l from -d 'Source environment' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from copy" -l to -d 'Target environment' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from copy" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from copy" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from copy" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from copy" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from copy" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from copy" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from copy" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from copy" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from copy" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from eval" -l user -d 'A user id to decide the flag for (repeatable): a username, or the id the application uses' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from eval" -l role -d 'A role the users hold besides their roles in the database (repeatable)' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from eval" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from eval" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from eval" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from eval" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from eval" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from eval" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from eval" -l users-stdin -d 'Read user ids from stdin, one per line (blank lines skipped), and print each decision as it is made (-o json: one JSON object per line)'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from eval" -l exit-code -d 'Exit 0 when the flag is on for every user evaluated, 5 otherwise'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from eval" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from eval" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from eval" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from export" -l format -d 'json: keyward\'s document; unleash: the Unleash client API features document (version 2)' -r -f -a "json\t''
+unleash\t''"
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from export" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from export" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from export" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from export" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from export" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from export" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from export" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from export" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from export" -s V -l version -d 'Print version'
 complete -c keyward -n "__fish_keyward_using_subcommand audit; and not __fish_seen_subcommand_from list show verify head export" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
 complete -c keyward -n "__fish_keyward_using_subcommand audit; and not __fish_seen_subcommand_from list show verify head export" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
 complete -c keyward -n "__fish_keyward_using_subcommand audit; and not __fish_seen_subcommand_from list show verify head export" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F

@@ -374,6 +374,12 @@ impl<W: Write> JsonStream<W> {
         self.write(text.as_bytes())
     }
 
+    /// Whether the reader went away (broken pipe): later records are dropped,
+    /// so a producer may stop.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
     /// Ends the output (closing the array), flushes it and returns the writer.
     pub fn finish(mut self) -> crate::error::Result<W> {
         if self.format == StreamFormat::Array {

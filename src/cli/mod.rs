@@ -3,6 +3,8 @@
 
 mod audit;
 mod db;
+mod flags;
+mod flags_eval;
 mod roles;
 mod sessions;
 mod settings;
@@ -94,6 +96,9 @@ enum Command {
     /// Per-environment settings: versioned, encrypted when secret, importable
     #[command(subcommand)]
     Settings(settings::SettingsCommand),
+    /// Feature flags: defined once, switched per environment, percentage rollout and targeting
+    #[command(subcommand)]
+    Flags(flags::FlagsCommand),
     /// Read and verify the tamper-evident audit trail
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -208,6 +213,7 @@ fn run(cli: Cli) -> Result<(output::Style, Reply)> {
         Command::Roles(c) => roles::run(&mut ctx, c)?,
         Command::Sessions(c) => sessions::run(&mut ctx, c)?,
         Command::Settings(c) => settings::run(&mut ctx, c)?,
+        Command::Flags(c) => flags::run(&mut ctx, c)?,
         Command::Audit(c) => audit::run(&mut ctx, c)?,
         Command::Completions { shell } => completions(shell)?,
     };

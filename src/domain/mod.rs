@@ -1,6 +1,7 @@
 //! The rules, once, above the storage trait: audit, keys, seed data.
 
 pub mod audit;
+pub mod flags;
 pub mod keys;
 pub mod roles;
 pub mod seed;

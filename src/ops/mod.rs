@@ -9,6 +9,7 @@
 
 pub mod audit;
 pub mod db;
+pub mod flags;
 pub mod roles;
 pub mod sessions;
 pub mod settings;

@@ -62,6 +62,15 @@ impl<W: Write> RowStream<W> {
         self.count
     }
 
+    /// Whether the reader went away (broken pipe): later rows are dropped, so
+    /// a producer may stop. A table notices at its next page.
+    pub fn is_closed(&self) -> bool {
+        match &self.how {
+            How::Json(s) => s.is_closed(),
+            How::Yaml(out) | How::Table { out, .. } => out.closed,
+        }
+    }
+
     /// Writes one row (a table keeps it until its page is full).
     pub fn push(&mut self, row: &impl Serialize) -> Result<()> {
         self.count += 1;
@@ -238,6 +247,38 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A reader that went away: every write fails with a broken pipe.
+    struct Gone;
+
+    impl Write for Gone {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::ErrorKind::BrokenPipe.into())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Err(std::io::ErrorKind::BrokenPipe.into())
+        }
+    }
+
+    #[test]
+    fn a_closed_reader_is_noticed_quietly() {
+        for format in [Format::Json, Format::Yaml, Format::Table] {
+            let style = Style {
+                format,
+                no_color: true,
+            };
+            let mut s = RowStream::new::<Row>(Gone, style);
+            assert!(!s.is_closed());
+            for r in rows(TABLE_PAGE) {
+                s.push(&r).unwrap();
+            }
+            assert!(s.is_closed(), "{format:?}");
+            s.finish().unwrap();
+        }
+        let mut lines = crate::output::JsonStream::new(Gone, crate::output::StreamFormat::Lines);
+        lines.push(&1).unwrap();
+        assert!(lines.is_closed());
     }
 
     #[test]

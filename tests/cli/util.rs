@@ -151,9 +151,31 @@ impl Env {
         self.run(&["db", "init", "-o", "json"]).ok().json()
     }
 
+    /// Takes the schema back to before V5 (flag states per environment), as
+    /// a database made by an earlier keyward would be.
+    pub fn undo_v5(&self) {
+        let (bool_type, false_value) = if self.db.schema().is_some() {
+            ("BOOLEAN", "FALSE")
+        } else {
+            ("INTEGER", "0")
+        };
+        for sql in [
+            "DROP TABLE feature_flag_states".to_owned(),
+            "ALTER TABLE feature_flags DROP COLUMN group_id".to_owned(),
+            format!("ALTER TABLE feature_flags ADD COLUMN enabled {bool_type} NOT NULL DEFAULT {false_value}"),
+            "ALTER TABLE feature_flags ADD COLUMN percentage INTEGER NOT NULL DEFAULT 0".to_owned(),
+            "ALTER TABLE feature_flags ADD COLUMN target_users TEXT NOT NULL DEFAULT '[]'".to_owned(),
+            "ALTER TABLE feature_flags ADD COLUMN target_roles TEXT NOT NULL DEFAULT '[]'".to_owned(),
+            "DELETE FROM refinery_schema_history WHERE version = 5".to_owned(),
+        ] {
+            self.sql(&sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+    }
+
     /// Takes the schema back to before V4 (sessions), as a database made by
     /// an earlier keyward would be, so an older migration can be replayed.
     pub fn undo_v4(&self) {
+        self.undo_v5();
         for sql in [
             "DROP TABLE signing_keys",
             "DROP INDEX idx_sessions_ends_at",
