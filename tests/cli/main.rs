@@ -10,6 +10,7 @@ mod db;
 mod flags;
 mod flags_adversarial;
 mod flags_eval;
+mod flags_scenario;
 mod flags_unleash;
 mod input_limits;
 mod lists;
