@@ -9,9 +9,12 @@
 #     rows by the `sqlite3` shell (SQLite) or by `psql` (PostgreSQL);
 #   - the longest batch (`longest_batch_ms` in prune's JSON: BEGIN to COMMIT,
 #     waits for the lock included, so an upper bound of how long a batch held
-#     SQLite's write lock);
+#     SQLite's write lock), and on SQLite the longest time another writer,
+#     trying every half millisecond, found the write lock taken;
+#   - on SQLite, a prune with --batch-size 10000;
 #   - `keyward sessions login` run one after another while a prune runs, each
 #     one's latency, against the same login on an idle database.
+# Needs: cargo, sqlite3, python3, hyperfine; psql for PostgreSQL.
 #
 # Usage: scripts/bench-prune.sh [sqlite|postgres|all]   (default all)
 # Environment: ROWS (1000000), EXPIRED (900000), RUNS (3, hyperfine runs),
@@ -100,6 +103,55 @@ logins_during() {
   echo "  that prune: $(tr -d ' \n' <"$WORK/during.json")"
 }
 
+# One prune with extra flags, timed.
+timed_prune() {
+  local url=$1 t0 t1 out
+  shift
+  t0=$(date +%s%N)
+  out=$("$KW" --database-url "$url" sessions prune --yes -o json "$@" 2>/dev/null | tr -d ' \n')
+  t1=$(date +%s%N)
+  echo "  prune $*: $(( (t1 - t0) / 1000000 )) ms: $out"
+}
+
+# Tries to take SQLite's write lock every half millisecond while the command
+# "$@" (a prune) runs, and prints the longest stretch it was refused: the
+# longest time a batch kept another writer out.
+lock_probe() {
+  local db=$1
+  shift
+  "$@" >"$WORK/probed.json" 2>/dev/null &
+  local pid=$!
+  python3 - "$db" "$pid" <<'PY'
+import sqlite3, sys, time
+db, pid = sys.argv[1], int(sys.argv[2])
+c = sqlite3.connect(db, timeout=0, isolation_level=None)
+longest = busy_since = 0.0
+tries = refused = 0
+def alive():  # running, not exited (a zombie waiting for the shell counts as exited)
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+while alive():
+    now = time.monotonic()
+    tries += 1
+    try:
+        c.execute("BEGIN IMMEDIATE")
+        c.execute("COMMIT")
+        if busy_since:
+            longest = max(longest, now - busy_since)
+            busy_since = 0.0
+    except sqlite3.OperationalError:
+        refused += 1
+        busy_since = busy_since or now
+    time.sleep(0.0005)
+print(f"  longest wait for the write lock during a prune: {longest * 1000:.0f} ms ({refused} of {tries} tries refused)")
+PY
+  wait "$pid" || true
+  echo "  that prune: $(tr -d ' \n' <"$WORK/probed.json")"
+}
+
 idle_logins() {
   local url=$1 lat=()
   for _ in 1 2 3 4 5; do
@@ -137,6 +189,10 @@ SQL
     -n 'sqlite3 DELETE' "sqlite3 $run \"$(delete_sql "$now")\""
   eval "$fresh"
   echo "  one prune: $("$KW" --database-url "sqlite://$run" sessions prune --yes -o json | tr -d ' \n')"
+  eval "$fresh"
+  timed_prune "sqlite://$run" --batch-size 10000
+  eval "$fresh"
+  lock_probe "$run" "$KW" --database-url "sqlite://$run" sessions prune --yes -o json
   eval "$fresh"
   idle_logins "sqlite://$run"
   eval "$fresh"

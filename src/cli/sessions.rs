@@ -165,7 +165,7 @@ pub(crate) fn run(ctx: &mut Context, cmd: SessionsCommand) -> Result<Reply> {
             dry_run,
             batch_size,
         } => {
-            let req = crate::ops::sessions::prune::PruneRequest {
+            let req = ops::prune::PruneRequest {
                 older_than: older_than
                     .as_deref()
                     .map(duration("--older-than"))
@@ -178,8 +178,8 @@ pub(crate) fn run(ctx: &mut Context, cmd: SessionsCommand) -> Result<Reply> {
     }
 }
 
-fn prune(ctx: &mut Context, req: &crate::ops::sessions::prune::PruneRequest) -> Result<Reply> {
-    let done = crate::ops::sessions::prune::prune(ctx, req)?;
+fn prune(ctx: &mut Context, req: &ops::prune::PruneRequest) -> Result<Reply> {
+    let done = ops::prune::prune(ctx, req)?;
     let n = grouped;
     let s = |v: u64| if v == 1 { "" } else { "s" };
     let keys = match done.signing_keys_removed {
