@@ -93,14 +93,24 @@ pub fn count(conn: &mut dyn Conn, cutoff: OffsetDateTime) -> Result<Candidates> 
 /// transaction holds (another prune's batch), and deleted by their `ctid`
 /// (no second look-up by id); SQLite has no FOR UPDATE, its writers being
 /// serialised by `BEGIN IMMEDIATE`, and `id` is the rowid.
-fn delete_some(conn: &mut dyn Conn, rows: &str, cutoff: OffsetDateTime, limit: u64) -> Result<u64> {
+fn delete_some(
+    conn: &mut dyn Conn,
+    (rows, solo): (&str, bool),
+    cutoff: OffsetDateTime,
+    limit: u64,
+) -> Result<u64> {
     if limit == 0 {
         return Ok(0);
     }
+    // A prune that holds the prune lock ([`claim_solo`]) is the only one: it
+    // deletes without locking each row first (about a third faster). A
+    // concurrent writer changing one of those rows moves it to a new ctid,
+    // which the DELETE then skips; the next run deletes it.
+    let lock = if solo { "" } else { " FOR UPDATE SKIP LOCKED" };
     let sql = match conn.dialect() {
         Dialect::Postgres => format!(
             "DELETE FROM sessions WHERE ctid = ANY(ARRAY(\
-             SELECT ctid {rows} LIMIT $2 FOR UPDATE SKIP LOCKED))"
+             SELECT ctid {rows} LIMIT $2{lock}))"
         ),
         Dialect::Sqlite => format!("DELETE FROM sessions WHERE id IN (SELECT id {rows} LIMIT $2)"),
     };
@@ -112,12 +122,46 @@ fn delete_some(conn: &mut dyn Conn, rows: &str, cutoff: OffsetDateTime, limit: u
 /// ended ones first, then revoked ones to fill the batch. Returns how many
 /// rows this transaction deleted; fewer than `size` means no row is left
 /// that another transaction does not hold.
-pub fn delete_batch(conn: &mut dyn Conn, cutoff: OffsetDateTime, size: u32) -> Result<u64> {
+pub fn delete_batch(
+    conn: &mut dyn Conn,
+    cutoff: OffsetDateTime,
+    size: u32,
+    solo: bool,
+) -> Result<u64> {
     settle(conn)?;
     let size = u64::from(size);
-    let ended = delete_some(conn, ENDED, cutoff, size)?;
-    let revoked = delete_some(conn, REVOKED, cutoff, size.saturating_sub(ended))?;
+    let ended = delete_some(conn, (ENDED, solo), cutoff, size)?;
+    let revoked = delete_some(conn, (REVOKED, solo), cutoff, size.saturating_sub(ended))?;
     Ok(ended + revoked)
+}
+
+/// The advisory-lock class of `sessions prune` on PostgreSQL (keyed, like
+/// the audit chain's, by the schema), apart from the chain's class.
+const PRUNE_LOCK_CLASS: i32 = 0x6b77_7072; // "kwpr"
+
+/// PostgreSQL: tries to take the session-level prune lock, so this run knows
+/// it is the only prune and may skip row locks; another prune running
+/// already keeps it (and this run selects with `FOR UPDATE SKIP LOCKED`).
+/// Released by [`release_solo`], or by the connection's end if the process
+/// dies. SQLite: false (its writers take turns anyway).
+pub fn claim_solo(conn: &mut dyn Conn) -> Result<bool> {
+    if conn.dialect() != Dialect::Postgres {
+        return Ok(false);
+    }
+    conn.query_one(
+        "SELECT pg_try_advisory_lock($1, hashtext(current_schema())) AS got",
+        &[PRUNE_LOCK_CLASS.into()],
+    )?
+    .bool("got")
+}
+
+/// Releases the prune lock taken by [`claim_solo`].
+pub fn release_solo(conn: &mut dyn Conn) -> Result<()> {
+    conn.query(
+        "SELECT pg_advisory_unlock($1, hashtext(current_schema()))",
+        &[PRUNE_LOCK_CLASS.into()],
+    )?;
+    Ok(())
 }
 
 /// The page cache a SQLite batch gets, in KiB (`PRAGMA cache_size`): a

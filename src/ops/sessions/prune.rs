@@ -142,13 +142,14 @@ fn batches(ctx: &mut Context, cutoff: OffsetDateTime, size: u32, total: u64) -> 
         longest: std::time::Duration::ZERO,
     };
     let mut since_checkpoint = 0;
+    let solo = store::read(store, prune::claim_solo)?;
     let result = loop {
         let started = Instant::now();
-        let deleted = match store::write_unaudited(store, |c| prune::delete_batch(c, cutoff, size))
-        {
-            Ok(n) => n,
-            Err(e) => break Err(e),
-        };
+        let deleted =
+            match store::write_unaudited(store, |c| prune::delete_batch(c, cutoff, size, solo)) {
+                Ok(n) => n,
+                Err(e) => break Err(e),
+            };
         let held = started.elapsed();
         run.longest = run.longest.max(held);
         if deleted > 0 {
@@ -170,6 +171,9 @@ fn batches(ctx: &mut Context, cutoff: OffsetDateTime, size: u32, total: u64) -> 
         std::thread::sleep(prune::pause_after(dialect, held));
     };
     bar.finish_and_clear();
+    if solo {
+        store::read(store, prune::release_solo)?;
+    }
     match result {
         Ok(()) => Ok(run),
         Err(e) if run.deleted > 0 => Err(e.context(format!(
