@@ -128,16 +128,26 @@ impl Env {
         }
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("keyward starts");
-        if let Some(input) = stdin {
+        // Stdin is written from a thread while the output is read here, so a
+        // command whose output outgrows a pipe's buffer cannot deadlock.
+        let writer = stdin.map(|input| {
             use std::io::Write;
             let mut pipe = child.stdin.take().expect("stdin pipe");
-            // keyward may refuse before reading stdin (e.g. the user exists); a closed pipe is fine then.
-            match pipe.write_all(input.as_bytes()) {
-                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => panic!("write stdin: {e}"),
-                _ => {}
-            }
-        }
+            let input = input.to_owned();
+            std::thread::spawn(move || {
+                // keyward may refuse before reading stdin (e.g. the user exists); a closed pipe is fine then.
+                match pipe.write_all(input.as_bytes()) {
+                    Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                        panic!("write stdin: {e}")
+                    }
+                    _ => {}
+                }
+            })
+        });
         let out = child.wait_with_output().expect("keyward finishes");
+        if let Some(w) = writer {
+            w.join().expect("stdin writer");
+        }
         Run {
             args: args.iter().map(|s| s.to_string()).collect(),
             code: out.status.code().unwrap_or(-1),
