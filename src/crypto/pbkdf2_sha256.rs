@@ -44,14 +44,16 @@ type Block = GenericArray<u8, U64>;
 ///
 /// # Panics
 ///
-/// If `iterations` is 0 (RFC 8018 requires c ≥ 1; callers reject it first),
-/// or if `out` is longer than (2³² − 1) × 32 bytes.
+/// If `iterations` is 0 (RFC 8018 requires c ≥ 1; callers reject it first).
+/// An `out` longer than (2³² − 1) × 32 bytes, which RFC 8018 forbids, is
+/// filled only that far.
 pub fn derive(password: &[u8], salt: &[u8], iterations: u32, out: &mut [u8]) {
     assert!(iterations >= 1, "PBKDF2 needs at least one iteration");
     let keys = HmacKeys::new(password);
     let mut t = [0u8; OUT_LEN];
-    for (index, chunk) in out.chunks_mut(OUT_LEN).enumerate() {
-        let counter = u32::try_from(index + 1).expect("PBKDF2 output too long");
+    // Block counters run from 1; callers cap the output far below the
+    // (2³² − 1) blocks RFC 8018 allows (`password::MAX_HASH_LEN`).
+    for (counter, chunk) in (1..=u32::MAX).zip(out.chunks_mut(OUT_LEN)) {
         block_function(&keys, salt, counter, iterations, &mut t);
         chunk.copy_from_slice(&t[..chunk.len()]);
     }
