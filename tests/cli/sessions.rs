@@ -5,7 +5,8 @@
 
 use crate::cli_test;
 use crate::support::Backend;
-use crate::util::{audit_count, python, Env, Run};
+pub(crate) use crate::util::at;
+use crate::util::{audit_count, totp_code, Env, Run};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use serde_json::{json, Value};
@@ -75,11 +76,6 @@ pub(crate) fn jwks(env: &Env) -> Value {
 
 pub(crate) fn s(v: &Value) -> &str {
     v.as_str().unwrap_or_else(|| panic!("not a string: {v}"))
-}
-
-/// Sets the binary's clock (KEYWARD_TEST_NOW) for the following runs.
-pub(crate) fn at(env: &mut Env, when: &str) {
-    set_var(env, "KEYWARD_TEST_NOW", when);
 }
 
 pub(crate) fn set_var(env: &mut Env, key: &str, value: &str) {
@@ -194,18 +190,6 @@ pub(crate) fn thumbprint(x: &str) -> String {
     b64(&Sha256::digest(format!(
         r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#
     )))
-}
-
-/// The TOTP code of `secret` (base32) at `unix` seconds, computed by Python's hmac.
-pub(crate) fn totp_code(secret: &str, unix: i64) -> String {
-    python(
-        "import sys,hmac,hashlib,struct,base64\n\
-         s=sys.argv[1]; k=base64.b32decode(s+'='*(-len(s)%8))\n\
-         h=hmac.new(k,struct.pack('>Q',int(sys.argv[2])//30),hashlib.sha1).digest()\n\
-         o=h[-1]&15\n\
-         print('%06d'%((struct.unpack('>I',h[o:o+4])[0]&0x7fffffff)%1000000))",
-        &[secret, &unix.to_string()],
-    )
 }
 
 /// The audit events with `action`, oldest first.

@@ -3,17 +3,11 @@
 //! `delete`), on both backends. The lockout after failed passwords ends none.
 
 use crate::cli_test;
-use crate::util::{Env, Run};
+use crate::util::{at, Env, Run};
 use serde_json::Value;
 
 const PW: &str = "correct horse battery staple 9\n";
 const NEW_PW: &str = "another long passphrase of mine 7\n";
-
-/// Sets the binary's clock (KEYWARD_TEST_NOW) for the following runs.
-fn at(env: &mut Env, when: &str) {
-    env.vars.retain(|(k, _)| k != "KEYWARD_TEST_NOW");
-    env.vars.push(("KEYWARD_TEST_NOW".into(), when.into()));
-}
 
 fn add_user(env: &Env, name: &str, role: &str) {
     let email = format!("{name}@example.com");

@@ -3,18 +3,12 @@
 //! prune killed part way.
 
 use crate::cli_test;
-use crate::util::{Env, Run};
+use crate::util::{at, Env, Run};
 use serde_json::Value;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 const PW: &str = "correct horse battery staple 9\n";
-
-/// Sets the binary's clock (KEYWARD_TEST_NOW) for the following runs.
-fn at(env: &mut Env, when: &str) {
-    env.vars.retain(|(k, _)| k != "KEYWARD_TEST_NOW");
-    env.vars.push(("KEYWARD_TEST_NOW".into(), when.into()));
-}
 
 fn add_alice(env: &Env) {
     env.run_with_stdin(

@@ -1,7 +1,7 @@
 //! `keyward users …`: accounts, password policy, lockout, permissions, TOTP.
 
 use crate::cli_test;
-use crate::util::{python, Env};
+use crate::util::{at, python, totp_code, Env};
 
 const PW: &str = "correct horse battery staple 9\n";
 
@@ -289,24 +289,6 @@ cli_test! {
         assert_eq!(shown["last_login_at"], "2030-01-01T00:16:00.000000Z");
         assert_eq!(shown["locked"], false);
     }
-}
-
-/// Sets the binary's clock (KEYWARD_TEST_NOW) for the following runs.
-fn at(env: &mut Env, when: &str) {
-    env.vars.retain(|(k, _)| k != "KEYWARD_TEST_NOW");
-    env.vars.push(("KEYWARD_TEST_NOW".into(), when.into()));
-}
-
-/// The TOTP code of `secret` (base32) at `unix` seconds, computed by Python's hmac.
-fn totp_code(secret: &str, unix: i64) -> String {
-    python(
-        "import sys,hmac,hashlib,struct,base64\n\
-         s=sys.argv[1]; k=base64.b32decode(s+'='*(-len(s)%8))\n\
-         h=hmac.new(k,struct.pack('>Q',int(sys.argv[2])//30),hashlib.sha1).digest()\n\
-         o=h[-1]&15\n\
-         print('%06d'%((struct.unpack('>I',h[o:o+4])[0]&0x7fffffff)%1000000))",
-        &[secret, &unix.to_string()],
-    )
 }
 
 fn audit_targets(env: &Env) -> Vec<String> {

@@ -290,3 +290,21 @@ macro_rules! cli_test {
         }
     };
 }
+
+/// Sets the debug binary's clock (`KEYWARD_TEST_NOW`) for the commands `env` runs next.
+pub fn at(env: &mut Env, when: &str) {
+    env.vars.retain(|(k, _)| k != "KEYWARD_TEST_NOW");
+    env.vars.push(("KEYWARD_TEST_NOW".into(), when.into()));
+}
+
+/// The TOTP code of `secret` (base32) at `unix` seconds, computed by Python's hmac.
+pub fn totp_code(secret: &str, unix: i64) -> String {
+    python(
+        "import sys,hmac,hashlib,struct,base64\n\
+         s=sys.argv[1]; k=base64.b32decode(s+'='*(-len(s)%8))\n\
+         h=hmac.new(k,struct.pack('>Q',int(sys.argv[2])//30),hashlib.sha1).digest()\n\
+         o=h[-1]&15\n\
+         print('%06d'%((struct.unpack('>I',h[o:o+4])[0]&0x7fffffff)%1000000))",
+        &[secret, &unix.to_string()],
+    )
+}

@@ -69,7 +69,7 @@ pub struct Session {
     #[serde(with = "crate::output::rfc3339::option")]
     pub revoked_at: Option<OffsetDateTime>,
     /// Why: `revoked` (by an operator), `refresh_reuse`, `password_changed`,
-    /// `user_locked`, `user_disabled`, `user_deleted`, `revoke_all`.
+    /// `user_locked`, `user_disabled`, `revoke_all`.
     pub revoked_reason: Option<String>,
 }
 
@@ -155,8 +155,6 @@ pub enum RevokeReason {
     UserLocked,
     /// `users update --active false`.
     UserDisabled,
-    /// `users delete` (the rows go with the user; the event records it).
-    UserDeleted,
 }
 
 impl RevokeReason {
@@ -169,7 +167,6 @@ impl RevokeReason {
             RevokeReason::PasswordChanged => "password_changed",
             RevokeReason::UserLocked => "user_locked",
             RevokeReason::UserDisabled => "user_disabled",
-            RevokeReason::UserDeleted => "user_deleted",
         }
     }
 }
@@ -194,7 +191,6 @@ mod tests {
             RevokeReason::PasswordChanged,
             RevokeReason::UserLocked,
             RevokeReason::UserDisabled,
-            RevokeReason::UserDeleted,
         ] {
             assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
         }

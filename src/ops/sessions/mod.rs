@@ -21,6 +21,21 @@ use time::{Duration, OffsetDateTime};
 pub use crate::domain::sessions::tokens::{RefreshRefusal, VerifyReason};
 pub use crate::domain::sessions::{Session, Status};
 
+/// The token policy of the configuration (`auth.*`), with the lifetimes
+/// given on the command line, if any, in place of the configured ones.
+fn policy(
+    auth: &crate::config::AuthConfig,
+    ttl: Option<Duration>,
+    refresh_ttl: Option<Duration>,
+) -> Policy<'_> {
+    Policy {
+        issuer: &auth.issuer,
+        audience: auth.audience.as_deref(),
+        access_ttl: ttl.unwrap_or(auth.access_ttl),
+        refresh_ttl: refresh_ttl.unwrap_or(auth.refresh_ttl),
+    }
+}
+
 /// `sessions login`.
 pub struct LoginArgs<'a> {
     /// The username.
@@ -96,14 +111,13 @@ fn denied_from(check: &users::LoginCheck) -> Denied {
     }
 }
 
-/// Checks the arguments of a login, before the password is asked for.
-fn check_login_args(args: &LoginArgs<'_>) -> Result<()> {
+/// Checks the arguments of a login, before the password is asked for;
+/// returns `--ip` in its canonical form.
+fn check_login_args(args: &LoginArgs<'_>) -> Result<Option<String>> {
     if let Some(d) = args.device {
         crate::domain::sessions::check_device(d)?;
     }
-    if let Some(ip) = args.ip {
-        crate::domain::sessions::check_ip(ip)?;
-    }
+    let ip = args.ip.map(crate::domain::sessions::check_ip).transpose()?;
     if let Some(t) = args.ttl {
         crate::config::check_ttl(t, "--ttl")?;
     }
@@ -113,7 +127,7 @@ fn check_login_args(args: &LoginArgs<'_>) -> Result<()> {
     if let Some(code) = args.totp {
         totp::parse_code(code).map_err(|e| e.context("--totp"))?;
     }
-    Ok(())
+    Ok(ip)
 }
 
 #[derive(Serialize)]
@@ -126,8 +140,7 @@ struct TotpRequired {
 /// TOTP code when the account has TOTP enabled, then a new session with its
 /// tokens. The verdict, the code's step and the session commit together.
 pub fn login(ctx: &mut Context, args: &LoginArgs<'_>) -> Result<LoginOutcome> {
-    check_login_args(args)?;
-    let ip = args.ip.map(crate::domain::sessions::check_ip).transpose()?;
+    let ip = check_login_args(args)?;
     // The key signs the token: a key problem is told before the password is asked.
     ctx.keyring()?;
     let pw = (args.password)()?;
@@ -142,12 +155,7 @@ pub fn login(ctx: &mut Context, args: &LoginArgs<'_>) -> Result<LoginOutcome> {
     let actor = ctx.actor().to_owned();
     let clock = std::sync::Arc::clone(&ctx.clock);
     let auth = ctx.config.auth.clone();
-    let policy = Policy {
-        issuer: &auth.issuer,
-        audience: auth.audience.as_deref(),
-        access_ttl: args.ttl.unwrap_or(auth.access_ttl),
-        refresh_ttl: args.refresh_ttl.unwrap_or(auth.refresh_ttl),
-    };
+    let policy = policy(&auth, args.ttl, args.refresh_ttl);
     let (store, ring) = ctx.store_and_keyring()?;
     store::write(store, |c| {
         let stamp = Stamp::new(&actor, &*clock);
@@ -266,12 +274,7 @@ pub fn refresh(
     let actor = ctx.actor().to_owned();
     let clock = std::sync::Arc::clone(&ctx.clock);
     let auth = ctx.config.auth.clone();
-    let policy = Policy {
-        issuer: &auth.issuer,
-        audience: auth.audience.as_deref(),
-        access_ttl: ttl.unwrap_or(auth.access_ttl),
-        refresh_ttl: auth.refresh_ttl,
-    };
+    let policy = policy(&auth, ttl, None);
     let (store, ring) = ctx.store_and_keyring()?;
     let outcome = store::write(store, |c| {
         tokens::refresh(c, (ring, Stamp::new(&actor, &*clock)), presented, &policy)
@@ -322,12 +325,7 @@ pub fn verify(ctx: &mut Context, presented: &str) -> Result<Result<Valid, Invali
     };
     let now = ctx.clock.now();
     let auth = ctx.config.auth.clone();
-    let policy = Policy {
-        issuer: &auth.issuer,
-        audience: auth.audience.as_deref(),
-        access_ttl: auth.access_ttl,
-        refresh_ttl: auth.refresh_ttl,
-    };
+    let policy = policy(&auth, None, None);
     match store::read(ctx.store()?, |c| tokens::verify(c, &parsed, &policy, now))? {
         Verified::Valid { claims, session } => Ok(Ok(Valid {
             valid: true,
