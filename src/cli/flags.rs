@@ -188,7 +188,7 @@ fn add(ctx: &mut Context, req: &AddRequest) -> Result<Reply> {
         output::warn(w);
     }
     let view = &added.view;
-    let mut msg = format!("created flag {}", shown(&view.name));
+    let mut msg = format!("created flag {}", shown(&view.flag.name));
     if let Some(s) = view.environments.get(&req.env) {
         msg.push_str(&format!(
             " ({}, {} % in '{}')",
@@ -197,7 +197,7 @@ fn add(ctx: &mut Context, req: &AddRequest) -> Result<Reply> {
             req.env
         ));
         if s.enabled && s.percentage == 0 {
-            msg.push_str(&nobody_yet(&view.name, &req.env));
+            msg.push_str(&nobody_yet(&view.flag.name, &req.env));
         }
     }
     Ok(Reply::object(&added.view).with_message(msg).quiet_table())
@@ -335,16 +335,16 @@ fn copy(s: &Switched) -> Reply {
 /// `show` as a key/value table: the definition, then one row per environment.
 fn show_table(view: &FlagView) -> Value {
     let mut m = Map::new();
-    m.insert("name".into(), json!(view.name));
-    m.insert("description".into(), json!(view.description));
-    m.insert("group".into(), json!(view.group));
+    m.insert("name".into(), json!(view.flag.name));
+    m.insert("description".into(), json!(view.flag.description));
+    m.insert("group".into(), json!(view.flag.group));
     m.insert(
         "created_at".into(),
-        json!(crate::time::rfc3339(view.created_at)),
+        json!(crate::time::rfc3339(view.flag.created_at)),
     );
     m.insert(
         "updated_at".into(),
-        json!(crate::time::rfc3339(view.updated_at)),
+        json!(crate::time::rfc3339(view.flag.updated_at)),
     );
     if view.environments.is_empty() {
         m.insert(

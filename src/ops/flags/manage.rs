@@ -72,18 +72,9 @@ pub struct EnvStateView {
 /// environment absent from the map never configured it: off there).
 #[derive(Debug, Clone, Serialize)]
 pub struct FlagView {
-    /// The name.
-    pub name: String,
-    /// What it is for.
-    pub description: Option<String>,
-    /// The bucketing group.
-    pub group: String,
-    /// When it was added.
-    #[serde(with = "crate::output::rfc3339")]
-    pub created_at: OffsetDateTime,
-    /// When its definition last changed.
-    #[serde(with = "crate::output::rfc3339")]
-    pub updated_at: OffsetDateTime,
+    /// The definition.
+    #[serde(flatten)]
+    pub flag: Flag,
     /// The state per environment.
     pub environments: BTreeMap<String, EnvStateView>,
 }
@@ -103,14 +94,7 @@ impl FlagView {
                 (s.environment, view)
             })
             .collect();
-        FlagView {
-            name: flag.name,
-            description: flag.description,
-            group: flag.group,
-            created_at: flag.created_at,
-            updated_at: flag.updated_at,
-            environments,
-        }
+        FlagView { flag, environments }
     }
 }
 
