@@ -116,6 +116,24 @@ fn signal(pid: u32, sig: i32) -> i32 {
     unsafe { libc::kill(pid as i32, sig) }
 }
 
+/// Gives the child the default disposition of the signals sent here: a test
+/// run started in the background of a non-interactive shell inherits SIGINT
+/// and SIGQUIT ignored, and a shell cannot trap a signal ignored at entry.
+#[allow(unsafe_code)]
+fn default_signals(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: between fork and exec the closure only calls signal(2), which is
+    // async-signal-safe, and touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT] {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+            Ok(())
+        });
+    }
+}
+
 /// Waits for `child` up to `limit`, killing it (and failing) when it overruns.
 fn wait_for(child: &mut std::process::Child, limit: Duration) -> std::process::ExitStatus {
     let start = Instant::now();
@@ -145,6 +163,7 @@ cli_test! {
             );
             let mut child = env.command(&["settings", "run", "--", "sh", "-c", &script]);
             child.stdout(Stdio::null()).stderr(Stdio::null());
+            default_signals(&mut child);
             let mut child = child.spawn().unwrap();
             let start = Instant::now();
             let program: u32 = loop {
