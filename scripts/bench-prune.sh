@@ -48,20 +48,35 @@ echo "work directory: $WORK; $ROWS sessions, $EXPIRED of them ended"
 # Sessions i = 1..ROWS, in creation order. The first EXPIRED were created
 # between 40 and 10 days ago and ended 7 days later (so at least 3 days ago;
 # every 20th was also revoked an hour after its login); the rest were created
-# in the last day and end in 6 to 7 days. Refresh tokens are 12 + 64 random
-# hex characters; access token ids 22. Spread over 1,000 users.
+# in the last day and end in 6 to 7 days. Ids are made as keyward makes them
+# (domain::sessions::tokens): the access token id is the creation second in 6
+# base62 digits then 16 random characters, the refresh family the creation
+# hour in 4 base62 digits then 8 random ones (hex here). Spread over 1,000 users.
+# SQL for the integer $1 as $2 fixed-width base62 digits, as sed replacement
+# text (both dialects: substr and integer division).
+b62() {
+  local x=$1 width=$2 out="" p=1 k
+  for ((k = 1; k < width; k++)); do p=$((p * 62)); done
+  for ((k = 0; k < width; k++)); do
+    out+="${out:+ || }substr('0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz', CAST((($x) \/ $p) % 62 + 1 AS INTEGER), 1)"
+    p=$((p / 62))
+  done
+  echo "$out"
+}
+
 # $1: SQL for "now" in whole seconds since the epoch; $2: a sed replacement
 # turning TS(seconds) into the dialect's stored timestamp.
 session_rows_sql() {
   local epoch=$1 ts=$2
-  sed -E "s/TS\(([^()]*)\)/$ts/g" <<SQL
+  sed -E -e "s/TS\(([^()]*)\)/$ts/g" \
+    -e "s/B62_6\(([^()]*)\)/$(b62 '\1' 6)/g" -e "s/B62_4\(([^()]*)\)/$(b62 '(\1)' 4)/g" <<SQL
 INSERT INTO users (username, email, password_hash, created_at, updated_at)
 SELECT 'user' || g.i, 'user' || g.i || '@example.com', u.password_hash, u.created_at, u.updated_at
 FROM users u, (SELECT i FROM n WHERE i <= 1000) g WHERE u.username = 'alice';
 INSERT INTO sessions (user_id, access_jti, refresh_jti, refresh_hash, device, ip_address,
     created_at, expires_at, refresh_expires_at, revoked_at, revoked_reason)
 SELECT (SELECT id FROM users WHERE username = 'alice') + 1 + (i % 1000),
-    substr(md, 13, 22) || i, substr(md, 1, 12) || i, md,
+    B62_6(c) || substr(md, 13, 16), B62_4(c / 3600) || substr(md, 1, 8), md,
     'bench', '203.0.113.' || (i % 250),
     TS(c), TS(c + 900), TS(c + 7 * 86400),
     CASE WHEN i <= $EXPIRED AND i % 20 = 0 THEN TS(c + 3600) END,

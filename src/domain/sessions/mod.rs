@@ -1,8 +1,9 @@
 //! Sessions: a login's row, its access tokens (EdDSA JWTs signed with the
 //! keys of [`signing`]) and its family of rotating refresh tokens.
 //!
-//! A session's refresh tokens share their first 12 random characters, the
-//! family id (`refresh_jti`); only the newest one's hash is stored
+//! A session's refresh tokens share their first 12 characters, the family
+//! id (`refresh_jti`: the hour the session began, then 8 random characters);
+//! only the newest one's hash is stored
 //! (`refresh_hash`). Presenting a token of the family that is not the newest
 //! one is presenting a spent token: the session is revoked
 //! (`refresh_reuse`). Nothing here prints or reads the clock; times come in

@@ -76,9 +76,29 @@ fn whole_second(t: OffsetDateTime) -> Result<OffsetDateTime> {
     OffsetDateTime::from_unix_timestamp(t.unix_timestamp()).map_err(Error::internal)
 }
 
-/// A random token id.
-fn new_jti() -> Result<String> {
-    Ok(token::random_base62(22)?.to_string())
+/// Whole seconds (or hours) since the epoch, 0 before it.
+fn since_epoch(at: OffsetDateTime, unit: i64) -> u64 {
+    u64::try_from(at.unix_timestamp().div_euclid(unit)).unwrap_or(0)
+}
+
+/// A token id (`jti`, stored as `access_jti`): the second it was made (6
+/// base62 digits, enough until the year 3770) then 16 random characters (95
+/// bits). Its time prefix keeps the unique index on `access_jti` in the order
+/// sessions age, so `prune`, deleting the oldest sessions, rewrites a few
+/// neighbouring index pages per batch instead of most of the index (a batch
+/// of random ids touched about 9,000 pages, and prune took 1.5 times one
+/// `DELETE` of the same rows).
+fn new_jti(at: OffsetDateTime) -> Result<String> {
+    Ok(token::time_ordered(since_epoch(at, 1), 6, 16)?.to_string())
+}
+
+/// A refresh family id (`refresh_jti`, the 12 characters after `kwr_`), time
+/// ordered for the same reason as [`new_jti`]: the hour it was made (4 base62
+/// digits, enough until the year 3650) then 8 random characters (47 bits).
+/// The family only names the session; what a refresh token proves is its
+/// other 20 random characters (119 bits), checked against the stored hash.
+fn new_family(at: OffsetDateTime) -> Result<Zeroizing<String>> {
+    token::time_ordered(since_epoch(at, 3600), 4, FAMILY_LEN - 4)
 }
 
 /// Signs an access token for a session and publishes its key until it expires.
@@ -144,9 +164,9 @@ pub fn start(
     let now = whole_second(stamp.at)?;
     let refresh_expires_at = crate::time::add(now, policy.refresh_ttl)?;
     let expires_at = crate::time::add(now, policy.access_ttl)?.min(refresh_expires_at);
-    let family = token::random_base62(FAMILY_LEN)?;
+    let family = new_family(stamp.at)?;
     let refresh = token::new_refresh(&family)?;
-    let jti = new_jti()?;
+    let jti = new_jti(stamp.at)?;
     let id = repo::insert(
         conn,
         &NewSession {
@@ -281,13 +301,13 @@ pub fn refresh(
     if ends <= stamp.at {
         return Ok(refused(RefreshRefusal::Expired, sid));
     }
-    if !account_usable(conn, row.user, stamp.at)? {
+    if !users::works_for_tokens(conn, row.user, stamp.at)? {
         return Ok(refused(RefreshRefusal::UserInactive, sid));
     }
     let now = whole_second(stamp.at)?;
     let expires_at = crate::time::add(now, policy.access_ttl)?.min(ends);
     let next = token::new_refresh(family)?;
-    let jti = new_jti()?;
+    let jti = new_jti(stamp.at)?;
     let rotated = repo::rotate(
         conn,
         &Rotation {
@@ -331,18 +351,6 @@ pub fn refresh(
         refresh_token: next,
         refresh_expires_at: ends,
     }))
-}
-
-/// Whether an account may still refresh: active, and not locked by an
-/// operator. (A lockout after failed passwords does not end sessions: that
-/// would let anyone who knows a username log its owner out.)
-fn account_usable(conn: &mut dyn Conn, user: UserId, now: OffsetDateTime) -> Result<bool> {
-    let Some(row) = users::repo::login_by_id(conn, user)? else {
-        return Ok(false);
-    };
-    let operator_lock = users::locked_at(row.locked_until, now).is_some()
-        && row.lock_reason != Some(users::LockReason::FailedAttempts);
-    Ok(row.is_active && !operator_lock)
 }
 
 /// Why an access token was refused (`reason` in its JSON).

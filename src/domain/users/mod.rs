@@ -461,6 +461,19 @@ pub fn permissions_of(conn: &mut dyn Conn, user: UserId) -> Result<Vec<(String, 
     repo::permissions_of(conn, user)
 }
 
+/// Whether an account's tokens work at `now` (a session's refresh, an API
+/// key's verification): it exists, is active, and is not locked by an
+/// operator. A lockout after failed passwords does not stop them: that would
+/// let anyone who knows a username cut its owner's sessions and keys off.
+pub fn works_for_tokens(conn: &mut dyn Conn, user: UserId, now: OffsetDateTime) -> Result<bool> {
+    let Some(row) = repo::login_by_id(conn, user)? else {
+        return Ok(false);
+    };
+    let operator_lock = locked_at(row.locked_until, now).is_some()
+        && row.lock_reason != Some(LockReason::FailedAttempts);
+    Ok(row.is_active && !operator_lock)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
