@@ -1,6 +1,10 @@
 //! The command line: clap definitions, dispatch, and the one place errors
 //! become exit codes.
 
+mod apikeys;
+mod apikeys_manage;
+mod apikeys_scan;
+mod apikeys_verify;
 mod audit;
 mod db;
 mod flags;
@@ -99,6 +103,9 @@ enum Command {
     /// Feature flags: defined once, switched per environment, percentage rollout and targeting
     #[command(subcommand)]
     Flags(flags::FlagsCommand),
+    /// API keys: shown once, scoped, allowlisted, rate limited, rotated with grace, verified, scanned for leaks
+    #[command(subcommand)]
+    Apikeys(apikeys::ApikeysCommand),
     /// Read and verify the tamper-evident audit trail
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -214,6 +221,7 @@ fn run(cli: Cli) -> Result<(output::Style, Reply)> {
         Command::Sessions(c) => sessions::run(&mut ctx, c)?,
         Command::Settings(c) => settings::run(&mut ctx, c)?,
         Command::Flags(c) => flags::run(&mut ctx, c)?,
+        Command::Apikeys(c) => apikeys::run(&mut ctx, c)?,
         Command::Audit(c) => audit::run(&mut ctx, c)?,
         Command::Completions { shell } => completions(shell)?,
     };

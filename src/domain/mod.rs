@@ -1,5 +1,6 @@
 //! The rules, once, above the storage trait: audit, keys, seed data.
 
+pub mod apikeys;
 pub mod audit;
 pub mod flags;
 pub mod keys;

@@ -7,6 +7,7 @@
 //!
 //! [`Context`]: crate::context::Context
 
+pub mod apikeys;
 pub mod audit;
 pub mod db;
 pub mod flags;

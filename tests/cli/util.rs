@@ -161,9 +161,31 @@ impl Env {
         self.run(&["db", "init", "-o", "json"]).ok().json()
     }
 
+    /// Takes the schema back to before V6 (API key revocation reasons and
+    /// failure counts), as a database made by an earlier keyward would be.
+    pub fn undo_v6(&self) {
+        let pg = self.db.schema().is_some();
+        let mut steps = vec!["DROP INDEX idx_api_keys_rotated_from"];
+        if pg {
+            steps.push("ALTER TABLE api_keys DROP CONSTRAINT api_keys_permissions_array");
+            steps.push("ALTER TABLE api_keys DROP CONSTRAINT api_keys_allowed_ips_array");
+        }
+        steps.extend([
+            "ALTER TABLE api_keys DROP COLUMN revoked_reason",
+            "ALTER TABLE api_keys DROP COLUMN failure_count",
+            "ALTER TABLE api_keys DROP COLUMN last_failure_at",
+            "ALTER TABLE api_keys DROP COLUMN last_failure_reason",
+            "DELETE FROM refinery_schema_history WHERE version = 6",
+        ]);
+        for sql in steps {
+            self.sql(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+    }
+
     /// Takes the schema back to before V5 (flag states per environment), as
     /// a database made by an earlier keyward would be.
     pub fn undo_v5(&self) {
+        self.undo_v6();
         let (bool_type, false_value) = if self.db.schema().is_some() {
             ("BOOLEAN", "FALSE")
         } else {

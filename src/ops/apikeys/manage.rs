@@ -1,0 +1,1 @@
+//! `apikeys` manage operations (being built).

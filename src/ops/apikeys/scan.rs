@@ -1,0 +1,1 @@
+//! `apikeys` scan operations (being built).

@@ -1,0 +1,1 @@
+//! `apikeys` verify operations (being built).
