@@ -416,6 +416,16 @@ fn write_error(e: &std::io::Error) -> Error {
     Error::internal(format!("cannot write output: {e}"))
 }
 
+/// Writes a secret (a token, a key) into the one response that shows it,
+/// for `#[serde(serialize_with = "crate::output::reveal")]` on a
+/// `Zeroizing<String>` field.
+pub fn reveal<S: serde::Serializer>(
+    t: &zeroize::Zeroizing<String>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(t)
+}
+
 /// Serialises timestamps as RFC 3339 UTC (`2026-11-24T12:00:00.000000Z`).
 pub mod rfc3339 {
     use serde::Serializer;

@@ -2,6 +2,7 @@
 
 use crate::context::Context;
 use crate::error::{Error, Result};
+use crate::ops::apikeys::manage as ops;
 use crate::output::Reply;
 use clap::Args;
 
@@ -52,16 +53,33 @@ pub(crate) struct RotateArgs {
     pub grace: Option<String>,
 }
 
-pub(crate) fn create(_ctx: &mut Context, _args: CreateArgs) -> Result<Reply> {
-    Err(Error::internal("apikeys create: being built"))
+pub(crate) fn create(ctx: &mut Context, args: CreateArgs) -> Result<Reply> {
+    let req = ops::CreateRequest {
+        name: args.name,
+        user: args.user,
+        permissions: args.permissions,
+        allow_ips: args.allow_ips,
+        rate_limit: args.rate_limit,
+        expires_in: args
+            .expires_in
+            .as_deref()
+            .map(|s| crate::time::parse_duration(s).map_err(|e| e.context("--expires-in")))
+            .transpose()?,
+    };
+    let made = ops::create(ctx, &req)?;
+    let msg = format!(
+        "created API key {} ({}): this is the only time the key is shown, store it now",
+        made.record.key_prefix, made.record.name
+    );
+    Ok(Reply::object(made).with_message(msg))
 }
 
 pub(crate) fn list(_ctx: &mut Context, _args: ListArgs) -> Result<Reply> {
     Err(Error::internal("apikeys list: being built"))
 }
 
-pub(crate) fn show(_ctx: &mut Context, _args: KeyArg) -> Result<Reply> {
-    Err(Error::internal("apikeys show: being built"))
+pub(crate) fn show(ctx: &mut Context, args: KeyArg) -> Result<Reply> {
+    Ok(Reply::object(ops::show(ctx, &args.key)?))
 }
 
 pub(crate) fn revoke(_ctx: &mut Context, _args: KeyArg) -> Result<Reply> {

@@ -9,6 +9,7 @@
 //! `revoked_at` may lie in the future: a key rotated with a grace period
 //! works until then. Nothing here prints or reads the clock.
 
+pub mod manage;
 pub mod repo;
 
 use crate::domain::roles;

@@ -37,7 +37,7 @@ pub struct TokenResponse {
     /// The session (the `sid` claim).
     pub session_id: SessionId,
     /// The signed access token.
-    #[serde(serialize_with = "reveal")]
+    #[serde(serialize_with = "crate::output::reveal")]
     pub access_token: Zeroizing<String>,
     /// Always `Bearer`.
     pub token_type: &'static str,
@@ -47,19 +47,11 @@ pub struct TokenResponse {
     #[serde(with = "crate::output::rfc3339")]
     pub expires_at: OffsetDateTime,
     /// The refresh token (shown once; stored only as its hash).
-    #[serde(serialize_with = "reveal")]
+    #[serde(serialize_with = "crate::output::reveal")]
     pub refresh_token: Zeroizing<String>,
     /// When the session ends (the refresh token's expiry).
     #[serde(with = "crate::output::rfc3339")]
     pub refresh_expires_at: OffsetDateTime,
-}
-
-/// Writes a token into the response (the one place it is shown).
-fn reveal<S: serde::Serializer>(
-    t: &Zeroizing<String>,
-    s: S,
-) -> std::result::Result<S::Ok, S::Error> {
-    s.serialize_str(t)
 }
 
 impl std::fmt::Debug for TokenResponse {

@@ -6,3 +6,81 @@
 pub mod manage;
 pub mod scan;
 pub mod verify;
+
+use crate::crypto::token;
+use crate::domain::apikeys::repo::{self, KeyRow};
+use crate::error::{Error, Result};
+use crate::ident::shown;
+use crate::ids::ApiKeyId;
+use crate::store::Conn;
+use time::OffsetDateTime;
+
+/// A key named on the command line: by id or by prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyRef {
+    /// `list`'s id.
+    Id(ApiKeyId),
+    /// `kw_` and 8 characters.
+    Prefix(String),
+}
+
+impl std::fmt::Display for KeyRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeyRef::Id(id) => write!(f, "API key {id}"),
+            KeyRef::Prefix(p) => write!(f, "API key {p}"),
+        }
+    }
+}
+
+/// Parses `ID|PREFIX` (exit 2 otherwise). A whole key is refused without
+/// being echoed: it names a key by its secret, which does not belong in argv.
+pub fn parse_ref(s: &str) -> Result<KeyRef> {
+    let t = s.trim();
+    if token::is_api_key_prefix(t) {
+        return Ok(KeyRef::Prefix(t.to_owned()));
+    }
+    if t.starts_with(token::KEY_PREFIX) && t.len() > token::KEY_PREFIX_LEN {
+        return Err(Error::invalid(format!(
+            "that looks like a whole API key: name a key by its id or its prefix (the first {} characters), never by the key itself; if the key was typed into a shell, treat it as leaked",
+            token::KEY_PREFIX_LEN
+        )));
+    }
+    match t.parse::<i64>() {
+        Ok(n) if n > 0 && t.bytes().all(|b| b.is_ascii_digit()) => Ok(KeyRef::Id(ApiKeyId(n))),
+        _ => Err(Error::invalid(format!(
+            "{} is not an API key id or prefix: give the id or the kw_ prefix `keyward apikeys list` shows",
+            shown(t)
+        ))),
+    }
+}
+
+/// The key `r` names, as of `now` (exit 3 when there is none).
+pub fn find(conn: &mut dyn Conn, r: &KeyRef, now: OffsetDateTime) -> Result<KeyRow> {
+    let row = match r {
+        KeyRef::Id(id) => repo::by_id(conn, *id, now)?,
+        KeyRef::Prefix(p) => repo::by_prefix(conn, p, now)?,
+    };
+    row.ok_or_else(|| Error::not_found(format!("no {r}: `keyward apikeys list --all` lists them")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refs_parse() {
+        assert_eq!(parse_ref("12").unwrap(), KeyRef::Id(ApiKeyId(12)));
+        assert_eq!(
+            parse_ref("kw_AbC123xy").unwrap(),
+            KeyRef::Prefix("kw_AbC123xy".into())
+        );
+        let key = token::new_api_key().unwrap();
+        let e = parse_ref(&key.key).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(!e.message().contains(&key.key[12..]));
+        for bad in ["0", "-1", "+3", "kw_short", "abc", ""] {
+            assert_eq!(parse_ref(bad).unwrap_err().exit_code(), 2, "{bad}");
+        }
+    }
+}
