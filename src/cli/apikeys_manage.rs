@@ -1,7 +1,9 @@
 //! `keyward apikeys create|list|show|revoke|rotate`.
 
 use crate::context::Context;
-use crate::error::{Error, Result};
+use crate::domain::apikeys;
+use crate::error::Result;
+use crate::ident::shown;
 use crate::ops::apikeys::manage as ops;
 use crate::output::Reply;
 use clap::Args;
@@ -63,29 +65,97 @@ pub(crate) fn create(ctx: &mut Context, args: CreateArgs) -> Result<Reply> {
         expires_in: args
             .expires_in
             .as_deref()
-            .map(|s| crate::time::parse_duration(s).map_err(|e| e.context("--expires-in")))
+            .map(duration("--expires-in"))
             .transpose()?,
     };
     let made = ops::create(ctx, &req)?;
+    let k = &made.record;
+    let owner = match &k.user {
+        Some(u) => format!(" for '{u}'"),
+        None => " (a service key, no user)".to_owned(),
+    };
     let msg = format!(
-        "created API key {} ({}): this is the only time the key is shown, store it now",
-        made.record.key_prefix, made.record.name
+        "created API key {} {}{owner}{}: this is the only time the key is shown, store it now",
+        k.key_prefix,
+        shown(&k.name),
+        until(k.expires_at, ", expires")
     );
     Ok(Reply::object(made).with_message(msg))
 }
 
-pub(crate) fn list(_ctx: &mut Context, _args: ListArgs) -> Result<Reply> {
-    Err(Error::internal("apikeys list: being built"))
+pub(crate) fn list(ctx: &mut Context, args: ListArgs) -> Result<Reply> {
+    let keys = ops::list(ctx, args.all)?;
+    let reply = Reply::rows(keys.iter().cloned());
+    Ok(if keys.is_empty() {
+        reply.with_message(if args.all {
+            "no API keys: `keyward apikeys create NAME` makes one"
+        } else {
+            "no active API keys (`--all` lists revoked and expired ones too)"
+        })
+    } else {
+        reply
+    })
 }
 
 pub(crate) fn show(ctx: &mut Context, args: KeyArg) -> Result<Reply> {
     Ok(Reply::object(ops::show(ctx, &args.key)?))
 }
 
-pub(crate) fn revoke(_ctx: &mut Context, _args: KeyArg) -> Result<Reply> {
-    Err(Error::internal("apikeys revoke: being built"))
+pub(crate) fn revoke(ctx: &mut Context, args: KeyArg) -> Result<Reply> {
+    let done = ops::revoke(ctx, &args.key)?;
+    let k = &done.key;
+    let msg = if done.already_revoked {
+        format!(
+            "API key {} {} was already revoked ({}{}): nothing changed",
+            k.key_prefix,
+            shown(&k.name),
+            k.revoked_reason.as_deref().unwrap_or("revoked"),
+            until(k.revoked_at, ", at")
+        )
+    } else if done.was_rotating {
+        format!(
+            "revoked API key {} {}: it no longer verifies (its rotation grace period ended now)",
+            k.key_prefix,
+            shown(&k.name)
+        )
+    } else {
+        format!(
+            "revoked API key {} {}: it no longer verifies",
+            k.key_prefix,
+            shown(&k.name)
+        )
+    };
+    Ok(Reply::object(done).with_message(msg).quiet_table())
 }
 
-pub(crate) fn rotate(_ctx: &mut Context, _args: RotateArgs) -> Result<Reply> {
-    Err(Error::internal("apikeys rotate: being built"))
+pub(crate) fn rotate(ctx: &mut Context, args: RotateArgs) -> Result<Reply> {
+    let grace = args.grace.as_deref().map(duration("--grace")).transpose()?;
+    let done = ops::rotate(ctx, &args.key, grace)?;
+    let old = if done.old.status == apikeys::Status::Revoked {
+        format!("the old key {} is revoked now", done.old.key_prefix)
+    } else {
+        format!(
+            "the old key {} works until {}",
+            done.old.key_prefix,
+            crate::time::rfc3339(done.old_key_works_until)
+        )
+    };
+    let msg = format!(
+        "rotated API key {} {} to {}; {old}. This is the only time the new key is shown, store it now",
+        done.old.key_prefix,
+        shown(&done.record.name),
+        done.record.key_prefix
+    );
+    Ok(Reply::object(done).with_message(msg))
+}
+
+/// Parses a duration flag.
+fn duration(flag: &'static str) -> impl Fn(&str) -> Result<time::Duration> {
+    move |s| crate::time::parse_duration(s).map_err(|e| e.context(flag))
+}
+
+/// `", expires at T"`-style text for an optional instant (empty when none).
+fn until(t: Option<time::OffsetDateTime>, words: &str) -> String {
+    t.map(|t| format!("{words} {}", crate::time::rfc3339(t)))
+        .unwrap_or_default()
 }

@@ -3,7 +3,7 @@
 //! never stored, logged or audited: only its prefix and hash are.
 
 use super::repo::{self, KeyRow, NewKeyRow};
-use super::{grants, MAX_PERMISSIONS};
+use super::{grants, RevokeReason, Status, MAX_PERMISSIONS};
 use crate::crypto::token::{self, NewKey};
 use crate::domain::audit::{self, Event, Stamp};
 use crate::domain::users;
@@ -12,7 +12,7 @@ use crate::ident::shown;
 use crate::ids::{ApiKeyId, UserId};
 use crate::store::Conn;
 use serde::Serialize;
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 
 /// What a new key holds, checked by the caller's parsers.
 #[derive(Debug, Clone, Default)]
@@ -146,4 +146,174 @@ pub fn make(
     let row = repo::by_id(conn, id, stamp.at)?
         .ok_or_else(|| Error::internal("a key just inserted is not there"))?;
     Ok(Made { new, row })
+}
+
+/// What [`revoke`] did.
+#[derive(Debug, Clone)]
+pub enum Revoked {
+    /// Revoked now; `was_rotating`: it was a rotated key in its grace period.
+    Now {
+        /// The row after the change.
+        row: KeyRow,
+        /// Whether a rotation's grace period was cut short.
+        was_rotating: bool,
+    },
+    /// It was already revoked: nothing changed, nothing audited.
+    Already(KeyRow),
+}
+
+#[derive(Serialize)]
+struct RevokeDetails<'a> {
+    name: &'a str,
+    user: Option<&'a str>,
+    reason: &'a str,
+    was_rotating: bool,
+}
+
+fn reread(conn: &mut dyn Conn, id: ApiKeyId, at: OffsetDateTime) -> Result<KeyRow> {
+    repo::by_id(conn, id, at)?.ok_or_else(|| {
+        Error::not_found(format!(
+            "no API key {id}: `keyward apikeys list --all` lists them"
+        ))
+    })
+}
+
+/// Revokes key `id` now, deciding on the row read here: a key already
+/// revoked is left as it is; a rotated key in its grace period is revoked
+/// now (the grace ends). Records `apikey.revoke` when something changed.
+pub fn revoke(conn: &mut dyn Conn, stamp: Stamp<'_>, id: ApiKeyId) -> Result<Revoked> {
+    let row = reread(conn, id, stamp.at)?;
+    if row.key.status == Status::Revoked {
+        return Ok(Revoked::Already(row));
+    }
+    // Not revoked now, so a revoked_at is a rotation's grace end, still ahead.
+    let was_rotating = row.key.revoked_at.is_some();
+    let reason = RevokeReason::Revoked;
+    repo::set_revoked(conn, id, stamp.at, reason)?;
+    audit::record(
+        conn,
+        stamp,
+        Event::new("apikey.revoke", "api_key", &row.key.key_prefix).details_of(&RevokeDetails {
+            name: &row.key.name,
+            user: row.key.user.as_deref(),
+            reason: reason.as_str(),
+            was_rotating,
+        }),
+    )?;
+    Ok(Revoked::Now {
+        row: reread(conn, id, stamp.at)?,
+        was_rotating,
+    })
+}
+
+/// A rotation: the new key (shown once), the old key's row after the
+/// change, and when the old key stops working.
+pub struct Rotated {
+    /// The new key and its row.
+    pub made: Made,
+    /// The old key, now ending at `works_until`.
+    pub old: KeyRow,
+    /// The end of the grace period (the old key's `revoked_at`).
+    pub works_until: OffsetDateTime,
+}
+
+#[derive(Serialize)]
+struct RotateDetails<'a> {
+    name: &'a str,
+    new_prefix: &'a str,
+    grace: String,
+    #[serde(with = "crate::output::rfc3339")]
+    old_key_works_until: OffsetDateTime,
+}
+
+/// Why key `old` cannot be rotated (exit 4), if it cannot: it was rotated
+/// already (then the newer key is the one to rotate), or it is revoked.
+fn rotation_conflict(old: &KeyRow) -> Option<Error> {
+    let k = &old.key;
+    let rotated = k.rotated_to.is_some()
+        || k.revoked_reason.as_deref() == Some(RevokeReason::Rotated.as_str());
+    if rotated {
+        let newer = k
+            .rotated_to_prefix
+            .as_deref()
+            .map(|p| format!(" to {p}"))
+            .unwrap_or_default();
+        return Some(Error::conflict(format!(
+            "API key {} was already rotated{newer}: rotate that one",
+            k.key_prefix
+        )));
+    }
+    (k.status == Status::Revoked).then(|| {
+        Error::conflict(format!(
+            "API key {} is revoked: there is nothing to rotate (create a new key instead)",
+            k.key_prefix
+        ))
+    })
+}
+
+/// The grants of a rotation's new key: the old key's, its expiry (if it
+/// had one) the same lifetime from `now`.
+fn successor(old: &KeyRow, now: OffsetDateTime) -> Result<Grants> {
+    let k = &old.key;
+    let expires_at = k
+        .expires_at
+        .map(|e| crate::time::add(now, e - k.created_at))
+        .transpose()?;
+    Ok(Grants {
+        name: k.name.clone(),
+        user: k.user.clone(),
+        permissions: k.permissions.clone(),
+        allowed_ips: k.allowed_ips.clone(),
+        rate_limit_per_minute: k.rate_limit_per_minute,
+        expires_at,
+    })
+}
+
+/// Replaces key `id` with a new one holding the same grants (checked again
+/// against the owner: exit 5 when they lost one), and ends the old key
+/// `grace` from now. Refuses (exit 4) a revoked key or one already rotated;
+/// an expired key may be rotated. Records one `apikey.rotate`.
+pub fn rotate(
+    conn: &mut dyn Conn,
+    stamp: Stamp<'_>,
+    id: ApiKeyId,
+    grace: Duration,
+) -> Result<Rotated> {
+    let old = reread(conn, id, stamp.at)?;
+    if let Some(e) = rotation_conflict(&old) {
+        return Err(e);
+    }
+    let g = successor(&old, stamp.at)?;
+    if g.user.is_some() != old.user_id.is_some() {
+        return Err(Error::integrity(format!(
+            "API key {} belongs to a user who is not there: repair the row",
+            old.key.key_prefix
+        )));
+    }
+    let user = check_grants(conn, &g)
+        .map_err(|e| e.context(format!("cannot rotate API key {}", old.key.key_prefix)))?;
+    let works_until = crate::time::add(stamp.at, grace)?;
+    let made = make(
+        conn,
+        stamp,
+        (&g, user),
+        Some((old.key.id, &old.key.key_prefix)),
+        false,
+    )?;
+    repo::set_revoked(conn, id, works_until, RevokeReason::Rotated)?;
+    audit::record(
+        conn,
+        stamp,
+        Event::new("apikey.rotate", "api_key", &old.key.key_prefix).details_of(&RotateDetails {
+            name: &old.key.name,
+            new_prefix: &made.new.prefix,
+            grace: crate::time::format_duration(grace),
+            old_key_works_until: works_until,
+        }),
+    )?;
+    Ok(Rotated {
+        old: reread(conn, id, stamp.at)?,
+        made,
+        works_until,
+    })
 }

@@ -242,3 +242,15 @@ pub fn known_permissions(conn: &mut dyn Conn) -> Result<Vec<String>> {
     .map(|r| Ok(format!("{}:{}", r.text("resource")?, r.text("action")?)))
     .collect()
 }
+
+/// How many keys (in any state) belong to `user`: those that go with the
+/// user when it is deleted (`ON DELETE CASCADE`).
+pub fn count_of_user(conn: &mut dyn Conn, user: UserId) -> Result<u64> {
+    count(
+        &conn.query_one(
+            "SELECT COUNT(*) AS n FROM api_keys WHERE user_id = $1",
+            &[user.into()],
+        )?,
+        "n",
+    )
+}

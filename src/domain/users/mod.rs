@@ -433,6 +433,7 @@ struct Deleted<'a> {
     email: &'a str,
     roles: &'a [String],
     sessions_revoked: usize,
+    api_keys_deleted: u64,
 }
 
 /// Deletes a user; sessions, role assignments and API keys go with it.
@@ -440,6 +441,7 @@ struct Deleted<'a> {
 pub fn delete(conn: &mut dyn Conn, stamp: Stamp<'_>, username: &str) -> Result<Changed> {
     let user = get(conn, username, stamp.at)?;
     let ended = sessions_repo::active_ids(conn, user.id, stamp.at)?.len();
+    let keys = crate::domain::apikeys::repo::count_of_user(conn, user.id)?;
     repo::delete(conn, user.id)?;
     audit::record(
         conn,
@@ -448,6 +450,7 @@ pub fn delete(conn: &mut dyn Conn, stamp: Stamp<'_>, username: &str) -> Result<C
             email: &user.email,
             roles: &user.roles,
             sessions_revoked: ended,
+            api_keys_deleted: keys,
         }),
     )?;
     Ok(Changed {

@@ -6,10 +6,11 @@
 use super::{find, parse_ref};
 use crate::context::Context;
 use crate::domain::apikeys::manage::{self as domain, Grants};
-use crate::domain::apikeys::{self, ApiKey};
-use crate::error::Result;
+use crate::domain::apikeys::{self, repo, ApiKey};
+use crate::error::{Error, Result};
 use crate::ident::{self, Ident};
 use crate::ops::audited;
+use crate::output::TableRow;
 use crate::store;
 use serde::Serialize;
 use zeroize::Zeroizing;
@@ -102,4 +103,131 @@ pub fn show(ctx: &mut Context, key: &str) -> Result<ApiKey> {
     let r = parse_ref(key)?;
     let now = ctx.clock.now();
     store::read(ctx.store()?, |c| Ok(find(c, &r, now)?.key))
+}
+
+/// One key as `list` shows it: the [`ApiKey`] view (JSON, every field) with
+/// the table's columns.
+#[derive(Debug, Clone, Serialize)]
+#[serde(transparent)]
+pub struct Listed(pub ApiKey);
+
+impl TableRow for Listed {
+    const COLUMNS: &'static [&'static str] = &[
+        "id",
+        "key_prefix",
+        "name",
+        "user",
+        "status",
+        "permissions",
+        "expires_at",
+        "last_used_at",
+    ];
+}
+
+/// Keys in id order: the active ones (a rotated key in its grace period
+/// too), or every one with `all`.
+pub fn list(ctx: &mut Context, all: bool) -> Result<Vec<Listed>> {
+    let now = ctx.clock.now();
+    let keys = store::read(ctx.store()?, |c| repo::list(c, all, now))?;
+    Ok(keys.into_iter().map(Listed).collect())
+}
+
+/// What `revoke` reports: the key after it, and whether it had already
+/// been revoked (then nothing changed).
+#[derive(Debug, Clone, Serialize)]
+pub struct RevokedKey {
+    /// The key.
+    #[serde(flatten)]
+    pub key: ApiKey,
+    /// It was revoked before this command: nothing changed, nothing audited.
+    pub already_revoked: bool,
+    /// A rotated key's grace period was cut short (not in JSON: the message says it).
+    #[serde(skip)]
+    pub was_rotating: bool,
+}
+
+/// Revokes a key by id or prefix after confirmation, in one audited write
+/// that decides on the row it reads (a key already revoked: unchanged).
+pub fn revoke(ctx: &mut Context, key: &str) -> Result<RevokedKey> {
+    let r = parse_ref(key)?;
+    let now = ctx.clock.now();
+    let before = store::read(ctx.store()?, |c| Ok(find(c, &r, now)?.key))?;
+    ctx.confirm(&format!(
+        "revoke API key {} {}",
+        before.key_prefix,
+        ident::shown(&before.name)
+    ))?;
+    let done = audited(ctx, |c, stamp| {
+        let id = find(c, &r, stamp.at)?.key.id;
+        domain::revoke(c, stamp, id)
+    })?;
+    Ok(match done {
+        domain::Revoked::Now { row, was_rotating } => RevokedKey {
+            key: row.key,
+            already_revoked: false,
+            was_rotating,
+        },
+        domain::Revoked::Already(row) => RevokedKey {
+            key: row.key,
+            already_revoked: true,
+            was_rotating: false,
+        },
+    })
+}
+
+/// A key just rotated: the new key (this once), its record, and until
+/// when the old key works.
+#[derive(Serialize)]
+pub struct RotatedKey {
+    /// The new key. Shown once; only its prefix and hash are stored.
+    #[serde(serialize_with = "crate::output::reveal")]
+    pub key: Zeroizing<String>,
+    /// The new key's record (`rotated_from` names the old one).
+    #[serde(flatten)]
+    pub record: ApiKey,
+    /// The end of the grace period: the old key fails with `revoked` from then on.
+    #[serde(with = "crate::output::rfc3339")]
+    pub old_key_works_until: time::OffsetDateTime,
+    /// The old key after the rotation (not in JSON: `rotated_from_prefix` names it).
+    #[serde(skip)]
+    pub old: ApiKey,
+}
+
+impl std::fmt::Debug for RotatedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RotatedKey")
+            .field("record", &self.record)
+            .field("old_key_works_until", &self.old_key_works_until)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Checks `--grace`: 0s (the old key stops at once) to [`apikeys::MAX_GRACE`].
+pub fn check_grace(grace: Option<time::Duration>) -> Result<time::Duration> {
+    let g = grace.unwrap_or(apikeys::DEFAULT_GRACE);
+    if g.is_negative() || g > apikeys::MAX_GRACE {
+        return Err(Error::invalid(format!(
+            "--grace must be between 0s and {}",
+            crate::time::format_duration(apikeys::MAX_GRACE)
+        )));
+    }
+    Ok(g)
+}
+
+/// Replaces a key by id or prefix with a new one (same name, grants,
+/// allowlist, limit and lifetime) in one audited write; the old key works
+/// for `grace` more (default 24h).
+pub fn rotate(ctx: &mut Context, key: &str, grace: Option<time::Duration>) -> Result<RotatedKey> {
+    let r = parse_ref(key)?;
+    let grace = check_grace(grace)?;
+    let done = audited(ctx, |c, stamp| {
+        let id = find(c, &r, stamp.at)?.key.id;
+        domain::rotate(c, stamp, id, grace)
+    })?;
+    Ok(RotatedKey {
+        key: done.made.new.key,
+        record: done.made.row.key,
+        old_key_works_until: done.works_until,
+        old: done.old.key,
+    })
 }
