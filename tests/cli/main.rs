@@ -4,6 +4,7 @@
 mod support;
 mod util;
 
+mod apikeys;
 mod audit;
 mod config;
 mod db;

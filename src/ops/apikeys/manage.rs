@@ -231,3 +231,51 @@ pub fn rotate(ctx: &mut Context, key: &str, grace: Option<time::Duration>) -> Re
         old: done.old.key,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::ApiKeyId;
+    use time::{Duration, OffsetDateTime};
+
+    #[test]
+    fn grace_is_bounded() {
+        assert_eq!(check_grace(None).unwrap(), apikeys::DEFAULT_GRACE);
+        assert_eq!(check_grace(Some(Duration::ZERO)).unwrap(), Duration::ZERO);
+        assert_eq!(
+            check_grace(Some(apikeys::MAX_GRACE)).unwrap(),
+            apikeys::MAX_GRACE
+        );
+        for bad in [apikeys::MAX_GRACE + Duration::SECOND, -Duration::SECOND] {
+            assert_eq!(check_grace(Some(bad)).unwrap_err().exit_code(), 2);
+        }
+    }
+
+    #[test]
+    fn list_columns_are_fields() {
+        crate::output::assert_columns(&Listed(ApiKey {
+            id: ApiKeyId(1),
+            name: "ci".into(),
+            key_prefix: "kw_00000000".into(),
+            status: apikeys::Status::Active,
+            user: None,
+            permissions: vec![],
+            allowed_ips: vec![],
+            rate_limit_per_minute: None,
+            expires_at: None,
+            revoked_at: None,
+            revoked_reason: None,
+            rotated_from: None,
+            rotated_from_prefix: None,
+            rotated_to: None,
+            rotated_to_prefix: None,
+            created_at: OffsetDateTime::UNIX_EPOCH,
+            created_by: None,
+            last_used_at: None,
+            last_used_ip: None,
+            failure_count: 0,
+            last_failure_at: None,
+            last_failure_reason: None,
+        }));
+    }
+}
