@@ -128,48 +128,26 @@ struct Run {
     longest: std::time::Duration,
 }
 
-/// Deletes batch after batch until one comes up short (nothing left that
-/// another prune does not hold). On SQLite it checkpoints every few batches
-/// and pauses after each one, so waiting writers get the lock.
+/// Deletes batch after batch. A PostgreSQL prune that is the only one walks
+/// the heap first ([`prune::delete_heap_batch`]); then (and otherwise)
+/// batches picked through the prune indexes run until one comes up short
+/// (nothing left that another prune does not hold).
 fn batches(ctx: &mut Context, cutoff: OffsetDateTime, size: u32, total: u64) -> Result<Run> {
     let bar = ctx.progress(total, "pruning sessions");
     let store = ctx.store()?;
-    let dialect = store.dialect();
-    let checkpoint_every = prune::checkpoint_every(size);
     let mut run = Run {
         deleted: 0,
         batches: 0,
         longest: std::time::Duration::ZERO,
     };
-    let mut since_checkpoint = 0;
     let solo = store::read(store, prune::claim_solo)?;
-    let result = loop {
-        let started = Instant::now();
-        let deleted =
-            match store::write_unaudited(store, |c| prune::delete_batch(c, cutoff, size, solo)) {
-                Ok(n) => n,
-                Err(e) => break Err(e),
-            };
-        let held = started.elapsed();
-        run.longest = run.longest.max(held);
-        if deleted > 0 {
-            run.batches += 1;
-            run.deleted += deleted;
-            bar.inc(deleted);
-        }
-        let last = deleted < u64::from(size);
-        since_checkpoint += 1;
-        if dialect == Dialect::Sqlite && (last || since_checkpoint >= checkpoint_every) {
-            since_checkpoint = 0;
-            if let Err(e) = store::read(store, |c| prune::checkpoint(c, last)) {
-                break Err(e);
-            }
-        }
-        if last {
-            break Ok(());
-        }
-        std::thread::sleep(prune::pause_after(dialect, held));
-    };
+    let mut result = Ok(());
+    if solo {
+        result = heap_walk(store, cutoff, size, (&bar, &mut run));
+    }
+    if result.is_ok() {
+        result = indexed(store, (cutoff, size, solo), (&bar, &mut run));
+    }
     bar.finish_and_clear();
     if solo {
         store::read(store, prune::release_solo)?;
@@ -181,5 +159,63 @@ fn batches(ctx: &mut Context, cutoff: OffsetDateTime, size: u32, total: u64) -> 
             run.deleted, run.batches
         ))),
         Err(e) => Err(e),
+    }
+}
+
+/// Counts one batch into the run.
+fn tally(run: &mut Run, bar: &indicatif::ProgressBar, deleted: u64, held: std::time::Duration) {
+    run.longest = run.longest.max(held);
+    if deleted > 0 {
+        run.batches += 1;
+        run.deleted += deleted;
+        bar.inc(deleted);
+    }
+}
+
+/// PostgreSQL, the only prune: batches in heap order to the end of the heap.
+fn heap_walk(
+    store: &mut dyn store::Store,
+    cutoff: OffsetDateTime,
+    size: u32,
+    (bar, run): (&indicatif::ProgressBar, &mut Run),
+) -> Result<()> {
+    let mut from = Some("(0,0)".to_owned());
+    while let Some(at) = from {
+        let started = Instant::now();
+        let (deleted, next) =
+            store::write_unaudited(store, |c| prune::delete_heap_batch(c, cutoff, size, &at))?;
+        tally(run, bar, deleted, started.elapsed());
+        from = next;
+    }
+    Ok(())
+}
+
+/// Batches picked through the prune indexes until one comes up short. On
+/// SQLite it checkpoints every few batches and pauses after each one, so
+/// waiting writers get the lock.
+fn indexed(
+    store: &mut dyn store::Store,
+    (cutoff, size, solo): (OffsetDateTime, u32, bool),
+    (bar, run): (&indicatif::ProgressBar, &mut Run),
+) -> Result<()> {
+    let dialect = store.dialect();
+    let checkpoint_every = prune::checkpoint_every(size);
+    let mut since_checkpoint = 0;
+    loop {
+        let started = Instant::now();
+        let deleted =
+            store::write_unaudited(store, |c| prune::delete_batch(c, cutoff, size, solo))?;
+        let held = started.elapsed();
+        tally(run, bar, deleted, held);
+        let last = deleted < u64::from(size);
+        since_checkpoint += 1;
+        if dialect == Dialect::Sqlite && (last || since_checkpoint >= checkpoint_every) {
+            since_checkpoint = 0;
+            store::read(store, |c| prune::checkpoint(c, last))?;
+        }
+        if last {
+            return Ok(());
+        }
+        std::thread::sleep(prune::pause_after(dialect, held));
     }
 }
