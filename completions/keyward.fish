@@ -41,6 +41,7 @@ complete -c keyward -n "__fish_keyward_needs_command" -f -a "roles" -d 'Manage r
 complete -c keyward -n "__fish_keyward_needs_command" -f -a "sessions" -d 'Log users in: signed access tokens, rotating refresh tokens, revocation'
 complete -c keyward -n "__fish_keyward_needs_command" -f -a "settings" -d 'Per-environment settings: versioned, encrypted when secret, importable'
 complete -c keyward -n "__fish_keyward_needs_command" -f -a "flags" -d 'Feature flags: defined once, switched per environment, percentage rollout and targeting'
+complete -c keyward -n "__fish_keyward_needs_command" -f -a "apikeys" -d 'API keys: shown once, scoped, allowlisted, rate limited, rotated with grace, verified, scanned for leaks'
 complete -c keyward -n "__fish_keyward_needs_command" -f -a "audit" -d 'Read and verify the tamper-evident audit trail'
 complete -c keyward -n "__fish_keyward_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c keyward -n "__fish_keyward_using_subcommand db; and not __fish_seen_subcommand_from init migrate status seed health rotate-key backup" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
@@ -925,6 +926,112 @@ yaml\t'One YAML document'"
 complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from export" -s y -l yes -d 'Proceed with destructive actions without asking'
 complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from export" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c keyward -n "__fish_keyward_using_subcommand flags; and __fish_seen_subcommand_from export" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and not __fish_seen_subcommand_from create list show revoke rotate verify scan" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and not __fish_seen_subcommand_from create list show revoke rotate verify scan" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and not __fish_seen_subcommand_from create list show revoke rotate verify scan" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and not __fish_seen_subcommand_from create list show revoke rotate verify scan" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and not __fish_seen_subcommand_from create list show revoke rotate verify scan" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and not __fish_seen_subcommand_from create list show revoke rotate verify scan" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and not __fish_seen_subcommand_from create list show revoke rotate verify scan" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and not __fish_seen_subcommand_from create list show revoke rotate verify scan" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and not __fish_seen_subcommand_from create list show revoke rotate verify scan" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and not __fish_seen_subcommand_from create list show revoke rotate verify scan" -f -a "create" -d 'Create a key and print it once (only its prefix and hash are stored)'
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and not __fish_seen_subcommand_from create list show revoke rotate verify scan" -f -a "list" -d 'List keys: active ones (a rotated key in its grace period too), or all with --all (never a key)'
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and not __fish_seen_subcommand_from create list show revoke rotate verify scan" -f -a "show" -d 'Show one key by id or prefix: grants, status, last use, failures, rotation links'
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and not __fish_seen_subcommand_from create list show revoke rotate verify scan" -f -a "revoke" -d 'Revoke a key by id or prefix: it stops verifying at once'
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and not __fish_seen_subcommand_from create list show revoke rotate verify scan" -f -a "rotate" -d 'Replace a key with a new one (same name, grants, allowlist, limit); the old one works until the grace period ends'
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and not __fish_seen_subcommand_from create list show revoke rotate verify scan" -f -a "verify" -d 'Check a key read from stdin (exit 0 valid, 5 with one reason)'
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and not __fish_seen_subcommand_from create list show revoke rotate verify scan" -f -a "scan" -d 'Find keyward keys and refresh tokens in files, directories or stdin, and report each one\'s status (exit 5 when one is active)'
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from create" -l user -d 'The user the key acts for: it holds only permissions they have, and stops working when they are disabled, locked or deleted' -r
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from create" -l permission -d 'A permission the key holds, RESOURCE:ACTION (repeatable)' -r
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from create" -l allow-ip -d 'A network the key may be used from: CIDR or bare address, IPv4 or IPv6 (repeatable; none: anywhere)' -r
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from create" -l rate-limit -d 'Successful verifications allowed per minute, N/min (none: no limit)' -r
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from create" -l expires-in -d 'The key stops working this long after creation (e.g. 90d; none: it does not expire)' -r
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from create" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from create" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from create" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from create" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from create" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from create" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from create" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from create" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from create" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from list" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from list" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from list" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from list" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from list" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from list" -l all -d 'Include revoked and expired keys'
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from list" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from show" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from show" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from show" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from show" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from show" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from show" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from show" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from revoke" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from revoke" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from revoke" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from revoke" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from revoke" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from revoke" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from revoke" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from revoke" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from revoke" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from rotate" -l grace -d 'How long the old key keeps working (0s: not at all) [default: 24h]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from rotate" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from rotate" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from rotate" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from rotate" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from rotate" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from rotate" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from rotate" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from rotate" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from rotate" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from verify" -l ip -d 'The client\'s IP address, checked against the key\'s allowlist' -r
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from verify" -l permission -d 'A permission the use needs, RESOURCE:ACTION' -r
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from verify" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from verify" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from verify" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from verify" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from verify" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from verify" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from verify" -l key-stdin -d 'Read the key as one line from stdin'
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from verify" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from verify" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from verify" -s V -l version -d 'Print version'
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from scan" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from scan" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from scan" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from scan" -l env -d 'Environment of settings [env: KEYWARD_ENV] [default: development]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from scan" -l actor -d 'Name recorded in the audit log [env: KEYWARD_ACTOR] [default: your login name]' -r
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from scan" -s o -l output -d 'Output format [env: KEYWARD_OUTPUT] [default: table]' -r -f -a "table\t'Tables for people'
+json\t'One JSON document'
+yaml\t'One YAML document'"
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from scan" -l revoke -d 'Revoke every active key (and the session of every active refresh token) found'
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from scan" -s y -l yes -d 'Proceed with destructive actions without asking'
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from scan" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c keyward -n "__fish_keyward_using_subcommand apikeys; and __fish_seen_subcommand_from scan" -s V -l version -d 'Print version'
 complete -c keyward -n "__fish_keyward_using_subcommand audit; and not __fish_seen_subcommand_from list show verify head export" -l database-url -d 'Database URL: sqlite:///abs.db, sqlite://rel.db, sqlite::memory:, postgres://user:pass@host:port/db?sslmode=… [env: DATABASE_URL]' -r
 complete -c keyward -n "__fish_keyward_using_subcommand audit; and not __fish_seen_subcommand_from list show verify head export" -l key-file -d 'Key file: one base64 key per line, the first active [env: KEYWARD_KEY_FILE; or DATABASE_ENCRYPTION_KEY]' -r -F
 complete -c keyward -n "__fish_keyward_using_subcommand audit; and not __fish_seen_subcommand_from list show verify head export" -l config -d 'YAML config file [env: KEYWARD_CONFIG] [default: config.yaml in the platform config dir]' -r -F
