@@ -96,7 +96,11 @@ pub(crate) fn run(ctx: &mut Context, args: ScanArgs) -> Result<Reply> {
     let why = if req.revoke {
         format!(
             "{} found: revoked now, but treat {} as leaked and replace {} where {} used",
-            plural(active as u64, "active key or token", "active keys or tokens"),
+            plural(
+                active as u64,
+                "active key or token",
+                "active keys or tokens"
+            ),
             if active == 1 { "it" } else { "them" },
             if active == 1 { "it" } else { "them" },
             if active == 1 { "it was" } else { "they were" },
@@ -104,7 +108,11 @@ pub(crate) fn run(ctx: &mut Context, args: ScanArgs) -> Result<Reply> {
     } else {
         format!(
             "{} found: revoke {} (`keyward apikeys scan --revoke`) and replace {} where used",
-            plural(active as u64, "active key or token", "active keys or tokens"),
+            plural(
+                active as u64,
+                "active key or token",
+                "active keys or tokens"
+            ),
             if active == 1 { "it" } else { "them" },
             if active == 1 { "it" } else { "them" },
         )

@@ -40,7 +40,7 @@ pub enum Kind {
 
 impl Kind {
     /// The length of a match of this kind.
-    pub fn len(self) -> usize {
+    pub fn token_len(self) -> usize {
         match self {
             Kind::ApiKey => token::KEY_LEN,
             Kind::RefreshToken => token::REFRESH_LEN,
@@ -127,7 +127,7 @@ pub fn find_in(
         }
         if let Some(kind) = match_start(&hay[at..], eof) {
             f(Match { at, kind });
-            next = at + kind.len();
+            next = at + kind.token_len();
         }
     }
     next
@@ -222,7 +222,7 @@ pub fn scan_stream(
         resume = find_in(&buf[..len], (resume, safe), eof, |m| {
             line += newlines(&buf[counted..m.at]);
             counted = m.at;
-            let token = String::from_utf8_lossy(&buf[m.at..m.at + m.kind.len()]);
+            let token = String::from_utf8_lossy(&buf[m.at..m.at + m.kind.token_len()]);
             f(Found {
                 kind: m.kind,
                 line,
@@ -355,7 +355,11 @@ mod tests {
         let text = format!("API_KEY=\"{k}\"\nx{r}.\nkeykw{k}");
         assert_eq!(
             kinds(&text),
-            vec![(9, Kind::ApiKey), (62, Kind::RefreshToken), (111, Kind::ApiKey)]
+            vec![
+                (9, Kind::ApiKey),
+                (62, Kind::RefreshToken),
+                (111, Kind::ApiKey)
+            ]
         );
     }
 
@@ -365,7 +369,12 @@ mod tests {
         for longer in [format!("{k}0"), format!("{r}z"), format!("{r}Z{k}")] {
             assert!(kinds(&longer).iter().all(|(at, _)| *at != 0), "{longer}");
         }
-        for ok in [format!("{k}_"), format!("{k}-x"), format!("{r}\n"), format!("{r}é")] {
+        for ok in [
+            format!("{k}_"),
+            format!("{k}-x"),
+            format!("{r}\n"),
+            format!("{r}é"),
+        ] {
             assert_eq!(kinds(&ok).len(), 1, "{ok}");
         }
         // Too short, a bad separator, a non-base62 byte inside.
@@ -413,7 +422,10 @@ mod tests {
         let r = refresh();
         // Every offset around a 128-byte chunk's edge, on line 3.
         for pad in 60..140 {
-            let text = format!("a\nb\n{}{k} {r}\nlast", "x ".repeat(pad / 2) + &"y".repeat(pad % 2));
+            let text = format!(
+                "a\nb\n{}{k} {r}\nlast",
+                "x ".repeat(pad / 2) + &"y".repeat(pad % 2)
+            );
             let got = stream(text.as_bytes(), 128);
             assert_eq!(got, vec![(3, k.clone()), (3, r.clone())], "pad {pad}");
             assert_eq!(stream(text.as_bytes(), CHUNK), got);
@@ -421,7 +433,10 @@ mod tests {
         // Lines counted across many chunks.
         let mut text = String::new();
         for i in 0..200 {
-            text.push_str(&format!("line {i} {}\n", if i % 37 == 5 { &k } else { "-" }));
+            text.push_str(&format!(
+                "line {i} {}\n",
+                if i % 37 == 5 { &k } else { "-" }
+            ));
         }
         let lines: Vec<u64> = stream(text.as_bytes(), 100).iter().map(|g| g.0).collect();
         assert_eq!(lines, vec![6, 43, 80, 117, 154, 191]);
@@ -437,7 +452,11 @@ mod tests {
         let k = format!("{body}{}", checksum(&body));
         for pad in 0..80 {
             let text = format!("{}{k}\n", "-".repeat(pad));
-            assert_eq!(stream(text.as_bytes(), 64), vec![(1, k.clone())], "pad {pad}");
+            assert_eq!(
+                stream(text.as_bytes(), 64),
+                vec![(1, k.clone())],
+                "pad {pad}"
+            );
         }
     }
 
@@ -450,7 +469,10 @@ mod tests {
         let done = scan_stream(&mut r, CHUNK, true, &mut |_| n += 1).unwrap();
         assert_eq!((done, n), (Scanned::Binary, 0));
         let mut r = text.as_bytes();
-        assert_eq!(scan_stream(&mut r, CHUNK, false, &mut |_| n += 1).unwrap(), Scanned::Text);
+        assert_eq!(
+            scan_stream(&mut r, CHUNK, false, &mut |_| n += 1).unwrap(),
+            Scanned::Text
+        );
         assert_eq!(n, 1);
         // A NUL past the probe does not make it binary.
         let late = format!("{}\0{k}", " ".repeat(BINARY_PROBE));
@@ -477,7 +499,10 @@ mod tests {
         assert_eq!(shown_prefix(Kind::ApiKey, &k), k[..11]);
         let r = refresh();
         assert_eq!(shown_prefix(Kind::RefreshToken, &r), "kwr_0abcDEFG…");
-        assert_eq!(serde_json::to_value(Kind::RefreshToken).unwrap(), "refresh_token");
+        assert_eq!(
+            serde_json::to_value(Kind::RefreshToken).unwrap(),
+            "refresh_token"
+        );
     }
 
     #[test]

@@ -422,7 +422,10 @@ pub fn scan(ctx: &mut Context, req: &ScanRequest) -> Result<ScanReport> {
                 },
                 Some(hash) => looked.get(hash).cloned().unwrap_or(UNKNOWN),
             };
-            let now = l.target.as_ref().is_some_and(|t| revoked.contains(t));
+            // Only an active finding was revoked now (a spent refresh token
+            // of a session revoked now was already dead).
+            let now = l.status == FoundStatus::Active
+                && l.target.as_ref().is_some_and(|t| revoked.contains(t));
             Finding {
                 file: h.file,
                 line: h.line,
@@ -436,4 +439,3 @@ pub fn scan(ctx: &mut Context, req: &ScanRequest) -> Result<ScanReport> {
         .collect();
     Ok(report)
 }
-
