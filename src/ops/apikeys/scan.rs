@@ -123,7 +123,9 @@ fn hit_of(file: &str, found: &finder::Found) -> Hit {
 /// Reads every path (checked to exist first: exit 3) or stdin into hits.
 fn read_all(req: &ScanRequest, report: &mut ScanReport) -> Result<Vec<Hit>> {
     for p in &req.paths {
-        if std::fs::metadata(p).is_err() && std::fs::symlink_metadata(p).is_err() {
+        // Only "not there" stops the scan; a path that cannot be read is
+        // reported as a warning when it is reached.
+        if matches!(std::fs::metadata(p), Err(e) if e.kind() == std::io::ErrorKind::NotFound) {
             return Err(Error::not_found(format!(
                 "no such file or directory: {}",
                 shown(&p.to_string_lossy())
