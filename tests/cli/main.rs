@@ -5,6 +5,7 @@ mod support;
 mod util;
 
 mod apikeys;
+mod apikeys_scan;
 mod audit;
 mod config;
 mod db;

@@ -11,6 +11,7 @@
 
 pub mod manage;
 pub mod repo;
+pub mod scan;
 
 use crate::domain::roles;
 use crate::error::{Error, Result};

@@ -70,7 +70,7 @@ pub struct Session {
     #[serde(with = "crate::output::rfc3339::option")]
     pub revoked_at: Option<OffsetDateTime>,
     /// Why: `revoked` (by an operator), `refresh_reuse`, `password_changed`,
-    /// `user_locked`, `user_disabled`, `revoke_all`.
+    /// `user_locked`, `user_disabled`, `revoke_all`, `leaked`.
     pub revoked_reason: Option<String>,
 }
 
@@ -156,6 +156,8 @@ pub enum RevokeReason {
     UserLocked,
     /// `users update --active false`.
     UserDisabled,
+    /// `apikeys scan --revoke`: its refresh token was found in a file or a stream.
+    Leaked,
 }
 
 impl RevokeReason {
@@ -168,6 +170,7 @@ impl RevokeReason {
             RevokeReason::PasswordChanged => "password_changed",
             RevokeReason::UserLocked => "user_locked",
             RevokeReason::UserDisabled => "user_disabled",
+            RevokeReason::Leaked => "leaked",
         }
     }
 }
@@ -192,6 +195,7 @@ mod tests {
             RevokeReason::PasswordChanged,
             RevokeReason::UserLocked,
             RevokeReason::UserDisabled,
+            RevokeReason::Leaked,
         ] {
             assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
         }

@@ -115,3 +115,47 @@ pub fn revoke_all(conn: &mut dyn Conn, stamp: Stamp<'_>, username: &str) -> Resu
         session_ids: ids,
     })
 }
+
+/// Where a leaked token was found (`apikeys scan --revoke`), for the audit event.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Leak<'a> {
+    /// The file (`-` for stdin).
+    pub file: &'a str,
+    /// The line, from 1.
+    pub line: u64,
+}
+
+#[derive(Serialize)]
+struct LeakedDetails<'a> {
+    username: &'a str,
+    reason: RevokeReason,
+    via: &'static str,
+    file: &'a str,
+    line: u64,
+}
+
+/// Revokes one session whose refresh token leaked (reason `leaked`) and
+/// records `session.revoke` with where it was found; returns false, changing
+/// and recording nothing, when it was already revoked.
+pub fn revoke_leaked(
+    conn: &mut dyn Conn,
+    stamp: Stamp<'_>,
+    (id, username): (SessionId, &str),
+    leak: Leak<'_>,
+) -> Result<bool> {
+    if !repo::revoke(conn, id, stamp.at, RevokeReason::Leaked)? {
+        return Ok(false);
+    }
+    audit::record(
+        conn,
+        stamp,
+        Event::new("session.revoke", "session", id.to_string()).details_of(&LeakedDetails {
+            username,
+            reason: RevokeReason::Leaked,
+            via: "scan",
+            file: leak.file,
+            line: leak.line,
+        }),
+    )?;
+    Ok(true)
+}
