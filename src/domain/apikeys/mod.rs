@@ -11,6 +11,7 @@
 
 pub mod manage;
 pub mod repo;
+pub mod verify;
 
 use crate::domain::roles;
 use crate::error::{Error, Result};
