@@ -4,6 +4,7 @@
 mod support;
 mod util;
 
+mod apikeys_verify;
 mod audit;
 mod config;
 mod db;

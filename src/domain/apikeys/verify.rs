@@ -183,14 +183,59 @@ fn owner_now(conn: &mut dyn Conn, user: UserId, now: OffsetDateTime) -> Result<O
     })
 }
 
-/// The key's permissions its owner still has (`resource:admin` held by the
-/// owner covers the key's read, write and delete).
+/// The key's permissions its owner still has: each one the owner holds
+/// (`resource:admin` held by the owner covers the key's read, write and
+/// delete); of a key's `resource:admin` the owner no longer holds, the read,
+/// write and delete the owner still has. Sorted.
 fn effective(key: &[String], owner: &[String]) -> Result<Vec<String>> {
     let mut out = Vec::with_capacity(key.len());
     for p in key {
         if grants(owner, p)? {
             out.push(p.clone());
+        } else if let Some(resource) = p.strip_suffix(":admin") {
+            for action in ["read", "write", "delete"] {
+                let implied = format!("{resource}:{action}");
+                if grants(owner, &implied)? {
+                    out.push(implied);
+                }
+            }
         }
     }
+    out.sort();
+    out.dedup();
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn effective_permissions_are_what_both_hold() {
+        let key = v(&["flags:read", "settings:admin"]);
+        assert_eq!(
+            effective(&key, &v(&["flags:admin", "settings:admin"])).unwrap(),
+            v(&["flags:read", "settings:admin"])
+        );
+        assert_eq!(
+            effective(&key, &v(&["settings:read", "settings:delete"])).unwrap(),
+            v(&["settings:delete", "settings:read"])
+        );
+        assert!(effective(&key, &[]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn offline_refusals() {
+        let made = token::new_api_key().unwrap();
+        assert!(offline(&made.key).is_none());
+        assert_eq!(offline("kw_nope").unwrap().reason, Reason::Malformed);
+        let mut bad = made.key.to_string();
+        let last = bad.pop().unwrap();
+        bad.push(if last == '0' { '1' } else { '0' });
+        assert_eq!(offline(&bad).unwrap().reason, Reason::BadChecksum);
+    }
 }
