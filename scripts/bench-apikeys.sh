@@ -69,23 +69,23 @@ bench() {
 }
 
 # A fresh database at URL $1 with a user and two keys; writes the keys to
-# $WORK/service.key and $WORK/user.key.
+# $WORK/$2-service.key and $WORK/$2-user.key.
 setup() {
-  local url=$1
+  local url=$1 label=$2
   "$KW" --database-url "$url" db init >/dev/null 2>&1
   echo 'correct horse battery staple 9' |
     "$KW" --database-url "$url" users add alice --email alice@example.com \
       --role developer --password-stdin >/dev/null 2>&1
   "$KW" --database-url "$url" apikeys create gateway --permission settings:read \
-    --allow-ip 10.0.0.0/8 -o json 2>/dev/null | field key >"$WORK/service.key"
+    --allow-ip 10.0.0.0/8 -o json 2>/dev/null | field key >"$WORK/$label-service.key"
   "$KW" --database-url "$url" apikeys create alice-ci --user alice \
     --permission settings:read --allow-ip 10.0.0.0/8 -o json 2>/dev/null |
-    field key >"$WORK/user.key"
+    field key >"$WORK/$label-user.key"
   # The figures mean nothing unless the keys verify.
   "$KW" --database-url "$url" apikeys verify --key-stdin --ip 10.1.2.3 \
-    --permission settings:read <"$WORK/service.key" >/dev/null 2>&1
+    --permission settings:read <"$WORK/$label-service.key" >/dev/null 2>&1
   "$KW" --database-url "$url" apikeys verify --key-stdin --ip 10.1.2.3 \
-    --permission settings:read <"$WORK/user.key" >/dev/null 2>&1
+    --permission settings:read <"$WORK/$label-user.key" >/dev/null 2>&1
 }
 
 # verify of both keys and db health at $1, labelled $2; prints the difference.
@@ -93,8 +93,8 @@ compare() {
   local url=$1 label=$2
   local v=(--database-url "$url" apikeys verify --key-stdin --ip 10.1.2.3 --permission settings:read)
   bench "$label-db-health" "" "$KW" --database-url "$url" db health
-  bench "$label-verify-service-key" "$WORK/service.key" "$KW" "${v[@]}"
-  bench "$label-verify-user-key" "$WORK/user.key" "$KW" "${v[@]}"
+  bench "$label-verify-service-key" "$WORK/$label-service.key" "$KW" "${v[@]}"
+  bench "$label-verify-user-key" "$WORK/$label-user.key" "$KW" "${v[@]}"
   python3 - "$WORK" "$label" <<'EOF'
 import json, sys
 work, label = sys.argv[1], sys.argv[2]
@@ -109,12 +109,12 @@ EOF
 
 if [[ $WHICH == sqlite || $WHICH == all ]]; then
   echo "SQLite ($WORK/bench.db)"
-  setup "sqlite://$WORK/bench.db"
+  setup "sqlite://$WORK/bench.db" sqlite
   compare "sqlite://$WORK/bench.db" sqlite
   # A mistyped key: the last character changed, so the checksum fails.
   python3 - "$WORK" <<'EOF'
 import sys
-k = open(f"{sys.argv[1]}/service.key").read().strip()
+k = open(f"{sys.argv[1]}/sqlite-service.key").read().strip()
 open(f"{sys.argv[1]}/bad.key", "w").write(k[:-1] + ("A" if k[-1] != "A" else "B") + "\n")
 EOF
   # (The refusal's exit code is 5: check it once, then let hyperfine ignore it.)
@@ -132,7 +132,7 @@ if [[ $WHICH == postgres || $WHICH == all ]]; then
   admin="$PGURL/postgres?sslmode=disable"
   psql "$admin" -qc 'DROP DATABASE IF EXISTS kwbench_apikeys' -c 'CREATE DATABASE kwbench_apikeys' >/dev/null
   echo "PostgreSQL ($PGURL/kwbench_apikeys)"
-  setup "$db"
+  setup "$db" postgres
   compare "$db" postgres
   psql "$admin" -qc 'DROP DATABASE kwbench_apikeys' >/dev/null
 fi

@@ -58,12 +58,12 @@ fn words(refused: &crate::domain::apikeys::verify::Refused) -> String {
         .map(|p| format!("API key {p}"))
         .unwrap_or_else(|| "the key".to_owned());
     let hint = match refused.reason {
-        Reason::Malformed => "an API key is kw_, 8 letters or digits, _, then 38 letters and digits (50 characters)".to_owned(),
+        Reason::Malformed => "an API key is kw_, 8 letters or digits, _, then 38 letters and digits, 50 characters in all".to_owned(),
         Reason::BadChecksum => "its checksum does not match: it was mistyped or truncated".to_owned(),
-        Reason::Unknown => "no key here has it (revoked keys stay listed; a deleted owner's keys are gone)".to_owned(),
+        Reason::Unknown => "no key in this database matches it (a deleted user's keys are deleted with them)".to_owned(),
         Reason::Revoked => format!("{key} was revoked (or rotated and past its grace period): use its replacement"),
         Reason::Expired => format!("{key} has expired: create a new one"),
-        Reason::IpNotAllowed => format!("{key} is limited to certain networks and this use is not from one (pass --ip with the client's address)"),
+        Reason::IpNotAllowed => format!("{key} may be used only from its allowed networks, and --ip is not in them (or was not given)"),
         Reason::PermissionAbsent => format!("{key}, or its owner now, does not hold the permission asked for"),
         Reason::OwnerInactive => format!("the owner of {key} is disabled, locked by an operator, or gone"),
         Reason::RateLimited => format!(
@@ -71,5 +71,5 @@ fn words(refused: &crate::domain::apikeys::verify::Refused) -> String {
             refused.retry_after.unwrap_or(60)
         ),
     };
-    format!("API key refused: {} ({hint})", refused.reason.as_str())
+    format!("API key refused: {}: {hint}", refused.reason.as_str())
 }
