@@ -9,6 +9,7 @@ mod backup;
 pub mod migrate;
 pub mod postgres;
 pub mod sqlite;
+mod sqlite_hot;
 pub mod target;
 
 use crate::error::{Error, Result};
@@ -328,7 +329,7 @@ pub trait Store: Send {
     /// commits durable to a later process. SQLite: no checkpoint when the
     /// connection closes (its fsyncs and the WAL's removal and re-creation
     /// were most of a cold verify's time); the WAL is checkpointed and
-    /// truncated once it passes `sqlite::HOT_WAL_BYTES`. Commits stay atomic;
+    /// truncated once it passes 256 KiB (`store/sqlite_hot.rs`). Commits stay atomic;
     /// as with `synchronous = NORMAL`, a power cut may lose the last ones.
     fn hot_path(&mut self) {}
 }

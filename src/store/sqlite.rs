@@ -8,7 +8,6 @@ use super::migrate::{self, HISTORY_TABLE};
 use super::{Access, Conn, Dialect, MigrationState, Row, SqliteLocation, Store, Value};
 use crate::error::{Error, Result};
 use r2d2_sqlite::SqliteConnectionManager;
-use rusqlite::config::DbConfig;
 use rusqlite::{ErrorCode, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -32,9 +31,6 @@ pub struct SqliteStore {
     /// [`Store::hot_path`]: no checkpoint on close, a short WAL.
     hot: bool,
 }
-
-/// The WAL size past which a hot-path writer checkpoints and truncates it.
-pub const HOT_WAL_BYTES: u64 = 256 * 1024;
 
 impl SqliteStore {
     /// Opens (or, with `create`, creates) the database. A file that is not
@@ -387,28 +383,6 @@ impl Conn for SqliteConn<'_> {
     }
 }
 
-impl SqliteStore {
-    /// After a hot-path commit ([`Store::hot_path`]): once the WAL has grown
-    /// past [`HOT_WAL_BYTES`], checkpoints it and truncates it, unless another
-    /// connection is busy (then a later process does). Each process rebuilds
-    /// the WAL index and forgets what was checkpointed, so without this the
-    /// WAL would only grow, and every process would read all of it.
-    fn trim_wal(&self, c: &rusqlite::Connection) {
-        let Some(path) = &self.path else { return };
-        let mut wal = path.clone().into_os_string();
-        wal.push("-wal");
-        if std::fs::metadata(&wal).map_or(true, |m| m.len() < HOT_WAL_BYTES) {
-            return;
-        }
-        // Best effort: the commit is done; a checkpoint that fails or finds
-        // the database busy leaves the WAL for the next one.
-        if c.busy_timeout(Duration::ZERO).is_ok() {
-            let _ = c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
-            let _ = c.busy_timeout(BUSY_TIMEOUT);
-        }
-    }
-}
-
 impl Store for SqliteStore {
     fn dialect(&self) -> Dialect {
         Dialect::Sqlite
@@ -472,9 +446,7 @@ impl Store for SqliteStore {
         let pooled = self.conn()?;
         let hot = self.hot && !self.read_only && self.path.is_some();
         if hot {
-            pooled
-                .set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
-                .map_err(map_err)?;
+            super::sqlite_hot::no_checkpoint_on_close(&pooled).map_err(map_err)?;
         }
         let begin = match access {
             Access::Read => "BEGIN DEFERRED",
@@ -492,8 +464,8 @@ impl Store for SqliteStore {
                     let _ = pooled.execute_batch("ROLLBACK");
                     map_err(e)
                 })?;
-                if hot {
-                    self.trim_wal(&pooled);
+                if let (true, Some(path)) = (hot, &self.path) {
+                    super::sqlite_hot::trim_wal(path, &pooled, BUSY_TIMEOUT);
                 }
                 Ok(())
             }
