@@ -28,6 +28,8 @@ pub struct SqliteStore {
     path: Option<PathBuf>,
     read_only: bool,
     failure: OpenFailure,
+    /// [`Store::hot_path`]: no checkpoint on close, a short WAL.
+    hot: bool,
 }
 
 impl SqliteStore {
@@ -100,6 +102,7 @@ impl SqliteStore {
             path,
             read_only,
             failure,
+            hot: false,
         };
         if memory {
             // A private in-memory database starts empty every time: migrate it now.
@@ -441,6 +444,10 @@ impl Store for SqliteStore {
             return Err(self.read_only_error("this command writes to it"));
         }
         let pooled = self.conn()?;
+        let hot = self.hot && !self.read_only && self.path.is_some();
+        if hot {
+            super::sqlite_hot::no_checkpoint_on_close(&pooled).map_err(map_err)?;
+        }
         let begin = match access {
             Access::Read => "BEGIN DEFERRED",
             // SQLite has one writer at a time: BEGIN IMMEDIATE is the chain lock too.
@@ -452,10 +459,16 @@ impl Store for SqliteStore {
             audited: access == Access::Write,
         });
         match result {
-            Ok(()) => pooled.execute_batch("COMMIT").map_err(|e| {
-                let _ = pooled.execute_batch("ROLLBACK");
-                map_err(e)
-            }),
+            Ok(()) => {
+                pooled.execute_batch("COMMIT").map_err(|e| {
+                    let _ = pooled.execute_batch("ROLLBACK");
+                    map_err(e)
+                })?;
+                if let (true, Some(path)) = (hot, &self.path) {
+                    super::sqlite_hot::trim_wal(path, &pooled, BUSY_TIMEOUT);
+                }
+                Ok(())
+            }
             Err(e) => {
                 // The rollback's own failure would hide the real error; the
                 // connection is discarded by SQLite's autocommit reset anyway.
@@ -463,6 +476,10 @@ impl Store for SqliteStore {
                 Err(e)
             }
         }
+    }
+
+    fn hot_path(&mut self) {
+        self.hot = true;
     }
 
     fn backup(&mut self, dest: &Path) -> Result<u64> {

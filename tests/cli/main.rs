@@ -6,6 +6,7 @@ mod util;
 
 mod apikeys;
 mod apikeys_scan;
+mod apikeys_verify;
 mod audit;
 mod config;
 mod db;

@@ -12,6 +12,7 @@
 pub mod manage;
 pub mod repo;
 pub mod scan;
+pub mod verify;
 
 use crate::domain::roles;
 use crate::error::{Error, Result};
