@@ -343,3 +343,27 @@ cli_test! {
         audit_and_health_pass(env);
     }
 }
+
+cli_test! {
+    /// A table spanning many storage pages, expired and live sessions
+    /// interleaved (a PostgreSQL prune running alone walks the heap page by
+    /// page): every expired one goes, every live one stays, and batches keep
+    /// to --batch-size across page boundaries.
+    fn many_pages_interleaved(env) {
+        env.init();
+        add_alice(env);
+        for round in 0..4 {
+            bulk_ended(env, 700, &format!("ended{round}"));
+            bulk(env, 50, &format!("live{round}"), ("'2031-01-01T00:00:00.000000Z'", "'2031-01-01T00:00:00.000000Z'", "NULL"));
+        }
+        at(env, "2030-01-01T01:00:00Z");
+        let done = prune(env, &["--batch-size", "300", "-y"]).ok().json();
+        assert_eq!((done["deleted"].as_u64(), done["batches"].as_u64()), (Some(2800), Some(10)));
+        assert_eq!(sessions_left(env), 200);
+        assert_eq!(
+            sql_int(env, "SELECT COUNT(*) FROM sessions WHERE access_jti LIKE 'live%'"),
+            200
+        );
+        prune(env, &["-y"]).ok().stderr_has("nothing to prune");
+    }
+}

@@ -15,9 +15,9 @@
 //! UPDATE SKIP LOCKED`, so prunes running at once on several hosts take
 //! disjoint rows, each row is deleted once, and each run counts only the rows
 //! its own statements deleted. A PostgreSQL prune that finds itself alone
-//! (the prune advisory lock, [`claim_solo`]) first walks the heap in order
-//! instead ([`delete_heap_batch`]), which reads each row where it lies rather
-//! than through an index, then finishes with indexed batches. On SQLite writers take turns (`BEGIN IMMEDIATE`): the caller
+//! (the prune advisory lock, [`claim_solo`]) walks the heap in order instead
+//! ([`delete_heap_batch`]), which reads each row where it lies rather than
+//! through an index. On SQLite writers take turns (`BEGIN IMMEDIATE`): the caller
 //! checkpoints every few batches ([`checkpoint`]) and pauses after each
 //! ([`pause_after`]), which leaves the lock free long enough for a waiting
 //! writer's busy handler to get it.
@@ -96,24 +96,14 @@ pub fn count(conn: &mut dyn Conn, cutoff: OffsetDateTime) -> Result<Candidates> 
 /// transaction holds (another prune's batch), and deleted by their `ctid`
 /// (no second look-up by id); SQLite has no FOR UPDATE, its writers being
 /// serialised by `BEGIN IMMEDIATE`, and `id` is the rowid.
-fn delete_some(
-    conn: &mut dyn Conn,
-    (rows, solo): (&str, bool),
-    cutoff: OffsetDateTime,
-    limit: u64,
-) -> Result<u64> {
+fn delete_some(conn: &mut dyn Conn, rows: &str, cutoff: OffsetDateTime, limit: u64) -> Result<u64> {
     if limit == 0 {
         return Ok(0);
     }
-    // A prune that holds the prune lock ([`claim_solo`]) is the only one: it
-    // deletes without locking each row first (about a third faster). A
-    // concurrent writer changing one of those rows moves it to a new ctid,
-    // which the DELETE then skips; the next run deletes it.
-    let lock = if solo { "" } else { " FOR UPDATE SKIP LOCKED" };
     let sql = match conn.dialect() {
         Dialect::Postgres => format!(
             "DELETE FROM sessions WHERE ctid = ANY(ARRAY(\
-             SELECT ctid {rows} LIMIT $2{lock}))"
+             SELECT ctid {rows} LIMIT $2 FOR UPDATE SKIP LOCKED))"
         ),
         Dialect::Sqlite => format!("DELETE FROM sessions WHERE id IN (SELECT id {rows} LIMIT $2)"),
     };
@@ -124,17 +114,13 @@ fn delete_some(
 /// Deletes one batch of at most `size` sessions that may go at `cutoff`:
 /// ended ones first, then revoked ones to fill the batch. Returns how many
 /// rows this transaction deleted; fewer than `size` means no row is left
-/// that another transaction does not hold.
-pub fn delete_batch(
-    conn: &mut dyn Conn,
-    cutoff: OffsetDateTime,
-    size: u32,
-    solo: bool,
-) -> Result<u64> {
+/// that another transaction does not hold. (A PostgreSQL prune that is the
+/// only one deletes with [`delete_heap_batch`] instead.)
+pub fn delete_batch(conn: &mut dyn Conn, cutoff: OffsetDateTime, size: u32) -> Result<u64> {
     settle(conn)?;
     let size = u64::from(size);
-    let ended = delete_some(conn, (ENDED, solo), cutoff, size)?;
-    let revoked = delete_some(conn, (REVOKED, solo), cutoff, size.saturating_sub(ended))?;
+    let ended = delete_some(conn, ENDED, cutoff, size)?;
+    let revoked = delete_some(conn, REVOKED, cutoff, size.saturating_sub(ended))?;
     Ok(ended + revoked)
 }
 
@@ -160,15 +146,16 @@ fn tid_after(tid: &str) -> Result<String> {
 /// PostgreSQL, a prune that is the only one ([`claim_solo`]): deletes the
 /// next `size` sessions that may go at `cutoff` in heap order from `from`
 /// (a ctid, `(0,0)` at first), and returns how many went and where the next
-/// batch starts (`None`: the heap is done). The batch first finds its last
-/// row (a TID range scan that reads the heap in order from `from`, stopping
-/// at the `size`-th row that may go), then deletes the range up to it (a
-/// second TID range scan over the same, now cached, blocks): each row is
-/// read twice in heap order instead of being looked up through the ends
-/// index, which made a batch about twice as slow per row as one `DELETE` of
-/// everything. A row a concurrent writer changes meanwhile is re-checked on
-/// its new version (outside the range, or no longer matching); the indexed
-/// batches that follow ([`delete_batch`]) catch what moved.
+/// batch starts (`None`: the heap is done). The batch first finds the rows
+/// it will take (a TID range scan that reads the heap in order from `from`
+/// and stops at the `size`-th row that may go, keeping only their count and
+/// the last one's ctid), then deletes the range up to that row (a second
+/// TID range scan over the same, now cached, blocks): each row is read where
+/// it lies instead of being looked up through the ends index, which made a
+/// batch about twice as slow per row as one `DELETE` of everything. A row a
+/// concurrent writer changes meanwhile is re-checked on its new version
+/// (outside the range, or no longer matching); a row moved behind the walk
+/// is left for the next run.
 pub fn delete_heap_batch(
     conn: &mut dyn Conn,
     cutoff: OffsetDateTime,
@@ -176,36 +163,23 @@ pub fn delete_heap_batch(
     from: &str,
 ) -> Result<(u64, Option<String>)> {
     settle(conn)?;
-    let last = conn.query_opt(
+    let found = conn.query_one(
         &format!(
-            "SELECT ctid::text AS at FROM sessions WHERE ctid >= $2::text::tid AND {MAY_GO} \
-             OFFSET $3 LIMIT 1"
+            "SELECT COUNT(*) AS n, MAX(ctid)::text AS last FROM (SELECT ctid FROM sessions \
+             WHERE ctid >= $2::text::tid AND {MAY_GO} LIMIT $3) picked"
         ),
-        &[
-            cutoff.into(),
-            from.into(),
-            i64::from(size.max(1) - 1).into(),
-        ],
+        &[cutoff.into(), from.into(), i64::from(size).into()],
     )?;
-    match last {
-        Some(row) => {
-            let at = row.text("at")?;
-            let n = conn.execute(
-                &format!(
-                    "DELETE FROM sessions WHERE ctid >= $2::text::tid AND ctid <= $3::text::tid AND {MAY_GO}"
-                ),
-                &[cutoff.into(), from.into(), at.as_str().into()],
-            )?;
-            Ok((n, Some(tid_after(&at)?)))
-        }
-        None => {
-            let n = conn.execute(
-                &format!("DELETE FROM sessions WHERE ctid >= $2::text::tid AND {MAY_GO}"),
-                &[cutoff.into(), from.into()],
-            )?;
-            Ok((n, None))
-        }
-    }
+    let Some(last) = found.opt_text("last")? else {
+        return Ok((0, None));
+    };
+    let deleted = conn.execute(
+        &format!("DELETE FROM sessions WHERE ctid >= $2::text::tid AND ctid <= $3::text::tid AND {MAY_GO}"),
+        &[cutoff.into(), from.into(), last.as_str().into()],
+    )?;
+    // Fewer than a batch from `from` on: that was the end of the heap.
+    let more = found.int("n")? >= i64::from(size);
+    Ok((deleted, if more { Some(tid_after(&last)?) } else { None }))
 }
 
 /// The advisory-lock class of `sessions prune` on PostgreSQL (keyed, like

@@ -128,10 +128,10 @@ struct Run {
     longest: std::time::Duration,
 }
 
-/// Deletes batch after batch. A PostgreSQL prune that is the only one walks
-/// the heap first ([`prune::delete_heap_batch`]); then (and otherwise)
-/// batches picked through the prune indexes run until one comes up short
-/// (nothing left that another prune does not hold).
+/// Deletes batch after batch: a PostgreSQL prune that is the only one walks
+/// the heap ([`prune::delete_heap_batch`]); otherwise batches picked through
+/// the prune indexes run until one comes up short (nothing left that
+/// another prune does not hold).
 fn batches(ctx: &mut Context, cutoff: OffsetDateTime, size: u32, total: u64) -> Result<Run> {
     let bar = ctx.progress(total, "pruning sessions");
     let store = ctx.store()?;
@@ -141,13 +141,14 @@ fn batches(ctx: &mut Context, cutoff: OffsetDateTime, size: u32, total: u64) -> 
         longest: std::time::Duration::ZERO,
     };
     let solo = store::read(store, prune::claim_solo)?;
-    let mut result = Ok(());
-    if solo {
-        result = heap_walk(store, cutoff, size, (&bar, &mut run));
-    }
-    if result.is_ok() {
-        result = indexed(store, (cutoff, size, solo), (&bar, &mut run));
-    }
+    // Alone on PostgreSQL: the heap walk takes everything (a row a concurrent
+    // writer moved behind it waits for the next run: an indexed pass after
+    // it would first step over every index entry of the rows just deleted).
+    let result = if solo {
+        heap_walk(store, cutoff, size, (&bar, &mut run))
+    } else {
+        indexed(store, (cutoff, size), (&bar, &mut run))
+    };
     bar.finish_and_clear();
     if solo {
         store::read(store, prune::release_solo)?;
@@ -195,7 +196,7 @@ fn heap_walk(
 /// waiting writers get the lock.
 fn indexed(
     store: &mut dyn store::Store,
-    (cutoff, size, solo): (OffsetDateTime, u32, bool),
+    (cutoff, size): (OffsetDateTime, u32),
     (bar, run): (&indicatif::ProgressBar, &mut Run),
 ) -> Result<()> {
     let dialect = store.dialect();
@@ -203,8 +204,7 @@ fn indexed(
     let mut since_checkpoint = 0;
     loop {
         let started = Instant::now();
-        let deleted =
-            store::write_unaudited(store, |c| prune::delete_batch(c, cutoff, size, solo))?;
+        let deleted = store::write_unaudited(store, |c| prune::delete_batch(c, cutoff, size))?;
         let held = started.elapsed();
         tally(run, bar, deleted, held);
         let last = deleted < u64::from(size);
