@@ -2,11 +2,12 @@
 
 use crate::context::Context;
 use crate::domain::apikeys::Reason;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::ops::apikeys::verify as ops;
 use crate::output::Reply;
 use crate::secret;
 use clap::Args;
+use zeroize::Zeroizing;
 
 /// `apikeys verify`.
 #[derive(Debug, Args)]
@@ -27,7 +28,14 @@ pub(crate) fn run(ctx: &mut Context, args: VerifyArgs) -> Result<Reply> {
         ip: args.ip,
         permission: args.permission,
     })?;
-    let key = secret::token(args.key_stdin, "API key", "--key-stdin")?;
+    // What a client sent is checked, not trusted: nothing on the line, a line
+    // too long or not UTF-8 is a malformed key (exit 5, with its JSON), not a
+    // usage error. Without --key-stdin and a terminal it stays exit 2.
+    let key = match secret::token(args.key_stdin, "API key", "--key-stdin") {
+        Ok(key) => key,
+        Err(e) if args.key_stdin && e.kind() == ErrorKind::Invalid => Zeroizing::new(String::new()),
+        Err(e) => return Err(e),
+    };
     match ops::verify(ctx, &flags, &key)? {
         Ok(valid) => {
             let owner = match &valid.owner {

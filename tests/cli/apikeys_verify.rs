@@ -390,8 +390,10 @@ cli_test! {
 
         env.run(&["users", "update", "alice", "--active", "false"]).ok();
         assert_eq!(reason(env, &key, &[]), "owner_inactive");
-        // The owner's state comes before the IP and permission checks.
-        assert_eq!(reason(env, &key, &["--permission", "users:delete"]), "owner_inactive");
+        // The IP and permission checks come before the owner's state (the
+        // issue's order): a permission the key lacks is that, whoever owns it.
+        assert_eq!(reason(env, &key, &["--permission", "users:delete"]), "permission_absent");
+        assert_eq!(reason(env, &key, &["--permission", "settings:read"]), "owner_inactive");
         env.run(&["users", "update", "alice", "--active", "true"]).ok();
         valid(env, &key, &[]);
 
@@ -408,7 +410,7 @@ cli_test! {
         assert_eq!(user["lock_reason"], "failed_attempts");
         valid(env, &key, &["--permission", "settings:read"]);
         let shown = show(env, prefix(&key));
-        assert_eq!(shown["failure_count"], 3);
+        assert_eq!(shown["failure_count"], 4);
         assert_eq!(shown["last_failure_reason"], "owner_inactive");
 
         env.run(&["users", "delete", "alice", "--yes"]).ok();
@@ -522,15 +524,77 @@ cli_test! {
 
 cli_test! {
     /// The key comes from stdin only: without --key-stdin and no terminal,
-    /// exit 2; an empty line is exit 2 too.
+    /// exit 2. What a client sent is judged, not a usage error: nothing, a
+    /// blank line, a line too long for a key or not UTF-8 is `malformed`.
     fn key_comes_from_stdin(env) {
         env.init();
         let (key, _) = create(env, "ci", &[]);
         env.run(&["apikeys", "verify", "-o", "json"]).code(2).stderr_has("--key-stdin");
         env.run_with_stdin(&["apikeys", "verify", "-o", "json"], Some(&format!("{key}\n"))).code(2);
-        env.run_with_stdin(&["apikeys", "verify", "--key-stdin"], Some("\n")).code(2);
+        let long = "k".repeat(20_000);
+        for sent in ["", "\n", "   \n", long.as_str()] {
+            let out = refused(env.run_with_stdin(&["apikeys", "verify", "--key-stdin", "-o", "json"], Some(sent)), &key);
+            assert_eq!(out["reason"], "malformed", "{sent:?}");
+        }
         // Surrounding whitespace is trimmed.
         env.run_with_stdin(&["apikeys", "verify", "--key-stdin"], Some(&format!("  {key}  \r\n"))).ok();
         assert_eq!(show(env, prefix(&key))["failure_count"], 0);
+    }
+}
+
+cli_test! {
+    /// Two hosts whose clocks are two seconds apart across the turn of a
+    /// minute share one window: the one behind counts against the window the
+    /// other started instead of resetting it, so the limit holds.
+    fn rate_window_never_moves_back(env) {
+        env.init();
+        at(env, T0);
+        let (key, _) = create(env, "skewed", &["--rate-limit", "2/min"]);
+        let mut passed = 0;
+        for i in 0..20 {
+            at(env, if i % 2 == 0 { "2030-03-01T00:00:59Z" } else { "2030-03-01T00:01:01Z" });
+            if verify(env, &key, &[]).code == 0 {
+                passed += 1;
+            }
+        }
+        // At most 2 in the 00:00 window and 2 in the 00:01 window.
+        assert!(passed <= 4, "{passed} of 20 passed");
+        // A window stored far ahead (a clock far off, a row edited by hand)
+        // is replaced rather than blocking the key until then.
+        env.sql(&format!(
+            "UPDATE api_keys SET rate_window_start = {}, rate_window_count = 2 WHERE key_prefix = '{}'",
+            if env.db.schema().is_some() { "'2999-01-01T00:00:00Z'" } else { "'2999-01-01T00:00:00.000000Z'" },
+            prefix(&key)
+        ))
+        .unwrap();
+        at(env, "2030-03-01T00:05:00Z");
+        valid(env, &key, &[]);
+    }
+}
+
+cli_test! {
+    /// An IPv4-mapped IPv6 network given to --allow-ip is the IPv4 network.
+    fn mapped_networks_are_ipv4(env) {
+        env.init();
+        let (key, out) = create(env, "mapped", &["--allow-ip", "::ffff:10.0.0.0/104"]);
+        assert_eq!(out["allowed_ips"], serde_json::json!(["10.0.0.0/8"]));
+        valid(env, &key, &["--ip", "10.1.2.3"]);
+        valid(env, &key, &["--ip", "::ffff:10.1.2.3"]);
+        assert_eq!(reason(env, &key, &["--ip", "11.1.2.3"]), "ip_not_allowed");
+        env.run(&["apikeys", "create", "octal", "--allow-ip", "010.0.0.0/8"]).code(2);
+    }
+}
+
+cli_test! {
+    /// A row edited behind keyward's back is reported naming the key.
+    fn a_broken_row_is_named(env) {
+        env.init();
+        let (key, out) = create(env, "broken", &[]);
+        let id = out["id"].as_i64().unwrap();
+        env.sql(&format!("UPDATE api_keys SET permissions = '[1]' WHERE id = {id}")).unwrap();
+        let run = env.run(&["apikeys", "list"]);
+        assert_eq!(run.code, 8, "{}", run.stderr);
+        assert!(run.stderr.contains(&format!("API key {id} ({})", prefix(&key))), "{}", run.stderr);
+        assert_eq!(verify(env, &key, &[]).code, 8);
     }
 }

@@ -226,18 +226,44 @@ pub fn parse_rate_limit(s: &str) -> Result<u32> {
 
 /// Parses one `--allow-ip`: a CIDR network (IPv4 or IPv6) or a bare address
 /// (a /32 or /128). Host bits are cleared (`10.1.2.3/8` is `10.0.0.0/8`);
-/// an IPv4-mapped IPv6 address is the IPv4 address.
+/// an IPv4-mapped IPv6 address or network (`::ffff:10.0.0.0/104`) is the
+/// IPv4 one (`10.0.0.0/8`), as `verify --ip` reads a mapped address. The
+/// address is read by the standard parser (no octal-looking `010.0.0.0`)
+/// and the prefix length is plain decimal.
 pub fn parse_network(s: &str) -> Result<IpNet> {
-    let t = s.trim();
-    if let Ok(addr) = t.parse::<IpAddr>() {
-        return Ok(IpNet::from(addr.to_canonical()));
-    }
-    t.parse::<IpNet>().map(|n| n.trunc()).map_err(|_| {
+    let bad = || {
         Error::invalid(format!(
             "invalid --allow-ip {}: give an IPv4 or IPv6 address or CIDR network (e.g. 203.0.113.0/24, 2001:db8::/32)",
             crate::ident::shown(s)
         ))
-    })
+    };
+    let t = s.trim();
+    let (addr, len) = match t.split_once('/') {
+        Some((a, l)) => (a, Some(l)),
+        None => (t, None),
+    };
+    let addr = addr.parse::<IpAddr>().map_err(|_| bad())?;
+    let len = match len {
+        None => None,
+        Some(l)
+            if !l.is_empty()
+                && l.len() <= 3
+                && l.bytes().all(|b| b.is_ascii_digit())
+                && (l == "0" || !l.starts_with('0')) =>
+        {
+            Some(l.parse::<u8>().map_err(|_| bad())?)
+        }
+        Some(_) => return Err(bad()),
+    };
+    let net = match (addr, len) {
+        (a, None) => IpNet::from(a.to_canonical()),
+        (IpAddr::V6(v6), Some(l)) if l >= 96 && v6.to_ipv4_mapped().is_some() => {
+            let v4 = v6.to_ipv4_mapped().ok_or_else(bad)?;
+            IpNet::new(IpAddr::V4(v4), l - 96).map_err(|_| bad())?
+        }
+        (a, Some(l)) => IpNet::new(a, l).map_err(|_| bad())?,
+    };
+    Ok(net.trunc())
 }
 
 /// Normalises an allowlist: each network parsed, duplicates dropped, sorted.
@@ -320,7 +346,9 @@ pub struct Presented<'a> {
 
 /// The first refusal of a key whose hash matched, at `now`, for a use from
 /// `ip` needing `permission`, before its rate limit (counted by the write
-/// that records the use): revoked, expired, owner inactive, IP, permission.
+/// that records the use), in the order: revoked, expired, IP,
+/// permission, owner inactive. (IP first also tells someone outside the
+/// allowlist nothing about the owner.)
 pub fn refusal(
     key: &Presented<'_>,
     ip: Option<IpAddr>,
@@ -331,9 +359,6 @@ pub fn refusal(
         Status::Revoked => return Ok(Some(Reason::Revoked)),
         Status::Expired => return Ok(Some(Reason::Expired)),
         Status::Active => {}
-    }
-    if key.owner.is_some_and(|(works, _)| !works) {
-        return Ok(Some(Reason::OwnerInactive));
     }
     if !ip_allowed(key.allowed_ips, ip)? {
         return Ok(Some(Reason::IpNotAllowed));
@@ -347,6 +372,9 @@ pub fn refusal(
         if !(held && owner_has) {
             return Ok(Some(Reason::PermissionAbsent));
         }
+    }
+    if key.owner.is_some_and(|(works, _)| !works) {
+        return Ok(Some(Reason::OwnerInactive));
     }
     Ok(None)
 }
@@ -410,18 +438,31 @@ mod tests {
             "2001:db8:0:0:1::/64".into(),
             "::ffff:198.51.100.4".into(),
             "10.0.0.0/8".into(),
+            "::ffff:172.16.0.0/108".into(),
+            "0.0.0.0/0".into(),
         ])
         .unwrap();
         assert_eq!(
             n,
             [
+                "0.0.0.0/0",
                 "10.0.0.0/8",
+                "172.16.0.0/12",
                 "192.0.2.7/32",
                 "198.51.100.4/32",
                 "2001:db8::/64",
                 "2001:db8::1/128"
             ]
         );
+        for bad in [
+            "010.0.0.0/8",
+            "10.0.0.0/08",
+            "10.0.0.0/",
+            "10.0.0.0/+8",
+            "::ffff:10.0.0.0/95x",
+        ] {
+            assert_eq!(parse_network(bad).unwrap_err().exit_code(), 2, "{bad}");
+        }
         for bad in [
             "",
             "10.0.0.0/33",
@@ -487,8 +528,14 @@ mod tests {
             ..key.clone()
         };
         assert_eq!(
-            refusal(&off, None, None, now).unwrap(),
+            refusal(&off, ip, Some("settings:read"), now).unwrap(),
             Some(Reason::OwnerInactive)
+        );
+        // The allowlist comes before the owner: someone outside it learns
+        // nothing about the owner's state.
+        assert_eq!(
+            refusal(&off, None, None, now).unwrap(),
+            Some(Reason::IpNotAllowed)
         );
         let old = Presented {
             expires_at: Some(now),

@@ -52,7 +52,29 @@ fn count(r: &Row, column: &str) -> Result<u64> {
     u64::try_from(n).map_err(|_| Error::integrity(format!("api_keys.{column} is negative ({n})")))
 }
 
+/// A key's row as read, or an error naming the row (its id and prefix) when
+/// a column holds what keyward never writes (a row edited behind its back).
 fn key_from_row(r: &Row, now: OffsetDateTime) -> Result<KeyRow> {
+    fields_of(r, now).map_err(|e| {
+        let id = r
+            .int("id")
+            .map(|i| i.to_string())
+            .unwrap_or_else(|_| "?".into());
+        let prefix = r
+            .text("key_prefix")
+            .map(|p| {
+                if crate::crypto::token::is_api_key_prefix(&p) {
+                    p
+                } else {
+                    crate::ident::shown(&p)
+                }
+            })
+            .unwrap_or_else(|_| "?".into());
+        e.context(format!("API key {id} ({prefix})"))
+    })
+}
+
+fn fields_of(r: &Row, now: OffsetDateTime) -> Result<KeyRow> {
     let expires_at = r.opt_time("expires_at")?;
     let revoked_at = r.opt_time("revoked_at")?;
     let rate = r
@@ -201,19 +223,35 @@ pub fn set_revoked(
 /// limit is used up (rate limited). Concurrent verifications serialise on
 /// the row (PostgreSQL re-checks the condition on the row it waited for;
 /// SQLite's writers take turns), so no more than the limit succeed.
+///
+/// The window never moves back: a host whose clock is behind the one that
+/// started the stored window counts against that window instead of
+/// starting its own (two hosts a few seconds apart would otherwise reset
+/// each other's count). A stored window more than a minute ahead of `now`
+/// (a clock far off, or a row edited by hand) is replaced.
 pub fn record_use(
     conn: &mut dyn Conn,
     id: ApiKeyId,
     (now, window): (OffsetDateTime, OffsetDateTime),
     ip: Option<&str>,
 ) -> Result<bool> {
+    let fresh = "(rate_window_start IS NULL OR rate_window_start < $1 OR rate_window_start > $5)";
     Ok(conn.execute(
-        "UPDATE api_keys SET \
-         rate_window_count = CASE WHEN rate_window_start = $1 THEN rate_window_count + 1 ELSE 1 END, \
-         rate_window_start = $1, last_used_at = $2, last_used_ip = $3 \
-         WHERE id = $4 AND (rate_limit_per_minute IS NULL OR rate_window_start IS NULL \
-         OR rate_window_start <> $1 OR rate_window_count < rate_limit_per_minute)",
-        &[window.into(), now.into(), ip.into(), id.into()],
+        &format!(
+            "UPDATE api_keys SET \
+             rate_window_count = CASE WHEN {fresh} THEN 1 ELSE rate_window_count + 1 END, \
+             rate_window_start = CASE WHEN {fresh} THEN $1 ELSE rate_window_start END, \
+             last_used_at = $2, last_used_ip = $3 \
+             WHERE id = $4 AND (rate_limit_per_minute IS NULL OR {fresh} \
+             OR rate_window_count < rate_limit_per_minute)"
+        ),
+        &[
+            window.into(),
+            now.into(),
+            ip.into(),
+            id.into(),
+            (window + time::Duration::MINUTE).into(),
+        ],
     )? == 1)
 }
 

@@ -161,15 +161,9 @@ struct OwnerNow {
 }
 
 fn owner_now(conn: &mut dyn Conn, user: UserId, now: OffsetDateTime) -> Result<OwnerNow> {
+    // Read whether or not the account works: the permission check comes
+    // before the owner's state (`domain::apikeys::refusal`).
     let works = users::works_for_tokens(conn, user, now)?;
-    if !works {
-        // Its roles and permissions do not matter: the key is refused.
-        return Ok(OwnerNow {
-            works,
-            roles: Vec::new(),
-            permissions: Vec::new(),
-        });
-    }
     let mut permissions: Vec<String> = users::permissions_of(conn, user)?
         .into_iter()
         .map(|(p, _role)| p)

@@ -40,19 +40,26 @@ pub fn parse_ref(s: &str) -> Result<KeyRef> {
     if token::is_api_key_prefix(t) {
         return Ok(KeyRef::Prefix(t.to_owned()));
     }
-    if t.starts_with(token::KEY_PREFIX) && t.len() > token::KEY_PREFIX_LEN {
+    match t.parse::<i64>() {
+        Ok(n) if n > 0 && t.bytes().all(|b| b.is_ascii_digit()) => {
+            return Ok(KeyRef::Id(ApiKeyId(n)))
+        }
+        _ => {}
+    }
+    // Anything that might hold a key (longer than a prefix, or with `kw` in
+    // it in any case: `"kw_…"`, `Bearer kw_…`, `KW_…`) is refused without
+    // being echoed: a key belongs on stdin, not in argv or in a log.
+    let lower = t.to_ascii_lowercase();
+    if t.len() > token::KEY_PREFIX_LEN || lower.contains("kw") {
         return Err(Error::invalid(format!(
-            "that looks like a whole API key: name a key by its id or its prefix (the first {} characters), never by the key itself; if the key was typed into a shell, treat it as leaked",
+            "that is not an API key id or prefix (not shown, in case it holds a key): name a key by its id or its prefix, the first {} characters (`keyward apikeys list` shows both), never by the key itself; if a key was typed into a shell, treat it as leaked",
             token::KEY_PREFIX_LEN
         )));
     }
-    match t.parse::<i64>() {
-        Ok(n) if n > 0 && t.bytes().all(|b| b.is_ascii_digit()) => Ok(KeyRef::Id(ApiKeyId(n))),
-        _ => Err(Error::invalid(format!(
-            "{} is not an API key id or prefix: give the id or the kw_ prefix `keyward apikeys list` shows",
-            shown(t)
-        ))),
-    }
+    Err(Error::invalid(format!(
+        "{} is not an API key id or prefix: give the id or the kw_ prefix `keyward apikeys list` shows",
+        shown(t)
+    )))
 }
 
 /// The key `r` names, as of `now` (exit 3 when there is none).
@@ -81,6 +88,15 @@ mod tests {
         assert!(!e.message().contains(&key.key[12..]));
         for bad in ["0", "-1", "+3", "kw_short", "abc", ""] {
             assert_eq!(parse_ref(bad).unwrap_err().exit_code(), 2, "{bad}");
+        }
+        for wrapped in [
+            format!("\"{}\"", &*key.key),
+            format!("Bearer {}", &*key.key),
+            format!("KW_{}", &key.key[3..]),
+        ] {
+            let e = parse_ref(&wrapped).unwrap_err();
+            assert_eq!(e.exit_code(), 2);
+            assert!(!e.message().contains(&key.key[12..20]), "{}", e.message());
         }
     }
 }
