@@ -309,7 +309,18 @@ fn read_row(columns: &super::Columns, row: &tokio_postgres::Row) -> Result<Row> 
                 .try_get::<_, Option<String>>(i)
                 .map(|v| v.map(Value::Text)),
         }
-        .map_err(|e| Error::internal(format!("column {} ({ty}): {e}", col.name())))?;
+        .map_err(|e| {
+            // A stored time keyward cannot represent (`infinity`, year 20000)
+            // was written behind its back: the row needs repair.
+            if matches!(*ty, Type::TIMESTAMPTZ | Type::TIMESTAMP) {
+                Error::integrity(format!(
+                    "column {} holds a time keyward cannot read (such as infinity, or past the year 9999): repair that row",
+                    col.name()
+                ))
+            } else {
+                Error::internal(format!("column {} ({ty}): {e}", col.name()))
+            }
+        })?;
         values.push(v.unwrap_or(Value::Null));
     }
     Ok(Row::new(columns.clone(), values))

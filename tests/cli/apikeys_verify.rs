@@ -598,3 +598,19 @@ cli_test! {
         assert_eq!(verify(env, &key, &[]).code, 8);
     }
 }
+
+cli_test! {
+    /// A time PostgreSQL stores but keyward cannot read (infinity) is an
+    /// integrity error naming the key (exit 8), not an internal one.
+    fn an_unreadable_time_is_an_integrity_error(env) {
+        env.init();
+        let (key, out) = create(env, "forever", &[]);
+        let id = out["id"].as_i64().unwrap();
+        if env.db.schema().is_some() {
+            env.sql(&format!("UPDATE api_keys SET revoked_at = 'infinity' WHERE id = {id}")).unwrap();
+            let run = env.run(&["apikeys", "show", prefix(&key)]);
+            assert_eq!(run.code, 8, "{}", run.stderr);
+            assert!(run.stderr.contains("revoked_at"), "{}", run.stderr);
+        }
+    }
+}
