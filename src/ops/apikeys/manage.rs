@@ -57,6 +57,12 @@ fn grants_of(req: &CreateRequest, now: time::OffsetDateTime) -> Result<Grants> {
     if let Some(u) = &req.user {
         ident::check(&[Ident::Username(u)])?;
     }
+    if req.permissions.len() > apikeys::MAX_PERMISSIONS {
+        return Err(crate::error::Error::invalid(format!(
+            "too many --permission: at most {} per key",
+            apikeys::MAX_PERMISSIONS
+        )));
+    }
     let mut permissions = req
         .permissions
         .iter()
