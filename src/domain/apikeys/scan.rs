@@ -1,7 +1,8 @@
 //! Finding keyward API keys and refresh tokens in text (`apikeys scan`): the
 //! finder over bytes, the streaming of a reader through it in chunks with
-//! bounded memory, and the status rules of what it found. No I/O beyond the
-//! reader it is given, no clock, no store.
+//! bounded memory (UTF-16 with a BOM transcoded to UTF-8 on the way), and
+//! the status rules of what it found. No I/O beyond the reader it is given,
+//! no clock, no store.
 //!
 //! A match is `kw_` + 8 base62 + `_` + 38 base62 (an API key) or `kwr_` + 38
 //! base62 (a refresh token), not followed by another base62 character. What
@@ -190,8 +191,10 @@ fn newlines(b: &[u8]) -> u64 {
 /// Streams `r` through the finder `chunk` bytes at a time (memory: one
 /// chunk and [`LONGEST`] bytes), calling `f` with each match in order. With
 /// `skip_binary`, a NUL byte among the first [`BINARY_PROBE`] bytes (or the
-/// first chunk, when smaller) stops before anything is reported. A read
-/// error ends the scan with it; what was reported before stands.
+/// first chunk, when smaller) stops before anything is reported. Text that
+/// starts with a UTF-16 BOM is scanned as its UTF-8 transcoding (lines
+/// counted in it). A read error ends the scan with it; what was reported
+/// before stands.
 pub fn scan_stream(
     r: &mut dyn Read,
     chunk: usize,
