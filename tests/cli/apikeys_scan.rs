@@ -357,3 +357,128 @@ cli_test! {
         assert!(found.iter().all(|f| f["status"] == "active"));
     }
 }
+
+/// `text` as UTF-16 with its BOM, little or big endian.
+fn utf16(text: &str, big: bool) -> Vec<u8> {
+    let mut out = if big {
+        vec![0xFE, 0xFF]
+    } else {
+        vec![0xFF, 0xFE]
+    };
+    for u in text.encode_utf16() {
+        out.extend(if big {
+            u.to_be_bytes()
+        } else {
+            u.to_le_bytes()
+        });
+    }
+    out
+}
+
+cli_test! {
+    /// A key in a UTF-16 file with a BOM (what Windows PowerShell 5 writes
+    /// with `>`, CRLF lines) is found active on its line, little or big
+    /// endian; without a BOM the same bytes are binary.
+    fn utf16_files_with_a_bom_are_scanned(env) {
+        env.init();
+        let key = create(env, "powershell", &[]);
+        let root = dir(env, "win");
+        let text = format!("Name  Value\r\n----  -----\r\nKEY   {key}\r\nété ✓\r\n");
+        write(&root.join("le.txt"), utf16(&text, false));
+        write(&root.join("be.txt"), utf16(&text, true));
+        write(&root.join("nobom.bin"), &utf16(&text, false)[2..]);
+
+        let run = scan(env, &[s(&root)]).code(5);
+        assert_secret_kept(&run, &key);
+        let found = findings(&run);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!(found[0]["file"], s(&root.join("be.txt")));
+        assert_eq!(found[1]["file"], s(&root.join("le.txt")));
+        for f in &found {
+            assert_eq!(f["line"], 3);
+            assert_eq!(f["status"], "active");
+            assert_eq!(f["prefix"], &key[..11]);
+        }
+        assert!(run.stderr.contains("1 binary file skipped"), "{}", run.stderr);
+        // One key in two files: two findings, one key.
+        assert!(
+            run.stderr.contains("2 active findings (1 distinct key or token)"),
+            "{}",
+            run.stderr
+        );
+    }
+}
+
+cli_test! {
+    /// Something that cannot be read fails the scan (exit 1, after scanning
+    /// the rest) unless an active key was found (exit 5): a FIFO named on the
+    /// command line (skipped unopened, no hang), a dangling symlink met in a
+    /// directory, /proc/self/mem (a read error). The JSON array still comes.
+    fn unreadable_paths_fail_the_scan(env) {
+        env.init();
+        let key = create(env, "seen", &[]);
+        let root = dir(env, "odd");
+        let fifo = root.join("pipe");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        let run = scan(env, &[s(&fifo)]).code(1);
+        assert!(findings(&run).is_empty());
+        assert!(run.stderr.contains("not a regular file or directory"), "{}", run.stderr);
+        assert!(run.stderr.contains("could not read 1 file or directory"), "{}", run.stderr);
+        assert!(run.stderr.contains("pipe"), "{}", run.stderr);
+
+        // In a walk a FIFO is skipped quietly; a dangling symlink cannot be read.
+        let tree = dir(env, "tree");
+        write(&tree.join("a.txt"), "clean\n");
+        std::os::unix::fs::symlink(&fifo, tree.join("fifo-link")).unwrap();
+        std::os::unix::fs::symlink(tree.join("gone"), tree.join("dangling")).unwrap();
+        let run = scan(env, &[s(&tree)]).code(1);
+        assert!(findings(&run).is_empty());
+        assert!(run.stderr.contains("dangling"), "{}", run.stderr);
+        assert!(!run.stderr.contains("fifo-link"), "{}", run.stderr);
+        assert!(run.stderr.contains("1 file scanned"), "{}", run.stderr);
+        assert!(run.stderr.contains("could not read 1 file or directory"), "{}", run.stderr);
+
+        let run = scan(env, &["/proc/self/mem"]).code(1);
+        assert!(run.stderr.contains("/proc/self/mem"), "{}", run.stderr);
+        assert!(run.stderr.contains("0 files scanned"), "{}", run.stderr);
+
+        // Two unreadable, and a live key elsewhere: still scanned, exit 5.
+        write(&tree.join("b.txt"), format!("{key}\n"));
+        let run = scan(env, &[s(&fifo), s(&tree)]).code(5);
+        assert_eq!(findings(&run).len(), 1);
+        assert!(run.stderr.contains("2 not read"), "{}", run.stderr);
+        // Without the key: both named in the error.
+        std::fs::remove_file(tree.join("b.txt")).unwrap();
+        let run = scan(env, &[s(&fifo), s(&tree)]).code(1);
+        assert!(run.stderr.contains("could not read 2 files or directories"), "{}", run.stderr);
+    }
+}
+
+cli_test! {
+    /// Past the first 10,000 findings, bad checksums and unknown tokens are
+    /// counted but not listed (a warning says how many); active, revoked
+    /// and expired ones are always listed.
+    fn listing_is_capped_for_noise(env) {
+        env.init();
+        let key = create(env, "needle", &[]);
+        let stranger = checksummed(&format!("kw_Zz9Yy8Xx_{}", "q".repeat(32)));
+        let noise = format!("kw_AAAAAAAA_{} ", "B".repeat(38));
+        let text = format!("{}\n{stranger}\n{key}\n{noise}\n", noise.repeat(10_500));
+        let root = dir(env, "noise");
+        write(&root.join("n.txt"), &text);
+
+        let run = scan(env, &[s(&root)]).code(5);
+        let found = findings(&run);
+        assert_eq!(found.len(), 10_001, "the first 10,000 and the active key");
+        assert!(found[..10_000].iter().all(|f| f["status"] == "bad_checksum"));
+        assert_eq!(found[10_000]["status"], "active");
+        assert_eq!(found[10_000]["line"], 3);
+        assert!(
+            run.stderr.contains("10503 findings in 1 file: 1 active, 1 unknown, 10501 bad_checksum"),
+            "{}",
+            run.stderr
+        );
+        assert!(run.stderr.contains("listing truncated: 502 "), "{}", run.stderr);
+        assert!(run.stderr.contains("502 not listed"), "{}", run.stderr);
+    }
+}

@@ -1,7 +1,8 @@
 //! Finding keyward API keys and refresh tokens in text (`apikeys scan`): the
 //! finder over bytes, the streaming of a reader through it in chunks with
-//! bounded memory, and the status rules of what it found. No I/O beyond the
-//! reader it is given, no clock, no store.
+//! bounded memory (UTF-16 with a BOM transcoded to UTF-8 on the way), and
+//! the status rules of what it found. No I/O beyond the reader it is given,
+//! no clock, no store.
 //!
 //! A match is `kw_` + 8 base62 + `_` + 38 base62 (an API key) or `kwr_` + 38
 //! base62 (a refresh token), not followed by another base62 character. What
@@ -190,8 +191,10 @@ fn newlines(b: &[u8]) -> u64 {
 /// Streams `r` through the finder `chunk` bytes at a time (memory: one
 /// chunk and [`LONGEST`] bytes), calling `f` with each match in order. With
 /// `skip_binary`, a NUL byte among the first [`BINARY_PROBE`] bytes (or the
-/// first chunk, when smaller) stops before anything is reported. A read
-/// error ends the scan with it; what was reported before stands.
+/// first chunk, when smaller) stops before anything is reported. Text that
+/// starts with a UTF-16 BOM is scanned as its UTF-8 transcoding (lines
+/// counted in it). A read error ends the scan with it; what was reported
+/// before stands.
 pub fn scan_stream(
     r: &mut dyn Read,
     chunk: usize,
@@ -211,6 +214,14 @@ pub fn scan_stream(
         let read = fill(r, &mut buf[len..])?;
         len += read;
         let eof = len < buf.len();
+        if first {
+            if let Some(big) = utf16_bom(&buf[..len]) {
+                // UTF-16 text: scan its UTF-8 transcoding instead (the BOM dropped).
+                let mut rest = io::Cursor::new(buf[2..len].to_vec()).chain(r);
+                drop(buf);
+                return scan_stream(&mut Utf16::new(&mut rest, big), chunk, skip_binary, f);
+            }
+        }
         if first && skip_binary && memchr::memchr(0, &buf[..len.min(BINARY_PROBE)]).is_some() {
             return Ok(Scanned::Binary);
         }
@@ -239,6 +250,125 @@ pub fn scan_stream(
     }
 }
 
+/// Whether `b` starts with a UTF-16 byte order mark: `Some(true)` for big
+/// endian (`FE FF`), `Some(false)` for little endian (`FF FE`, as Windows
+/// PowerShell 5 writes with `>`).
+pub fn utf16_bom(b: &[u8]) -> Option<bool> {
+    match b.get(..2)? {
+        [0xFE, 0xFF] => Some(true),
+        [0xFF, 0xFE] => Some(false),
+        _ => None,
+    }
+}
+
+/// Raw bytes decoded at a time by [`Utf16`].
+const UTF16_RAW: usize = 64 * 1024;
+
+/// Reads UTF-16 text (after its BOM) as UTF-8, a block at a time: an odd
+/// byte or a high surrogate at a block's end waits for the next block; a
+/// lone surrogate (or an odd last byte) becomes U+FFFD.
+pub struct Utf16<'a> {
+    inner: &'a mut dyn Read,
+    big: bool,
+    raw: Vec<u8>,
+    /// Raw bytes held from the last block (0 or 1).
+    odd: usize,
+    high: Option<u16>,
+    out: Vec<u8>,
+    at: usize,
+    done: bool,
+}
+
+impl<'a> Utf16<'a> {
+    /// Decodes `inner`, big endian when `big`.
+    pub fn new(inner: &'a mut dyn Read, big: bool) -> Self {
+        Utf16 {
+            inner,
+            big,
+            raw: vec![0; UTF16_RAW],
+            odd: 0,
+            high: None,
+            out: Vec::with_capacity(UTF16_RAW * 3 / 2 + 4),
+            at: 0,
+            done: false,
+        }
+    }
+
+    fn push(&mut self, c: char) {
+        let mut b = [0u8; 4];
+        self.out.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
+    }
+
+    fn unit(&mut self, u: u16) {
+        let c = match (self.high.take(), u) {
+            (None, 0xD800..=0xDBFF) => {
+                self.high = Some(u);
+                return;
+            }
+            (Some(h), 0xDC00..=0xDFFF) => {
+                let c = 0x10000 + ((u32::from(h) - 0xD800) << 10) + (u32::from(u) - 0xDC00);
+                char::from_u32(c).unwrap_or(char::REPLACEMENT_CHARACTER)
+            }
+            (Some(_), _) => {
+                self.push(char::REPLACEMENT_CHARACTER);
+                return self.unit(u);
+            }
+            (None, _) => char::from_u32(u32::from(u)).unwrap_or(char::REPLACEMENT_CHARACTER),
+        };
+        self.push(c);
+    }
+
+    /// Decodes the next block into `out`; false at the end.
+    fn refill(&mut self) -> io::Result<bool> {
+        self.out.clear();
+        self.at = 0;
+        while self.out.is_empty() {
+            if self.done {
+                return Ok(false);
+            }
+            let n = loop {
+                match self.inner.read(&mut self.raw[self.odd..]) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    other => break other?,
+                }
+            };
+            if n == 0 {
+                self.done = true;
+                if self.odd > 0 || self.high.take().is_some() {
+                    self.push(char::REPLACEMENT_CHARACTER);
+                }
+                continue;
+            }
+            let have = self.odd + n;
+            let whole = have & !1;
+            for i in (0..whole).step_by(2) {
+                let pair = [self.raw[i], self.raw[i + 1]];
+                let u = if self.big {
+                    u16::from_be_bytes(pair)
+                } else {
+                    u16::from_le_bytes(pair)
+                };
+                self.unit(u);
+            }
+            self.raw.copy_within(whole..have, 0);
+            self.odd = have - whole;
+        }
+        Ok(true)
+    }
+}
+
+impl Read for Utf16<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.at == self.out.len() && !self.refill()? {
+            return Ok(0);
+        }
+        let n = buf.len().min(self.out.len() - self.at);
+        buf[..n].copy_from_slice(&self.out[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
 /// Where a found token stands (`status` in `scan`'s report).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -258,6 +388,20 @@ pub enum FoundStatus {
 }
 
 impl FoundStatus {
+    /// Every status, in the order a summary counts them.
+    pub const ALL: [FoundStatus; 5] = [
+        FoundStatus::Active,
+        FoundStatus::Revoked,
+        FoundStatus::Expired,
+        FoundStatus::Unknown,
+        FoundStatus::BadChecksum,
+    ];
+
+    /// Its place in [`FoundStatus::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// The word in output.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -485,6 +629,75 @@ mod tests {
             }
         }
         assert!(scan_stream(&mut Broken, CHUNK, true, &mut |_| {}).is_err());
+    }
+
+    fn utf16(text: &str, big: bool) -> Vec<u8> {
+        let mut out = if big {
+            vec![0xFE, 0xFF]
+        } else {
+            vec![0xFF, 0xFE]
+        };
+        for u in text.encode_utf16() {
+            out.extend(if big {
+                u.to_be_bytes()
+            } else {
+                u.to_le_bytes()
+            });
+        }
+        out
+    }
+
+    #[test]
+    fn utf16_with_a_bom_is_scanned_as_text() {
+        let (k, r) = (key(), refresh());
+        // Non-ASCII (2-byte, 3-byte and a surrogate pair) before the key, CRLF lines.
+        let text = format!("é€😀 x\r\nAPI_KEY={k}\r\n\r\n{r}\r\n");
+        for big in [false, true] {
+            let bytes = utf16(&text, big);
+            let want = vec![(2, k.clone()), (4, r.clone())];
+            assert_eq!(stream(&bytes, CHUNK), want, "big {big}");
+            // Chunk edges (and odd bytes) anywhere.
+            assert_eq!(stream(&bytes, 64), want, "big {big}");
+            let mut one = Trickle(&bytes);
+            let mut got = Vec::new();
+            scan_stream(&mut one, 64, true, &mut |f| {
+                got.push((f.line, f.token.to_string()))
+            })
+            .unwrap();
+            assert_eq!(got, want);
+        }
+        // Transcoding is exact, lone surrogates and an odd last byte become U+FFFD.
+        let mut bytes = utf16("a😀b", false);
+        let mut r = &bytes[2..];
+        let mut s = String::new();
+        Utf16::new(&mut r, false).read_to_string(&mut s).unwrap();
+        assert_eq!(s, "a😀b");
+        bytes.extend([0x00, 0xD8, b'c', 0, 0x00, 0xDC, b'd']);
+        let mut r = &bytes[2..];
+        let mut s = String::new();
+        Utf16::new(&mut r, false).read_to_string(&mut s).unwrap();
+        assert_eq!(s, "a😀b\u{FFFD}c\u{FFFD}\u{FFFD}");
+        // Without a BOM, UTF-16 text is binary (NUL bytes).
+        let mut r = &utf16(&k, false)[2..];
+        let done = scan_stream(&mut r, CHUNK, true, &mut |_| {}).unwrap();
+        assert_eq!(done, Scanned::Binary);
+        assert_eq!(utf16_bom(b"\xFF"), None);
+    }
+
+    /// A reader giving one byte at a time.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            match (self.0.split_first(), buf.first_mut()) {
+                (Some((b, rest)), Some(out)) => {
+                    *out = *b;
+                    self.0 = rest;
+                    Ok(1)
+                }
+                _ => Ok(0),
+            }
+        }
     }
 
     #[test]

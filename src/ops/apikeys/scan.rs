@@ -8,7 +8,7 @@
 use crate::context::Context;
 use crate::crypto::token;
 use crate::domain::apikeys::repo as keys;
-use crate::domain::apikeys::scan::{self as finder, FoundStatus, Kind, Scanned};
+use crate::domain::apikeys::scan::{self as finder, FoundStatus, Kind};
 use crate::domain::apikeys::RevokeReason;
 use crate::domain::audit::{self, Event, Stamp};
 use crate::domain::sessions::{self, repo as sessions_repo, revoke as sessions_revoke};
@@ -19,9 +19,13 @@ use crate::ops::audited;
 use crate::store::{self, Conn};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use time::OffsetDateTime;
+
+mod read;
+
+pub use read::LISTED;
+use read::{Checked, Hit, Reading};
 
 /// `apikeys scan`, as given.
 #[derive(Debug, Clone, Default)]
@@ -56,13 +60,27 @@ pub struct Finding {
 /// What a scan came to.
 #[derive(Debug, Clone, Default)]
 pub struct ScanReport {
-    /// The findings, in the order read (paths as given, directories sorted).
+    /// The findings listed, in the order read (paths as given, directories
+    /// sorted): the first [`LISTED`], then only active, revoked and expired ones.
     pub findings: Vec<Finding>,
+    /// Every finding, listed or not.
+    pub total: usize,
+    /// Findings by status (listed or not), indexed by [`FoundStatus::index`].
+    pub counts: [usize; 5],
+    /// Findings not listed (bad checksums and unknown tokens past the first [`LISTED`]).
+    pub unlisted: usize,
+    /// Files (and stdin) with at least one finding.
+    pub files_with_findings: usize,
+    /// Distinct keys and tokens found active.
+    pub active_distinct: usize,
     /// Files (and stdin) read.
     pub files_scanned: u64,
     /// Files skipped as binary.
     pub binary_skipped: u64,
-    /// Files or directories that could not be read (the scan went on).
+    /// Files and directories that could not be read, or were named but are
+    /// not a regular file or a directory (the scan went on), as shown.
+    pub unreadable: Vec<String>,
+    /// What was not read, and why: one line each.
     pub warnings: Vec<String>,
     /// Distinct keys revoked now.
     pub revoked_keys: usize,
@@ -73,58 +91,15 @@ pub struct ScanReport {
 impl ScanReport {
     /// How many findings have `status`.
     pub fn count(&self, status: FoundStatus) -> usize {
-        self.findings.iter().filter(|f| f.status == status).count()
-    }
-
-    /// Files with at least one finding.
-    pub fn files_with_findings(&self) -> usize {
-        let mut files: Vec<&str> = self.findings.iter().map(|f| f.file.as_str()).collect();
-        files.sort_unstable();
-        files.dedup();
-        files.len()
+        self.counts[status.index()]
     }
 }
 
-/// A match, checked and hashed: the token itself is gone.
-struct Hit {
-    file: String,
-    line: u64,
-    kind: Kind,
-    prefix: String,
-    /// The key's stored prefix or the refresh family: how it is looked up.
-    lookup: String,
-    /// The token's SHA-256; none when its checksum is bad.
-    hash: Option<String>,
-}
-
-fn hit_of(file: &str, found: &finder::Found) -> Hit {
-    let t = found.token.as_str();
-    let (ok, lookup) = match found.kind {
-        Kind::ApiKey => (
-            token::check_api_key(t).is_ok(),
-            token::api_key_prefix(t).unwrap_or_default(),
-        ),
-        Kind::RefreshToken => (
-            token::check_refresh(t).is_ok(),
-            t.get(token::REFRESH_PREFIX.len()..token::REFRESH_PREFIX.len() + sessions::FAMILY_LEN)
-                .unwrap_or_default(),
-        ),
-    };
-    Hit {
-        file: file.to_owned(),
-        line: found.line,
-        kind: found.kind,
-        prefix: finder::shown_prefix(found.kind, t),
-        lookup: lookup.to_owned(),
-        hash: ok.then(|| token::hash(t)),
-    }
-}
-
-/// Reads every path (checked to exist first: exit 3) or stdin into hits.
-fn read_all(req: &ScanRequest, report: &mut ScanReport) -> Result<Vec<Hit>> {
+/// Reads every path (checked to exist first: exit 3) or stdin.
+fn read_all(req: &ScanRequest) -> Result<Reading> {
     for p in &req.paths {
         // Only "not there" stops the scan; a path that cannot be read is
-        // reported as a warning when it is reached.
+        // reported when it is reached, and fails the scan at its end.
         if matches!(std::fs::metadata(p), Err(e) if e.kind() == std::io::ErrorKind::NotFound) {
             return Err(Error::not_found(format!(
                 "no such file or directory: {}",
@@ -132,89 +107,16 @@ fn read_all(req: &ScanRequest, report: &mut ScanReport) -> Result<Vec<Hit>> {
             )));
         }
     }
-    let mut hits = Vec::new();
+    let mut reading = Reading::default();
     if req.paths.is_empty() {
         let stdin = std::io::stdin();
         let mut lock = stdin.lock();
-        scan_one("-", &mut lock, false, report, &mut hits);
-        return Ok(hits);
+        reading.scan_one("-", &mut lock, false);
     }
     for p in &req.paths {
-        walk(p, report, &mut hits);
+        reading.walk(p);
     }
-    Ok(hits)
-}
-
-fn scan_one(
-    file: &str,
-    r: &mut dyn Read,
-    skip_binary: bool,
-    report: &mut ScanReport,
-    hits: &mut Vec<Hit>,
-) {
-    let done = finder::scan_stream(r, finder::CHUNK, skip_binary, &mut |found| {
-        hits.push(hit_of(file, &found));
-    });
-    match done {
-        Ok(Scanned::Text) => report.files_scanned += 1,
-        Ok(Scanned::Binary) => report.binary_skipped += 1,
-        Err(e) => report
-            .warnings
-            .push(format!("cannot read {}: {e}", shown(file))),
-    }
-}
-
-fn scan_file(path: &Path, report: &mut ScanReport, hits: &mut Vec<Hit>) {
-    let name = path.to_string_lossy();
-    match std::fs::File::open(path) {
-        Ok(mut f) => scan_one(&name, &mut f, true, report, hits),
-        Err(e) => report
-            .warnings
-            .push(format!("cannot read {}: {e}", shown(&name))),
-    }
-}
-
-/// Scans `root`: a file, or a directory depth first in name order, skipping
-/// `.git`, symlinked directories (no loops) and anything not a regular file.
-/// A path given by name is followed even when it is a symlink.
-fn walk(root: &Path, report: &mut ScanReport, hits: &mut Vec<Hit>) {
-    if !root.is_dir() {
-        scan_file(root, report, hits);
-        return;
-    }
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(rd) => rd.collect::<std::io::Result<Vec<_>>>(),
-            Err(e) => Err(e),
-        };
-        let mut entries = match entries {
-            Ok(v) => v,
-            Err(e) => {
-                report.warnings.push(format!(
-                    "cannot read directory {}: {e}",
-                    shown(&dir.to_string_lossy())
-                ));
-                continue;
-            }
-        };
-        entries.sort_by_key(std::fs::DirEntry::file_name);
-        let mut subdirs = Vec::new();
-        // Files of a directory first, in name order, then its subdirectories.
-        for e in entries {
-            if e.file_name() == ".git" {
-                continue;
-            }
-            let path = e.path();
-            let Ok(ft) = e.file_type() else { continue };
-            if ft.is_dir() {
-                subdirs.push(path);
-            } else if ft.is_file() || (ft.is_symlink() && path.is_file()) {
-                scan_file(&path, report, hits);
-            }
-        }
-        stack.extend(subdirs.into_iter().rev());
-    }
+    Ok(reading)
 }
 
 /// What a lookup found behind a token, to revoke it.
@@ -237,11 +139,12 @@ const UNKNOWN: Looked = Looked {
     target: None,
 };
 
-/// Looks a checksummed hit up as of `now`.
-fn look_up(c: &mut dyn Conn, h: &Hit, hash: &str, now: OffsetDateTime) -> Result<Looked> {
-    match h.kind {
+/// Looks a checksummed token up as of `now`.
+fn look_up(c: &mut dyn Conn, kind: Kind, t: &Checked, now: OffsetDateTime) -> Result<Looked> {
+    let hash = t.hash.as_str();
+    match kind {
         Kind::ApiKey => {
-            let Some(row) = keys::by_prefix(c, &h.lookup, now)? else {
+            let Some(row) = keys::by_prefix(c, &t.lookup, now)? else {
                 return Ok(UNKNOWN);
             };
             let same = token::hashes_match(&row.key_hash, hash);
@@ -256,7 +159,7 @@ fn look_up(c: &mut dyn Conn, h: &Hit, hash: &str, now: OffsetDateTime) -> Result
             })
         }
         Kind::RefreshToken => {
-            let Some(row) = sessions_repo::by_family(c, &h.lookup)? else {
+            let Some(row) = sessions_repo::by_family(c, &t.lookup)? else {
                 return Ok(UNKNOWN);
             };
             let current = row
@@ -281,9 +184,9 @@ fn look_up_all(
 ) -> Result<HashMap<String, Looked>> {
     let mut out = HashMap::new();
     for h in hits {
-        if let Some(hash) = &h.hash {
-            if !out.contains_key(hash) {
-                out.insert(hash.clone(), look_up(c, h, hash, now)?);
+        if let Some(t) = &h.checked {
+            if !out.contains_key(&t.hash) {
+                out.insert(t.hash.clone(), look_up(c, h.kind, t, now)?);
             }
         }
     }
@@ -301,8 +204,12 @@ struct KeyLeaked<'a> {
 
 /// Revokes what `h` (active when looked up) stands for, if it still is
 /// active at `stamp.at`; returns the target revoked.
-fn revoke_one(c: &mut dyn Conn, stamp: Stamp<'_>, h: &Hit, hash: &str) -> Result<Option<Target>> {
-    let now = look_up(c, h, hash, stamp.at)?;
+fn revoke_one(
+    c: &mut dyn Conn,
+    stamp: Stamp<'_>,
+    (h, file, t): (&Hit, &str, &Checked),
+) -> Result<Option<Target>> {
+    let now = look_up(c, h.kind, t, stamp.at)?;
     if now.status != FoundStatus::Active {
         return Ok(None);
     }
@@ -314,20 +221,17 @@ fn revoke_one(c: &mut dyn Conn, stamp: Stamp<'_>, h: &Hit, hash: &str) -> Result
             audit::record(
                 c,
                 stamp,
-                Event::new("apikey.revoke", "api_key", &h.lookup).details_of(&KeyLeaked {
+                Event::new("apikey.revoke", "api_key", &*t.lookup).details_of(&KeyLeaked {
                     name: now.name.as_deref().unwrap_or_default(),
                     reason: RevokeReason::Leaked,
                     via: "scan",
-                    file: &h.file,
+                    file,
                     line: h.line,
                 }),
             )?;
         }
         Some(Target::Session(id, username)) => {
-            let leak = sessions_revoke::Leak {
-                file: &h.file,
-                line: h.line,
-            };
+            let leak = sessions_revoke::Leak { file, line: h.line };
             if !sessions_revoke::revoke_leaked(c, stamp, (*id, username), leak)? {
                 return Ok(None);
             }
@@ -359,19 +263,20 @@ pub fn counted(keys: usize, sessions: usize) -> String {
 /// audit), each re-checked inside one audited write; returns those revoked.
 fn revoke_active(
     ctx: &mut Context,
-    hits: &[Hit],
+    read: &Reading,
     looked: &HashMap<String, Looked>,
 ) -> Result<Vec<Target>> {
-    let mut first: BTreeMap<Target, (&Hit, &str)> = BTreeMap::new();
-    for h in hits {
-        let Some(hash) = &h.hash else { continue };
+    let mut first: BTreeMap<Target, (&Hit, &str, &Checked)> = BTreeMap::new();
+    for h in &read.hits {
+        let Some(t) = &h.checked else { continue };
         if let Some(Looked {
             status: FoundStatus::Active,
-            target: Some(t),
+            target: Some(target),
             ..
-        }) = looked.get(hash)
+        }) = looked.get(&t.hash)
         {
-            first.entry(t.clone()).or_insert((h, hash));
+            let file = read.files.get(h.file).map_or("", String::as_str);
+            first.entry(target.clone()).or_insert((h, file, t));
         }
     }
     if first.is_empty() {
@@ -384,8 +289,8 @@ fn revoke_active(
     ))?;
     audited(ctx, |c, stamp| {
         let mut done = Vec::new();
-        for (h, hash) in first.values() {
-            if let Some(t) = revoke_one(c, stamp, h, hash)? {
+        for hit in first.values() {
+            if let Some(t) = revoke_one(c, stamp, *hit)? {
                 done.push(t);
             }
         }
@@ -395,49 +300,66 @@ fn revoke_active(
 
 /// Scans, looks up, and (with `--revoke`) revokes.
 pub fn scan(ctx: &mut Context, req: &ScanRequest) -> Result<ScanReport> {
-    let mut report = ScanReport::default();
-    let hits = read_all(req, &mut report)?;
-    let looked = if hits.iter().any(|h| h.hash.is_some()) {
+    let read = read_all(req)?;
+    let looked = if read.hits.iter().any(|h| h.checked.is_some()) {
         let now = ctx.clock.now();
-        store::read(ctx.store()?, |c| look_up_all(c, &hits, now))?
+        store::read(ctx.store()?, |c| look_up_all(c, &read.hits, now))?
     } else {
         HashMap::new()
     };
     let revoked = if req.revoke {
-        revoke_active(ctx, &hits, &looked)?
+        revoke_active(ctx, &read, &looked)?
     } else {
         Vec::new()
     };
+    let mut report = ScanReport {
+        total: read.total,
+        unlisted: read.bad_unlisted,
+        files_with_findings: read.files.len(),
+        active_distinct: looked
+            .values()
+            .filter(|l| l.status == FoundStatus::Active)
+            .count(),
+        files_scanned: read.files_scanned,
+        binary_skipped: read.binary_skipped,
+        unreadable: read.unreadable,
+        warnings: read.warnings,
+        ..ScanReport::default()
+    };
+    report.counts[FoundStatus::BadChecksum.index()] = read.bad_unlisted;
     report.revoked_keys = revoked
         .iter()
         .filter(|t| matches!(t, Target::Key(_)))
         .count();
     report.revoked_sessions = revoked.len() - report.revoked_keys;
-    report.findings = hits
-        .into_iter()
-        .map(|h| {
-            let l = match &h.hash {
-                None => Looked {
-                    status: FoundStatus::BadChecksum,
-                    name: None,
-                    target: None,
-                },
-                Some(hash) => looked.get(hash).cloned().unwrap_or(UNKNOWN),
-            };
-            // Only an active finding was revoked now (a spent refresh token
-            // of a session revoked now was already dead).
-            let now = l.status == FoundStatus::Active
-                && l.target.as_ref().is_some_and(|t| revoked.contains(t));
-            Finding {
-                file: h.file,
-                line: h.line,
-                kind: h.kind,
-                prefix: h.prefix,
-                name: l.name,
-                status: l.status,
-                revoked_now: req.revoke.then_some(now),
-            }
-        })
-        .collect();
+    let files = read.files;
+    for h in read.hits {
+        let l = match &h.checked {
+            None => Looked {
+                status: FoundStatus::BadChecksum,
+                name: None,
+                target: None,
+            },
+            Some(t) => looked.get(&t.hash).cloned().unwrap_or(UNKNOWN),
+        };
+        report.counts[l.status.index()] += 1;
+        if h.past_cap && matches!(l.status, FoundStatus::Unknown | FoundStatus::BadChecksum) {
+            report.unlisted += 1;
+            continue;
+        }
+        // Only an active finding was revoked now (a spent refresh token
+        // of a session revoked now was already dead).
+        let now = l.status == FoundStatus::Active
+            && l.target.as_ref().is_some_and(|t| revoked.contains(t));
+        report.findings.push(Finding {
+            file: files.get(h.file).cloned().unwrap_or_default(),
+            line: h.line,
+            kind: h.kind,
+            prefix: h.prefix.into(),
+            name: l.name,
+            status: l.status,
+            revoked_now: req.revoke.then_some(now),
+        });
+    }
     Ok(report)
 }
