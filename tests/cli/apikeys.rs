@@ -4,29 +4,10 @@
 //! (only its prefix and SHA-256), not in the audit log, not in messages.
 
 use crate::cli_test;
-use crate::util::{at, python, Env, Run};
+use crate::util::{add_user, at, python, Env, Run};
 use serde_json::Value;
 
-const PW: &str = "correct horse battery staple 9\n";
 const T0: &str = "2026-01-01T00:00:00Z";
-
-fn add_user(env: &Env, name: &str, role: &str) {
-    let email = format!("{name}@example.com");
-    env.run_with_stdin(
-        &[
-            "users",
-            "add",
-            name,
-            "--email",
-            &email,
-            "--role",
-            role,
-            "--password-stdin",
-        ],
-        Some(PW),
-    )
-    .ok();
-}
 
 /// A fresh database at [`T0`] with `alice` (developer: flags read and write).
 fn setup(env: &mut Env) {

@@ -5,32 +5,13 @@
 //! is never echoed.
 
 use crate::cli_test;
-use crate::util::{at, Env, Run};
+use crate::util::{add_user, at, Env, Run};
 use keyward::crypto::token;
 use serde_json::Value;
 use std::io::Write;
 use std::process::Stdio;
 
-const PW: &str = "correct horse battery staple 9\n";
 const T0: &str = "2026-01-01T00:00:00Z";
-
-fn add_user(env: &Env, name: &str, role: &str) {
-    let email = format!("{name}@example.com");
-    env.run_with_stdin(
-        &[
-            "users",
-            "add",
-            name,
-            "--email",
-            &email,
-            "--role",
-            role,
-            "--password-stdin",
-        ],
-        Some(PW),
-    )
-    .ok();
-}
 
 /// `apikeys create NAME extra… -o json`: the key and its record.
 fn create(env: &Env, name: &str, extra: &[&str]) -> (String, Value) {

@@ -3,29 +3,11 @@
 //! `delete`), on both backends. The lockout after failed passwords ends none.
 
 use crate::cli_test;
-use crate::util::{at, Env, Run};
+use crate::util::{add_user, at, Env, Run};
 use serde_json::Value;
 
 const PW: &str = "correct horse battery staple 9\n";
 const NEW_PW: &str = "another long passphrase of mine 7\n";
-
-fn add_user(env: &Env, name: &str, role: &str) {
-    let email = format!("{name}@example.com");
-    env.run_with_stdin(
-        &[
-            "users",
-            "add",
-            name,
-            "--email",
-            &email,
-            "--role",
-            role,
-            "--password-stdin",
-        ],
-        Some(PW),
-    )
-    .ok();
-}
 
 /// Logs `name` in with `password` and extra flags; returns the token response.
 fn login_with(env: &Env, name: &str, password: &str, extra: &[&str]) -> Value {

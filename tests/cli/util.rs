@@ -330,3 +330,25 @@ pub fn totp_code(secret: &str, unix: i64) -> String {
         &[secret, &unix.to_string()],
     )
 }
+
+/// The password the tests give the users they add.
+pub const TEST_PASSWORD: &str = "correct horse battery staple 9\n";
+
+/// Adds user `name` (`name@example.com`) holding `role`, password [`TEST_PASSWORD`].
+pub fn add_user(env: &Env, name: &str, role: &str) {
+    let email = format!("{name}@example.com");
+    env.run_with_stdin(
+        &[
+            "users",
+            "add",
+            name,
+            "--email",
+            &email,
+            "--role",
+            role,
+            "--password-stdin",
+        ],
+        Some(TEST_PASSWORD),
+    )
+    .ok();
+}
