@@ -241,14 +241,20 @@ cli_test! {
             .spawn()
             .unwrap();
         // Kill it once PostgreSQL shows it inside the settings table (the
-        // copy's read pages on a PostgreSQL source, its COPY on a target).
+        // copy's read pages on a PostgreSQL source, any COPY on a target: its
+        // transaction is open until the COMMIT).
         let pg = if backend == Backend::Postgres { &*env } else { &target };
         let watch = "SELECT COUNT(*)::text FROM pg_stat_activity WHERE pid <> pg_backend_pid() \
-             AND (query LIKE 'COPY settings %' OR query LIKE 'SELECT % FROM settings WHERE id > $1 %')";
+             AND (query LIKE 'COPY %' OR query LIKE 'SELECT % FROM settings WHERE id > $1 %')";
         let started = std::time::Instant::now();
         // (Other tests' copies may match too: waiting for the target's schema first
         // keeps the kill after the migration; any moment before the commit will do.)
-        let waiting = || target.sql("SELECT 1 FROM settings").is_err() || pg.sql_text(watch) == "0";
+        // (A read: a write would wait for the copy's audit-chain lock.)
+        let migrated = || {
+            let mut store = target.db.open_raw();
+            keyward::store::read(store.as_mut(), |c| c.query("SELECT id FROM settings LIMIT 1", &[])).is_ok()
+        };
+        let waiting = || !migrated() || pg.sql_text(watch) == "0";
         while waiting() && started.elapsed().as_secs() < 60 {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
