@@ -11,7 +11,9 @@ const NOW: &str = "2026-01-01T00:00:00Z";
 const NOW_UNIX: i64 = 1_767_225_600;
 
 fn s(v: &Value) -> String {
-    v.as_str().unwrap_or_else(|| panic!("not a string: {v}")).to_owned()
+    v.as_str()
+        .unwrap_or_else(|| panic!("not a string: {v}"))
+        .to_owned()
 }
 
 /// A target world on `backend` sharing `source`'s key file and clock.
@@ -36,16 +38,28 @@ struct Filled {
 fn add_user(env: &Env, name: &str, role: &str) {
     let email = format!("{name}@example.com");
     env.run_with_stdin(
-        &["users", "add", name, "--email", &email, "--role", role, "--password-stdin"],
+        &[
+            "users",
+            "add",
+            name,
+            "--email",
+            &email,
+            "--role",
+            role,
+            "--password-stdin",
+        ],
         Some(PW),
     )
     .ok();
 }
 
 fn login(env: &Env, name: &str) -> Value {
-    env.run_with_stdin(&["sessions", "login", name, "--password-stdin", "-o", "json"], Some(PW))
-        .ok()
-        .json()
+    env.run_with_stdin(
+        &["sessions", "login", name, "--password-stdin", "-o", "json"],
+        Some(PW),
+    )
+    .ok()
+    .json()
 }
 
 /// Fills every table through keyward's own commands.
@@ -55,28 +69,89 @@ fn fill(env: &mut Env) -> Filled {
     add_user(env, "alice", "viewer");
     add_user(env, "bob", "operator");
     add_user(env, "carol", "viewer");
-    let uri = s(&env.run(&["users", "totp", "enroll", "alice", "-o", "json"]).ok().json()["uri"]);
-    let secret = uri.split("secret=").nth(1).unwrap().split('&').next().unwrap().to_owned();
-    env.run(&["users", "totp", "verify", "alice", &totp_code(&secret, NOW_UNIX)]).ok();
-    env.run(&["roles", "add", "beta", "--description", "Early adopters"]).ok();
-    env.run(&["roles", "grant", "beta", "flags:read", "reports:read"]).ok();
+    let uri = s(&env
+        .run(&["users", "totp", "enroll", "alice", "-o", "json"])
+        .ok()
+        .json()["uri"]);
+    let secret = uri
+        .split("secret=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .to_owned();
+    env.run(&[
+        "users",
+        "totp",
+        "verify",
+        "alice",
+        &totp_code(&secret, NOW_UNIX),
+    ])
+    .ok();
+    env.run(&["roles", "add", "beta", "--description", "Early adopters"])
+        .ok();
+    env.run(&["roles", "grant", "beta", "flags:read", "reports:read"])
+        .ok();
     env.run(&["roles", "assign", "beta", "carol"]).ok();
     // alice has TOTP now; bob and carol log in with passwords.
     let first = login(env, "bob");
     login(env, "carol");
     // A deleted newest session: its id must never come back on the target.
     let gone = login(env, "carol");
-    env.sql(&format!("DELETE FROM sessions WHERE id = {}", gone["session_id"])).unwrap();
+    env.sql(&format!(
+        "DELETE FROM sessions WHERE id = {}",
+        gone["session_id"]
+    ))
+    .unwrap();
     env.run(&["settings", "set", "greeting", "hello"]).ok();
-    env.run(&["settings", "set", "greeting", "hello, world\ttabbed\\slash"]).ok();
+    env.run(&["settings", "set", "greeting", "hello, world\ttabbed\\slash"])
+        .ok();
     set_secret(env, "smtp.password", "hunter2 \\N\nline", "production");
-    env.run(&["flags", "add", "checkout", "--description", "One-page checkout"]).ok();
-    env.run(&["--env", "staging", "flags", "enable", "checkout"]).ok();
-    env.run(&["--env", "staging", "flags", "set", "checkout", "--percentage", "50"]).ok();
-    env.run(&["--env", "production", "flags", "enable", "checkout"]).ok();
-    env.run(&["--env", "production", "flags", "target", "checkout", "--role", "beta"]).ok();
+    env.run(&[
+        "flags",
+        "add",
+        "checkout",
+        "--description",
+        "One-page checkout",
+    ])
+    .ok();
+    env.run(&["--env", "staging", "flags", "enable", "checkout"])
+        .ok();
+    env.run(&[
+        "--env",
+        "staging",
+        "flags",
+        "set",
+        "checkout",
+        "--percentage",
+        "50",
+    ])
+    .ok();
+    env.run(&["--env", "production", "flags", "enable", "checkout"])
+        .ok();
+    env.run(&[
+        "--env",
+        "production",
+        "flags",
+        "target",
+        "checkout",
+        "--role",
+        "beta",
+    ])
+    .ok();
     let old = env
-        .run(&["apikeys", "create", "partner", "--user", "bob", "--permission", "flags:read", "-o", "json"])
+        .run(&[
+            "apikeys",
+            "create",
+            "partner",
+            "--user",
+            "bob",
+            "--permission",
+            "flags:read",
+            "-o",
+            "json",
+        ])
         .ok()
         .json();
     let rotated = env
@@ -94,7 +169,17 @@ fn evals(env: &Env) -> Vec<Value> {
     let mut out = Vec::new();
     for environment in ["staging", "production", "development"] {
         for user in ["alice", "bob", "carol", "u1", "u2", "u3", "u4", "u5"] {
-            let run = env.run(&["--env", environment, "flags", "eval", "checkout", "--user", user, "-o", "json"]);
+            let run = env.run(&[
+                "--env",
+                environment,
+                "flags",
+                "eval",
+                "checkout",
+                "--user",
+                user,
+                "-o",
+                "json",
+            ]);
             out.push(run.json());
         }
     }
@@ -102,14 +187,21 @@ fn evals(env: &Env) -> Vec<Value> {
 }
 
 fn copy_json(source: &Env, target: &Env) -> Value {
-    source.run(&["db", "copy", "--to", target.url(), "-o", "json"]).ok().json()
+    source
+        .run(&["db", "copy", "--to", target.url(), "-o", "json"])
+        .ok()
+        .json()
 }
 
 /// Copies a filled `from` deployment into an empty `to` database and checks it there.
 fn copies_everything(from: Backend, to: Backend) {
-    let Some(mut source) = Env::new(from) else { return };
+    let Some(mut source) = Env::new(from) else {
+        return;
+    };
     let filled = fill(&mut source);
-    let Some(target) = target_of(&source, to) else { return };
+    let Some(target) = target_of(&source, to) else {
+        return;
+    };
     let source_head = s(&source.run(&["audit", "verify", "-o", "json"]).ok().json()["head"]);
     let before = evals(&source);
 
@@ -118,7 +210,12 @@ fn copies_everything(from: Backend, to: Backend) {
     assert_eq!(s(&out["target_head"]), source_head);
     assert!(out["seconds"].as_f64().unwrap() >= 0.0);
     let rows = |name: &str| {
-        out["tables"].as_array().unwrap().iter().find(|t| t["name"] == name).unwrap()["rows"]
+        out["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == name)
+            .unwrap()["rows"]
             .as_u64()
             .unwrap()
     };
@@ -128,45 +225,106 @@ fn copies_everything(from: Backend, to: Backend) {
     assert_eq!(rows("feature_flag_states"), 2);
     assert!(rows("audit_events") > 10 && rows("settings_audit_log") == 3);
 
+    check_target(&source, &target, &filled, &out, &source_head, &before);
+}
+
+/// What the target must show after the copy of [`fill`]'s deployment.
+fn check_target(
+    source: &Env,
+    target: &Env,
+    filled: &Filled,
+    out: &Value,
+    source_head: &str,
+    before: &[Value],
+) {
     // The chain continues: the copied entries verify, then the copy's own event.
     let verified = target.run(&["audit", "verify", "-o", "json"]).ok().json();
     assert_eq!(verified["ok"], true);
     assert_eq!(s(&verified["head"]), s(&out["copy_event_hash"]));
-    let events = target.run(&["audit", "list", "--all", "-o", "json"]).ok().json();
-    let copy_event = events.as_array().unwrap().iter().find(|e| e["action"] == "db.copy").unwrap();
+    let events = target
+        .run(&["audit", "list", "--all", "-o", "json"])
+        .ok()
+        .json();
+    let copy_event = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "db.copy")
+        .unwrap();
     assert_eq!(s(&copy_event["prev_hash"]), source_head);
+    assert_eq!(copy_event["details"]["tables"], out["tables"]);
 
     // Secrets decrypt with the same key file; hashes still match.
     let secret = target
-        .run(&["settings", "get", "smtp.password", "--env", "production", "--reveal", "--raw"])
+        .run(&[
+            "settings",
+            "get",
+            "smtp.password",
+            "--env",
+            "production",
+            "--reveal",
+            "--raw",
+        ])
         .ok();
     assert_eq!(secret.stdout.trim_end_matches('\n'), "hunter2 \\N\nline");
     let plain = target.run(&["settings", "get", "greeting", "--raw"]).ok();
-    assert_eq!(plain.stdout.trim_end_matches('\n'), "hello, world\ttabbed\\slash");
-    let history = target.run(&["settings", "history", "greeting", "-o", "json"]).ok().json();
+    assert_eq!(
+        plain.stdout.trim_end_matches('\n'),
+        "hello, world\ttabbed\\slash"
+    );
+    let history = target
+        .run(&["settings", "history", "greeting", "-o", "json"])
+        .ok()
+        .json();
     assert_eq!(history.as_array().unwrap().len(), 2);
-    let check = target.run_with_stdin(&["users", "check-password", "bob", "--password-stdin", "-o", "json"], Some(PW));
+    let check = target.run_with_stdin(
+        &[
+            "users",
+            "check-password",
+            "bob",
+            "--password-stdin",
+            "-o",
+            "json",
+        ],
+        Some(PW),
+    );
     check.ok();
-    let shown = target.run(&["users", "show", "alice", "-o", "json"]).ok().json();
+    let shown = target
+        .run(&["users", "show", "alice", "-o", "json"])
+        .ok()
+        .json();
     assert_eq!(shown["totp_enabled"], true);
     target
-        .run_with_stdin(&["apikeys", "verify", "--key-stdin", "-o", "json"], Some(&format!("{}\n", filled.api_key)))
+        .run_with_stdin(
+            &["apikeys", "verify", "--key-stdin", "-o", "json"],
+            Some(&format!("{}\n", filled.api_key)),
+        )
         .ok();
     let verify = target.run_with_stdin(
         &["sessions", "verify", "--token-stdin", "-o", "json"],
         Some(&format!("{}\n", filled.access_token)),
     );
     assert_eq!(verify.ok().json()["valid"], true);
-    assert_eq!(evals(&target), before);
+    assert_eq!(evals(target), before);
 
     // New writes: no id collisions, and no id of a deleted session reused.
-    add_user(&target, "dave", "viewer");
-    let fresh = login(&target, "dave");
-    assert!(fresh["session_id"].as_i64().unwrap() > filled.max_session, "{fresh}");
+    add_user(target, "dave", "viewer");
+    let fresh = login(target, "dave");
+    assert!(
+        fresh["session_id"].as_i64().unwrap() > filled.max_session,
+        "{fresh}"
+    );
     target.run(&["flags", "add", "search"]).ok();
-    target.run(&["apikeys", "create", "second", "--user", "dave", "-o", "json"]).ok();
+    target
+        .run(&[
+            "apikeys", "create", "second", "--user", "dave", "-o", "json",
+        ])
+        .ok();
     target.run(&["settings", "set", "greeting", "again"]).ok();
-    assert_eq!(target.run(&["audit", "verify", "-o", "json"]).ok().json()["ok"], true);
+    assert_eq!(
+        target.run(&["audit", "verify", "-o", "json"]).ok().json()["ok"],
+        true
+    );
 
     // The target now holds data: a second copy is refused, naming a table.
     source

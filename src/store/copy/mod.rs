@@ -6,6 +6,9 @@
 use super::{Conn, Dialect, Row, Value};
 use crate::error::{Error, Result};
 
+mod counters;
+pub use counters::{advance_counters, counters};
+
 /// Rows read per page from the source.
 pub const PAGE: usize = 5_000;
 
@@ -98,13 +101,15 @@ fn coerce(value: Value, col: &TargetColumn, table: &str) -> Result<Value> {
         (Kind::Bool, Value::Int(0)) => Value::Bool(false),
         (Kind::Bool, Value::Int(1)) => Value::Bool(true),
         (Kind::Bool, v @ Value::Bool(_)) => v,
-        (Kind::Time, Value::Text(s)) => Value::Time(crate::time::parse_stored(&s).map_err(|_| {
-            Error::integrity(format!(
-                "{table}.{} holds a malformed timestamp {}",
-                col.name,
-                crate::ident::shown(&s)
-            ))
-        })?),
+        (Kind::Time, Value::Text(s)) => {
+            Value::Time(crate::time::parse_stored(&s).map_err(|_| {
+                Error::integrity(format!(
+                    "{table}.{} holds a malformed timestamp {}",
+                    col.name,
+                    crate::ident::shown(&s)
+                ))
+            })?)
+        }
         (Kind::Time, v @ Value::Time(_)) => v,
         (Kind::Int, Value::Bool(b)) => Value::Int(i64::from(b)),
         (Kind::Int, v @ Value::Int(_)) => v,
@@ -208,15 +213,76 @@ pub fn copy_table(
     if table == HEAD {
         return copy_head(source, target, &first);
     }
+    let indexes = set_aside_indexes(target, table)?;
+    let total = copy_pages(
+        source,
+        target,
+        table,
+        (&first, &next),
+        &columns,
+        &key_at,
+        progress,
+    )?;
+    for definition in indexes {
+        target.execute(&definition, &[])?;
+    }
+    Ok(total)
+}
+
+/// On PostgreSQL, drops `table`'s secondary indexes (not those of its
+/// primary key and unique constraints, which the rows are checked against)
+/// and returns their definitions to build again once the rows are in: one
+/// sorted build instead of a million insertions. Inside the target's one
+/// transaction, so a failed or killed copy gets them back with the rollback.
+fn set_aside_indexes(target: &mut dyn Conn, table: &str) -> Result<Vec<String>> {
+    if target.dialect() != Dialect::Postgres {
+        return Ok(Vec::new());
+    }
+    let rows = target.query(
+        "SELECT i.indexname AS name, i.indexdef AS definition FROM pg_indexes i \
+         WHERE i.schemaname = current_schema() AND i.tablename = $1 \
+         AND NOT EXISTS (SELECT 1 FROM pg_constraint c \
+                         WHERE c.conname = i.indexname AND c.connamespace = \
+                               (SELECT oid FROM pg_namespace WHERE nspname = current_schema()))",
+        &[Value::from(table)],
+    )?;
+    let mut definitions = Vec::with_capacity(rows.len());
+    for r in rows {
+        let name = r.text("name")?;
+        target.execute(
+            &format!("DROP INDEX \"{}\"", name.replace('"', "\"\"")),
+            &[],
+        )?;
+        definitions.push(r.text("definition")?);
+    }
+    Ok(definitions)
+}
+
+/// Reads the source in keyset pages and writes each to the target.
+fn copy_pages(
+    source: &mut dyn Conn,
+    target: &mut dyn Conn,
+    table: &str,
+    (first, next): (&str, &str),
+    columns: &[TargetColumn],
+    key_at: &[usize],
+    progress: &mut dyn FnMut(u64),
+) -> Result<u64> {
+    let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
     let mut last: Option<Vec<Value>> = None;
     let mut total = 0;
     loop {
         let page = match &last {
-            None => source.query(&first, &[])?,
-            Some(k) => source.query(&next, k)?,
+            None => source.query(first, &[])?,
+            Some(k) => source.query(next, k)?,
         };
         let Some(end) = page.last() else { break };
-        last = Some(key_at.iter().map(|&i| value_at(end, i)).collect::<Result<_>>()?);
+        last = Some(
+            key_at
+                .iter()
+                .map(|&i| value_at(end, i))
+                .collect::<Result<_>>()?,
+        );
         let full = page.len() == PAGE;
         let rows = page
             .into_iter()
@@ -224,7 +290,7 @@ pub fn copy_table(
                 let values = r.values;
                 values
                     .into_iter()
-                    .zip(&columns)
+                    .zip(columns)
                     .map(|(v, c)| coerce(v, c, table))
                     .collect::<Result<Vec<Value>>>()
             })
@@ -311,95 +377,6 @@ pub(crate) fn copy_line(out: &mut Vec<u8>, row: &[Value]) {
     out.push(b'\n');
 }
 
-/// The source's id counters (SQLite `sqlite_sequence`, PostgreSQL identity
-/// sequences), so the target never hands out the id of a deleted row again.
-pub fn counters(conn: &mut dyn Conn) -> Result<Vec<(String, i64)>> {
-    let mut out = Vec::new();
-    match conn.dialect() {
-        Dialect::Sqlite => {
-            for r in conn.query("SELECT name, seq FROM sqlite_sequence", &[])? {
-                out.push((r.text("name")?, r.int("seq")?));
-            }
-        }
-        Dialect::Postgres => {
-            for (table, key) in TABLES {
-                if *key != ["id"] {
-                    continue;
-                }
-                let row = conn.query_one(
-                    "SELECT pg_sequence_last_value(pg_get_serial_sequence($1, 'id')::regclass) AS v",
-                    &[Value::from(*table)],
-                );
-                // No sequence (audit_events): an error in a read-only snapshot
-                // would abort it, so the query never fails for that: see below.
-                if let Some(v) = row?.opt_int("v")? {
-                    out.push(((*table).to_owned(), v));
-                }
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// Advances the target's counters past every copied id and the source's own counters.
-pub fn advance_counters(conn: &mut dyn Conn, source: &[(String, i64)]) -> Result<()> {
-    for (table, key) in TABLES {
-        if *key != ["id"] {
-            continue;
-        }
-        let copied = conn
-            .query_one(&format!("SELECT MAX(id) AS m FROM {table}"), &[])?
-            .opt_int("m")?
-            .unwrap_or(0);
-        let counted = source
-            .iter()
-            .find(|(t, _)| t == table)
-            .map_or(0, |(_, v)| *v);
-        let next = copied.max(counted);
-        if next < 1 {
-            continue;
-        }
-        match conn.dialect() {
-            Dialect::Postgres => {
-                conn.query(
-                    "SELECT setval(pg_get_serial_sequence($1, 'id'), $2, true) \
-                     WHERE pg_get_serial_sequence($1, 'id') IS NOT NULL",
-                    &[Value::from(*table), Value::Int(next)],
-                )?;
-            }
-            Dialect::Sqlite => {
-                let autoincrement = conn
-                    .query_one(
-                        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' \
-                         AND name = $1 AND sql LIKE '%AUTOINCREMENT%') AS a",
-                        &[Value::from(*table)],
-                    )?
-                    .bool("a")?;
-                if !autoincrement {
-                    continue;
-                }
-                let changed = conn.execute(
-                    "UPDATE sqlite_sequence SET seq = $2 WHERE name = $1 AND seq < $2",
-                    &[Value::from(*table), Value::Int(next)],
-                )?;
-                let present = conn
-                    .query_opt(
-                        "SELECT seq FROM sqlite_sequence WHERE name = $1",
-                        &[Value::from(*table)],
-                    )?
-                    .is_some();
-                if changed == 0 && !present {
-                    conn.execute(
-                        "INSERT INTO sqlite_sequence (name, seq) VALUES ($1, $2)",
-                        &[Value::from(*table), Value::Int(next)],
-                    )?;
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -428,10 +405,7 @@ mod tests {
         let t = "2026-01-02T03:04:05.123456Z";
         let time = coerce(Value::from(t), &col(Kind::Time), "x").unwrap();
         assert!(matches!(time, Value::Time(_)));
-        assert_eq!(
-            coerce(time, &col(Kind::Text), "x").unwrap(),
-            Value::from(t)
-        );
+        assert_eq!(coerce(time, &col(Kind::Text), "x").unwrap(), Value::from(t));
         assert_eq!(
             coerce(Value::Int(1), &col(Kind::Bool), "x").unwrap(),
             Value::Bool(true)
