@@ -398,12 +398,12 @@ cli_test! {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        // Kill it once PostgreSQL shows it inside the settings table (the
-        // copy's read pages on a PostgreSQL source, any COPY on a target: its
-        // transaction is open until the COMMIT).
+        // Kill it once PostgreSQL shows it mid-copy: reading the settings
+        // table's pages on a PostgreSQL source; on a target, any writing
+        // transaction (the copy's is open, with an xid, until its COMMIT).
         let pg = if backend == Backend::Postgres { &*env } else { &target };
         let watch = "SELECT COUNT(*)::text FROM pg_stat_activity WHERE pid <> pg_backend_pid() \
-             AND (query LIKE 'COPY %' OR query LIKE 'SELECT % FROM settings WHERE id > $1 %')";
+             AND (backend_xid IS NOT NULL OR query LIKE 'SELECT % FROM settings WHERE id > $1 %')";
         let started = std::time::Instant::now();
         // (Other tests' copies may match too: waiting for the target's schema first
         // keeps the kill after the migration; any moment before the commit will do.)
