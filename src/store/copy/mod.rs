@@ -382,6 +382,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_migrated_table_is_copied() {
+        let target = crate::store::DatabaseTarget::Sqlite(crate::store::SqliteLocation::Memory);
+        let mut store = crate::store::open(&target, 1, true).unwrap();
+        store.migrate(false).unwrap();
+        let mut tables: Vec<String> = crate::store::read(store.as_mut(), |c| {
+            c.query(
+                "SELECT name FROM sqlite_master WHERE type = 'table' \
+                 AND name NOT LIKE 'sqlite_%' AND name <> 'refinery_schema_history'",
+                &[],
+            )?
+            .iter()
+            .map(|r| r.text("name"))
+            .collect()
+        })
+        .unwrap();
+        tables.sort();
+        let mut copied: Vec<String> = TABLES.iter().map(|(t, _)| (*t).to_owned()).collect();
+        copied.sort();
+        assert_eq!(
+            tables, copied,
+            "a migration added or dropped a table: update copy::TABLES"
+        );
+    }
+
+    #[test]
     fn copy_lines_escape_what_copy_text_format_reads_specially() {
         let mut out = Vec::new();
         copy_line(
