@@ -82,6 +82,9 @@ _keyward() {
             keyward__subcmd__db,backup)
                 cmd="keyward__subcmd__db__subcmd__backup"
                 ;;
+            keyward__subcmd__db,copy)
+                cmd="keyward__subcmd__db__subcmd__copy"
+                ;;
             keyward__subcmd__db,health)
                 cmd="keyward__subcmd__db__subcmd__health"
                 ;;
@@ -1006,7 +1009,7 @@ _keyward() {
             return 0
             ;;
         keyward__subcmd__db)
-            opts="-o -y -h -V --database-url --key-file --config --env --actor --output --yes --help --version init migrate status seed health rotate-key backup"
+            opts="-o -y -h -V --database-url --key-file --config --env --actor --output --yes --help --version init migrate status seed health rotate-key backup copy"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1054,6 +1057,52 @@ _keyward() {
                 return 0
             fi
             case "${prev}" in
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --env)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --actor)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        keyward__subcmd__db__subcmd__copy)
+            opts="-o -y -h -V --to --database-url --key-file --config --env --actor --output --yes --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --database-url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -1,4 +1,4 @@
-//! `keyward db`: init, migrate, status, seed, health, rotate-key, backup.
+//! `keyward db`: init, migrate, status, seed, health, rotate-key, backup, copy.
 
 use crate::context::Context;
 use crate::error::Result;
@@ -33,6 +33,12 @@ pub(crate) enum DbCommand {
     Backup {
         /// The backup file to create (must not exist)
         file: PathBuf,
+    },
+    /// Copy every table into another, empty database (SQLite <-> PostgreSQL), in one transaction
+    Copy {
+        /// The target database URL (created and migrated if it has no schema yet; must hold no data)
+        #[arg(long, value_name = "URL")]
+        to: String,
     },
 }
 
@@ -96,6 +102,24 @@ pub(crate) fn run(ctx: &mut Context, cmd: DbCommand) -> Result<Reply> {
             let backup = db::backup(ctx, &file)?;
             let message = format!("backed up to {} ({} bytes)", backup.file, backup.bytes);
             Ok(Reply::object(backup).with_message(message).quiet_table())
+        }
+        DbCommand::Copy { to } => {
+            let report = db::copy(ctx, &to)?;
+            let message = format!(
+                "copied {} rows to {} in {:.1} s\nsource audit head: {}\ntarget audit head: {} (then db.copy {})",
+                report.tables.iter().map(|t| t.rows).sum::<u64>(),
+                report.target,
+                report.seconds,
+                report.source_head,
+                report.target_head,
+                report.copy_event_hash
+            );
+            let reply = if ctx.config.output == crate::config::Format::Table {
+                Reply::rows(report.tables)
+            } else {
+                Reply::object(report)
+            };
+            Ok(reply.with_message(message))
         }
     }
 }

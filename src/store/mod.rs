@@ -6,6 +6,7 @@
 //! as [`Value`], rows come back as [`Row`].
 
 mod backup;
+pub mod copy;
 pub mod migrate;
 pub mod postgres;
 pub mod sqlite;
@@ -260,6 +261,16 @@ pub trait Conn {
     /// Whether this transaction may append to the audit chain: true only in an
     /// audited write ([`Access::Write`]), which holds the chain lock.
     fn holds_audit_lock(&self) -> bool;
+
+    /// Runs `COPY … FROM STDIN` with `data` in COPY's text format, returning
+    /// the rows written (PostgreSQL only; `db copy`'s bulk path).
+    fn copy_in(&mut self, sql: &str, data: Vec<u8>) -> Result<u64> {
+        let _ = (sql, data);
+        Err(Error::internal(format!(
+            "COPY FROM STDIN is not available on {}",
+            self.dialect().name()
+        )))
+    }
 
     /// Runs a query expected to return at most one row.
     fn query_opt(&mut self, sql: &str, params: &[Value]) -> Result<Option<Row>> {

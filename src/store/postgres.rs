@@ -368,6 +368,19 @@ impl Conn for PgConn<'_> {
             .map_err(|e| map_err_as(e, Some(self.role)))
     }
 
+    fn copy_in(&mut self, sql: &str, data: Vec<u8>) -> Result<u64> {
+        use futures_util::SinkExt;
+        let role = self.role;
+        self.rt
+            .block_on(async {
+                let sink = self.client.copy_in::<_, bytes::Bytes>(sql).await?;
+                let mut sink = std::pin::pin!(sink);
+                sink.send(bytes::Bytes::from(data)).await?;
+                sink.as_mut().finish().await
+            })
+            .map_err(|e| map_err_as(e, Some(role)))
+    }
+
     fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
         let stmt = self.statement(sql)?;
         let rows = self

@@ -10,6 +10,7 @@ mod apikeys_verify;
 mod audit;
 mod config;
 mod db;
+mod db_copy;
 mod flags;
 mod flags_adversarial;
 mod flags_eval;

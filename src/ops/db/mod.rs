@@ -1,10 +1,12 @@
 //! Operations of `keyward db`: init, migrate, status, seed, health,
 //! rotate-key and backup, each returning its typed view.
 
+mod copy;
 mod health;
 mod init;
 mod rotate;
 
+pub use copy::{copy, CopyReport, TableCopied};
 pub use health::{health, Health, HealthReport};
 pub use init::{init, InitReport};
 pub use rotate::{rotate_key, RotateReport};
