@@ -364,6 +364,13 @@ cli_test! {
         at(env, NOW);
         env.init();
         env.run(&["db", "copy", "--to", env.url()]).code(2);
+        env.run(&["db", "copy", "--to", "sqlite::memory:"]).code(2).stderr_has("in-memory");
+        // Prepared with `db migrate`: its audit entry makes it non-empty, and
+        // the message says what to do instead.
+        if let Some(prepared) = target_of(env, backend) {
+            prepared.run(&["db", "migrate"]).ok();
+            env.run(&["db", "copy", "--to", prepared.url()]).code(4).stderr_has("let `db copy` create the schema");
+        }
         // Initialised: it holds rows (roles, permissions, audit entries).
         let Some(busy) = target_of(env, backend) else { return };
         busy.init();

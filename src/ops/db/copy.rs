@@ -51,6 +51,18 @@ struct CopyDetails<'a> {
 pub fn copy(ctx: &mut Context, to: &str) -> Result<CopyReport> {
     let started = std::time::Instant::now();
     let to = target::parse_url(to).map_err(|e| Error::invalid(format!("--to: {}", e.message())))?;
+    if matches!(
+        to,
+        DatabaseTarget::Sqlite(SqliteLocation::Memory)
+            | DatabaseTarget::Sqlite(SqliteLocation::File {
+                read_only: true,
+                ..
+            })
+    ) {
+        return Err(Error::invalid(
+            "--to names an in-memory or read-only SQLite database, which would keep nothing: give a file (sqlite:///path/to/new.db) or a PostgreSQL URL",
+        ));
+    }
     if same_database(&ctx.config.database, &to) {
         return Err(Error::invalid(format!(
             "--to names the database being copied ({to}): copy into another database"

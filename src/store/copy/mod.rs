@@ -139,6 +139,11 @@ pub fn ensure_empty(conn: &mut dyn Conn, location: &str) -> Result<()> {
         } else {
             count(conn, table)?
         };
+        if held > 0 && *table == "audit_events" && only_migrations(conn)? {
+            return Err(Error::conflict(format!(
+                "target {location} was prepared with `keyward db migrate` or `db init`, which write audit entries ({held}): drop it, create it empty, and let `db copy` create the schema itself"
+            )));
+        }
         if held > 0 {
             let what = if *table == HEAD {
                 format!("its audit head records {held} audit entr{}", plural_y(held))
@@ -151,6 +156,17 @@ pub fn ensure_empty(conn: &mut dyn Conn, location: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether every audit entry is one that preparing a database writes.
+fn only_migrations(conn: &mut dyn Conn) -> Result<bool> {
+    let others = conn
+        .query_one(
+            "SELECT COUNT(*) AS n FROM audit_events WHERE action NOT IN ('db.migrate', 'db.init', 'key.register', 'db.seed')",
+            &[],
+        )?
+        .int("n")?;
+    Ok(others == 0)
 }
 
 fn plural_s(n: u64) -> &'static str {
@@ -191,6 +207,20 @@ pub fn copy_table(
 ) -> Result<u64> {
     let columns = target_columns(target, table)?;
     let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
+    let mut theirs: Vec<String> = target_columns(source, table)?
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    let mut ours: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+    theirs.sort();
+    ours.sort();
+    if theirs != ours {
+        return Err(Error::conflict(format!(
+            "table {table} has columns {} in the source but {} in the target: both must be migrated alike (a column was changed by hand?)",
+            theirs.join(", "),
+            ours.join(", ")
+        )));
+    }
     let key_at: Vec<usize> = key
         .iter()
         .map(|k| {
@@ -208,8 +238,11 @@ pub fn copy_table(
         let params: Vec<String> = (1..=key.len()).map(|i| format!("${i}")).collect();
         format!("({order}) > ({})", params.join(", "))
     };
-    let first = format!("{select} ORDER BY {order} LIMIT {PAGE}");
-    let next = format!("{select} WHERE {after} ORDER BY {order} LIMIT {PAGE}");
+    let first = format!("{select} ORDER BY {order} LIMIT $1");
+    let next = format!(
+        "{select} WHERE {after} ORDER BY {order} LIMIT ${}",
+        key.len() + 1
+    );
     if table == HEAD {
         return copy_head(source, target, &first);
     }
@@ -271,10 +304,15 @@ fn copy_pages(
     let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
     let mut last: Option<Vec<Value>> = None;
     let mut total = 0;
+    let mut limit = FIRST_PAGE;
     loop {
         let page = match &last {
-            None => source.query(first, &[])?,
-            Some(k) => source.query(next, k)?,
+            None => source.query(first, &[Value::Int(limit as i64)])?,
+            Some(k) => {
+                let mut params = k.clone();
+                params.push(Value::Int(limit as i64));
+                source.query(next, &params)?
+            }
         };
         let Some(end) = page.last() else { break };
         last = Some(
@@ -283,7 +321,8 @@ fn copy_pages(
                 .map(|&i| value_at(end, i))
                 .collect::<Result<_>>()?,
         );
-        let full = page.len() == PAGE;
+        let full = page.len() == limit;
+        limit = next_page(limit, page.iter().map(row_bytes).sum());
         let rows = page
             .into_iter()
             .map(|r| {
@@ -304,6 +343,32 @@ fn copy_pages(
         }
     }
     Ok(total)
+}
+
+/// Rows read in a table's first page: small, since a row may hold up to a
+/// megabyte (a setting's value) and the next pages are sized on this one.
+const FIRST_PAGE: usize = 64;
+/// What a page may hold, about: memory stays bounded by the page, whatever
+/// the rows' width.
+const PAGE_BYTES: usize = 8 << 20;
+
+/// About how many bytes a row holds.
+fn row_bytes(row: &Row) -> usize {
+    row.values
+        .iter()
+        .map(|v| match v {
+            Value::Text(s) => s.len(),
+            _ => 8,
+        })
+        .sum::<usize>()
+        .max(1)
+}
+
+/// The next page's row count after a page of `limit` rows that held
+/// `bytes`: aiming at [`PAGE_BYTES`], at most doubling, 1 to [`PAGE`] rows.
+fn next_page(limit: usize, bytes: usize) -> usize {
+    let per_row = (bytes / limit.max(1)).max(1);
+    (PAGE_BYTES / per_row).clamp(1, (limit * 2).min(PAGE))
 }
 
 fn value_at(row: &Row, i: usize) -> Result<Value> {
@@ -404,6 +469,16 @@ mod tests {
             tables, copied,
             "a migration added or dropped a table: update copy::TABLES"
         );
+    }
+
+    #[test]
+    fn pages_grow_to_the_row_limit_and_shrink_for_wide_rows() {
+        assert_eq!(next_page(64, 64 * 100), 128);
+        assert_eq!(next_page(4096, 4096 * 100), PAGE);
+        assert_eq!(next_page(PAGE, PAGE * 100), PAGE);
+        // A megabyte a row: eight rows a page.
+        assert_eq!(next_page(64, 64 << 20), 8);
+        assert_eq!(next_page(8, 8 * (20 << 20)), 1);
     }
 
     #[test]
