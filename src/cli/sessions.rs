@@ -119,12 +119,12 @@ pub(crate) fn run(ctx: &mut Context, cmd: SessionsCommand) -> Result<Reply> {
             login(ctx, &args)
         }
         SessionsCommand::Verify { token_stdin } => {
-            let token = secret::token(token_stdin, "access token", "--token-stdin")?;
+            let token = presented(token_stdin, "access token")?;
             verify(ctx, &token)
         }
         SessionsCommand::Refresh { token_stdin, ttl } => {
             let ttl = ttl.as_deref().map(duration("--ttl")).transpose()?;
-            let token = secret::token(token_stdin, "refresh token", "--token-stdin")?;
+            let token = presented(token_stdin, "refresh token")?;
             match ops::refresh(ctx, &token, ttl)? {
                 Ok(tokens) => {
                     let msg = format!(
@@ -210,6 +210,19 @@ fn prune(ctx: &mut Context, req: &ops::prune::PruneRequest) -> Result<Reply> {
         )
     };
     Ok(Reply::object(done).with_message(msg).quiet_table())
+}
+
+/// A token a client presented, from stdin with `--token-stdin`. What the
+/// client sent is judged, not a usage error: nothing on the line, a line too
+/// long for a token or not UTF-8 comes back empty, which the check refuses
+/// as `malformed` (exit 5). Without the flag and a terminal: exit 2.
+fn presented(from_stdin: bool, what: &str) -> Result<zeroize::Zeroizing<String>> {
+    match secret::token(from_stdin, what, "--token-stdin") {
+        Err(e) if from_stdin && e.kind() == crate::error::ErrorKind::Invalid => {
+            Ok(zeroize::Zeroizing::new(String::new()))
+        }
+        other => other,
+    }
 }
 
 /// Parses a duration flag.

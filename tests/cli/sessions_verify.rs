@@ -49,6 +49,15 @@ cli_test! {
         env.run_with_stdin(&["sessions", "verify", "--token-stdin"], Some(&format!("{}  \r\n", s(&t["access_token"])))).ok();
         // Without --token-stdin off a terminal: exit 2, never a hang.
         env.run(&["sessions", "verify"]).code(2).stderr_has("--token-stdin");
+        // What a client sent is judged, not a usage error: nothing, a blank
+        // line or a line too long for a token is malformed (exit 5), and so
+        // is such a refresh token.
+        let long = "t".repeat(20_000);
+        for sent in ["", "   ", long.as_str()] {
+            crate::sessions::refused(env, sent, "malformed");
+            let r = crate::sessions::refresh(env, sent).code(5).json();
+            assert_eq!(r["reason"], "malformed", "{sent:?}");
+        }
         // Each login's jti is fresh.
         let other = login(env, "alice");
         assert_ne!(parts(s(&other["access_token"])).1["jti"], c["jti"]);
