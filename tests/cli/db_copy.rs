@@ -365,6 +365,23 @@ cli_test! {
         env.init();
         env.run(&["db", "copy", "--to", env.url()]).code(2);
         env.run(&["db", "copy", "--to", "sqlite::memory:"]).code(2).stderr_has("in-memory");
+        // The same database under another spelling: a hard link to the file,
+        // or `localhost` for `127.0.0.1`.
+        match backend {
+            Backend::Sqlite => {
+                let path = env.url().trim_start_matches("sqlite://").to_owned();
+                let link = format!("{path}.link");
+                std::fs::hard_link(&path, &link).unwrap();
+                env.run(&["db", "copy", "--to", &format!("sqlite://{link}")]).code(2).stderr_has("being copied");
+                std::fs::remove_file(&link).unwrap();
+            }
+            Backend::Postgres => {
+                let other = env.url().replacen("127.0.0.1", "localhost", 1);
+                if other != env.url() {
+                    env.run(&["db", "copy", "--to", &other]).code(2).stderr_has("being copied");
+                }
+            }
+        }
         // Prepared with `db migrate`: its audit entry makes it non-empty, and
         // the message says what to do instead.
         if let Some(prepared) = target_of(env, backend) {

@@ -75,6 +75,13 @@ pub fn copy(ctx: &mut Context, to: &str) -> Result<CopyReport> {
     let versions = applied(&source.migration_states()?);
     let mut target = store::open(&to, 1, true)?;
     let location = target.location();
+    if let (Some(a), Some(b)) = (server_identity(source)?, server_identity(target.as_mut())?) {
+        if a == b {
+            return Err(Error::invalid(format!(
+                "--to names the database being copied ({location}, the same server, database and schema under another URL): copy into another database"
+            )));
+        }
+    }
     prepare_target(target.as_mut(), &versions, &location)?;
     let bar = ctx.progress(0, "copying");
     let source = ctx.store()?;
@@ -156,16 +163,47 @@ fn prepare_target(target: &mut dyn Store, versions: &[i64], location: &str) -> R
     Ok(())
 }
 
+/// PostgreSQL: what names a database and schema whatever the URL that
+/// reached it (`localhost` or `127.0.0.1`, with or without a password): the
+/// server's start instant, the database's oid and the schema. SQLite: none
+/// (files are compared by [`same_database`]).
+fn server_identity(store: &mut dyn Store) -> Result<Option<String>> {
+    if store.dialect() != store::Dialect::Postgres {
+        return Ok(None);
+    }
+    store::read(store, |c| {
+        let r = c.query_one(
+            "SELECT pg_postmaster_start_time()::text || '/' || d.oid::text || '/' || current_schema() AS id \
+             FROM pg_database d WHERE d.datname = current_database()",
+            &[],
+        )?;
+        Ok(Some(r.text("id")?))
+    })
+}
+
+/// Whether two files are one (the same device and inode: a hard link or
+/// another spelling of the path).
+fn same_file(p: &std::path::Path, q: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(p), std::fs::metadata(q)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
 /// Whether two targets name the same database.
 fn same_database(a: &DatabaseTarget, b: &DatabaseTarget) -> bool {
     match (a, b) {
         (
             DatabaseTarget::Sqlite(SqliteLocation::File { path: p, .. }),
             DatabaseTarget::Sqlite(SqliteLocation::File { path: q, .. }),
-        ) => match (p.canonicalize(), q.canonicalize()) {
-            (Ok(p), Ok(q)) => p == q,
-            _ => p == q,
-        },
+        ) => {
+            same_file(p, q)
+                || match (p.canonicalize(), q.canonicalize()) {
+                    (Ok(p), Ok(q)) => p == q,
+                    _ => p == q,
+                }
+        }
         (DatabaseTarget::Postgres(p), DatabaseTarget::Postgres(q)) => {
             p.to_string() == q.to_string() && p.config.get_options() == q.config.get_options()
         }
