@@ -25,7 +25,7 @@ pub(crate) enum ApikeysCommand {
     Rotate(manage::RotateArgs),
     /// Check a key read from stdin (exit 0 valid, 5 with one reason)
     Verify(verify::VerifyArgs),
-    /// Find keyward keys and refresh tokens in files, directories or stdin, and report each one's status (exit 5 when one is active)
+    /// Find keyward keys and refresh tokens in files, directories or stdin, and report each one's status (exit 5 when one is active, 1 when a path could not be read)
     Scan(scan::ScanArgs),
 }
 

@@ -36,7 +36,7 @@ pub(crate) enum DbCommand {
     },
     /// Copy every table into another, empty database (SQLite <-> PostgreSQL), in one transaction
     Copy {
-        /// The target database URL (created and migrated if it has no schema yet; must hold no data)
+        /// The target database URL (created and migrated if it has no schema yet; must hold no data: do not run db init or db migrate on it first)
         #[arg(long, value_name = "URL")]
         to: String,
     },

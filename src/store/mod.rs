@@ -376,6 +376,24 @@ fn run<T>(
     out.ok_or_else(|| Error::internal("transaction finished without a result"))
 }
 
+/// Reads a TEXT column holding a JSON array of strings (`column` names it,
+/// `table.column`, in the error a row edited behind keyward's back gets).
+pub fn string_list(text: &str, column: &str) -> Result<Vec<String>> {
+    serde_json::from_str::<Vec<String>>(text).map_err(|_| {
+        Error::integrity(format!(
+            "{column} is not a JSON array of strings: repair that row in the database"
+        ))
+    })
+}
+
+/// The stored form of a list of strings: a JSON array, sorted, without duplicates.
+pub fn string_list_text(items: &[String]) -> String {
+    let mut v = items.to_vec();
+    v.sort();
+    v.dedup();
+    serde_json::Value::from(v).to_string()
+}
+
 /// Inserts rows many per statement (portable multi-row VALUES), in chunks.
 pub fn insert_rows(
     conn: &mut dyn Conn,

@@ -3,7 +3,7 @@
 
 use crate::cli_test;
 use crate::support::Backend;
-use crate::util::{at, set_secret, totp_code, Env};
+use crate::util::{add_user, at, set_secret, totp_code, Env};
 use serde_json::Value;
 
 const PW: &str = "correct horse battery staple 9\n";
@@ -33,24 +33,6 @@ struct Filled {
     access_token: String,
     api_key: String,
     max_session: i64,
-}
-
-fn add_user(env: &Env, name: &str, role: &str) {
-    let email = format!("{name}@example.com");
-    env.run_with_stdin(
-        &[
-            "users",
-            "add",
-            name,
-            "--email",
-            &email,
-            "--role",
-            role,
-            "--password-stdin",
-        ],
-        Some(PW),
-    )
-    .ok();
 }
 
 fn login(env: &Env, name: &str) -> Value {

@@ -3,7 +3,7 @@
 use super::{status, ApiKey, RevokeReason};
 use crate::error::{Error, Result};
 use crate::ids::{ApiKeyId, UserId};
-use crate::store::{Conn, Row};
+use crate::store::{self, Conn, Row};
 use time::OffsetDateTime;
 
 /// A key's row with its owner's name and its rotation neighbours' ids and
@@ -28,23 +28,6 @@ pub struct KeyRow {
     pub user_id: Option<UserId>,
     /// Hex SHA-256 of the whole key.
     pub key_hash: String,
-}
-
-/// A JSON array of strings as stored in `permissions` / `allowed_ips`.
-pub fn list_from_json(text: &str, column: &str) -> Result<Vec<String>> {
-    serde_json::from_str::<Vec<String>>(text).map_err(|_| {
-        Error::integrity(format!(
-            "api_keys.{column} is not a JSON array of strings: repair that row in the database"
-        ))
-    })
-}
-
-/// The stored form of a list (sorted, without duplicates).
-pub fn list_to_json(items: &[String]) -> String {
-    let mut v = items.to_vec();
-    v.sort();
-    v.dedup();
-    serde_json::Value::from(v).to_string()
 }
 
 fn count(r: &Row, column: &str) -> Result<u64> {
@@ -95,8 +78,8 @@ fn fields_of(r: &Row, now: OffsetDateTime) -> Result<KeyRow> {
             key_prefix: r.text("key_prefix")?,
             status: status(revoked_at, expires_at, now),
             user: r.opt_text("username")?,
-            permissions: list_from_json(&r.text("permissions")?, "permissions")?,
-            allowed_ips: list_from_json(&r.text("allowed_ips")?, "allowed_ips")?,
+            permissions: store::string_list(&r.text("permissions")?, "api_keys.permissions")?,
+            allowed_ips: store::string_list(&r.text("allowed_ips")?, "api_keys.allowed_ips")?,
             rate_limit_per_minute: rate,
             expires_at,
             revoked_at,
@@ -190,8 +173,8 @@ pub fn insert(conn: &mut dyn Conn, k: &NewKeyRow<'_>) -> Result<ApiKeyId> {
             k.key_prefix.into(),
             k.key_hash.into(),
             k.user.into(),
-            list_to_json(k.permissions).into(),
-            list_to_json(k.allowed_ips).into(),
+            store::string_list_text(k.permissions).into(),
+            store::string_list_text(k.allowed_ips).into(),
             k.rate_limit_per_minute.into(),
             k.expires_at.into(),
             k.rotated_from.into(),

@@ -5,7 +5,7 @@
 use super::State;
 use crate::error::{Error, Result};
 use crate::ids::FlagId;
-use crate::store::{Conn, Row, Value};
+use crate::store::{self, Conn, Row, Value};
 use serde::Serialize;
 use std::collections::HashMap;
 use time::OffsetDateTime;
@@ -44,23 +44,6 @@ fn flag_from_row(r: &Row) -> Result<Flag> {
     })
 }
 
-/// A JSON array of names as stored in `target_users` / `target_roles`.
-pub fn names_from_json(text: &str, column: &str) -> Result<Vec<String>> {
-    serde_json::from_str::<Vec<String>>(text).map_err(|_| {
-        Error::integrity(format!(
-            "feature_flag_states.{column} is not a JSON array of names: repair that row in the database"
-        ))
-    })
-}
-
-/// The stored form of a list of names (sorted, without duplicates).
-pub fn names_to_json(names: &[String]) -> String {
-    let mut v = names.to_vec();
-    v.sort();
-    v.dedup();
-    serde_json::to_string(&v).unwrap_or_else(|_| "[]".to_owned())
-}
-
 /// Reads the state on row `r`: that of `flag` in `env` (named when the row
 /// is damaged, which only a change behind keyward's back can do).
 fn state_from_row(r: &Row, flag: &str, env: &str) -> Result<State> {
@@ -74,7 +57,7 @@ fn state_from_row(r: &Row, flag: &str, env: &str) -> Result<State> {
     };
     let percentage = r.int("percentage")?;
     let names = |column: &str| {
-        names_from_json(&r.text(column)?, column)
+        store::string_list(&r.text(column)?, column)
             .map_err(|_| damaged(&format!("{column} is not a JSON array of names")))
     };
     Ok(State {
@@ -260,8 +243,8 @@ pub fn put_state(
             environment.into(),
             state.enabled.into(),
             i64::from(state.percentage).into(),
-            names_to_json(&state.target_users).into(),
-            names_to_json(&state.target_roles).into(),
+            store::string_list_text(&state.target_users).into(),
+            store::string_list_text(&state.target_roles).into(),
             now.into(),
         ],
     )?;

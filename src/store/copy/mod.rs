@@ -244,7 +244,7 @@ pub fn copy_table(
         key.len() + 1
     );
     if table == HEAD {
-        return copy_head(source, target, &first);
+        return copy_head(source, target);
     }
     let indexes = set_aside_indexes(target, table)?;
     let total = copy_pages(
@@ -381,7 +381,7 @@ fn value_at(row: &Row, i: usize) -> Result<Value> {
 /// Moves the target's head record (the empty chain's, from its migration) to
 /// the source's; the trigger allows only forward moves, so an empty source
 /// chain leaves it as it is.
-fn copy_head(source: &mut dyn Conn, target: &mut dyn Conn, _select: &str) -> Result<u64> {
+fn copy_head(source: &mut dyn Conn, target: &mut dyn Conn) -> Result<u64> {
     let (last_id, last_hash) = head(source)?;
     if last_id > 0 {
         target.execute(
