@@ -7,7 +7,9 @@ use crate::context::Context;
 use crate::domain::audit::{self, Event};
 use crate::error::{Error, Result};
 use crate::output::TableRow;
-use crate::store::{self, copy, target, DatabaseTarget, MigrationState, SqliteLocation, Store};
+use crate::store::{
+    self, copy, target, Conn, DatabaseTarget, MigrationState, SqliteLocation, Store,
+};
 use serde::Serialize;
 
 /// One table copied.
@@ -94,7 +96,7 @@ pub fn copy(ctx: &mut Context, to: &str) -> Result<CopyReport> {
         bar.set_length(total);
         let counters = copy::counters(src)?;
         store::write(target.as_mut(), |dst| {
-            copy::ensure_empty(dst, &location)?;
+            ensure_empty(dst, &location)?;
             let mut tables = Vec::with_capacity(copy::TABLES.len());
             for (table, key) in copy::TABLES {
                 bar.set_message(format!("copying {table}"));
@@ -130,6 +132,62 @@ pub fn copy(ctx: &mut Context, to: &str) -> Result<CopyReport> {
     let mut report = report?;
     report.seconds = (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
     Ok(report)
+}
+
+/// Refuses (exit 4) a target holding data: any row in any table, or an
+/// audit head past the empty chain's.
+fn ensure_empty(conn: &mut dyn Conn, location: &str) -> Result<()> {
+    for (table, _) in copy::TABLES {
+        let held = if *table == copy::HEAD {
+            let (last_id, _) = copy::head(conn)?;
+            u64::try_from(last_id).unwrap_or(0)
+        } else {
+            copy::count(conn, table)?
+        };
+        if held > 0 && *table == "audit_events" && only_migrations(conn)? {
+            return Err(Error::conflict(format!(
+                "target {location} was prepared with `keyward db migrate` or `db init`, which write audit entries ({held}): drop it, create it empty, and let `db copy` create the schema itself"
+            )));
+        }
+        if held > 0 {
+            let what = if *table == copy::HEAD {
+                format!("its audit head records {held} audit entr{}", plural_y(held))
+            } else {
+                format!("table {table} holds {held} row{}", plural_s(held))
+            };
+            return Err(Error::conflict(format!(
+                "target {location} is not empty: {what}; copy into a new, empty database"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Whether every audit entry is one that preparing a database writes.
+fn only_migrations(conn: &mut dyn Conn) -> Result<bool> {
+    let others = conn
+        .query_one(
+            "SELECT COUNT(*) AS n FROM audit_events WHERE action NOT IN ('db.migrate', 'db.init', 'key.register', 'db.seed')",
+            &[],
+        )?
+        .int("n")?;
+    Ok(others == 0)
+}
+
+fn plural_s(n: u64) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+fn plural_y(n: u64) -> &'static str {
+    if n == 1 {
+        "y"
+    } else {
+        "ies"
+    }
 }
 
 /// The applied migrations' versions.

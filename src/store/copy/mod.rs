@@ -34,7 +34,7 @@ pub const TABLES: &[(&str, &[&str])] = &[
 ];
 
 /// The table a fresh migration already gives one row (the empty chain's head).
-const HEAD: &str = "audit_head";
+pub const HEAD: &str = "audit_head";
 
 /// How a target column wants its values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,62 +127,6 @@ pub fn count(conn: &mut dyn Conn, table: &str) -> Result<u64> {
         .query_one(&format!("SELECT COUNT(*) AS n FROM {table}"), &[])?
         .int("n")?;
     Ok(u64::try_from(n).unwrap_or(0))
-}
-
-/// Refuses (exit 4) a target holding data: any row in any table, or an
-/// audit head past the empty chain's.
-pub fn ensure_empty(conn: &mut dyn Conn, location: &str) -> Result<()> {
-    for (table, _) in TABLES {
-        let held = if *table == HEAD {
-            let (last_id, _) = head(conn)?;
-            u64::try_from(last_id).unwrap_or(0)
-        } else {
-            count(conn, table)?
-        };
-        if held > 0 && *table == "audit_events" && only_migrations(conn)? {
-            return Err(Error::conflict(format!(
-                "target {location} was prepared with `keyward db migrate` or `db init`, which write audit entries ({held}): drop it, create it empty, and let `db copy` create the schema itself"
-            )));
-        }
-        if held > 0 {
-            let what = if *table == HEAD {
-                format!("its audit head records {held} audit entr{}", plural_y(held))
-            } else {
-                format!("table {table} holds {held} row{}", plural_s(held))
-            };
-            return Err(Error::conflict(format!(
-                "target {location} is not empty: {what}; copy into a new, empty database"
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// Whether every audit entry is one that preparing a database writes.
-fn only_migrations(conn: &mut dyn Conn) -> Result<bool> {
-    let others = conn
-        .query_one(
-            "SELECT COUNT(*) AS n FROM audit_events WHERE action NOT IN ('db.migrate', 'db.init', 'key.register', 'db.seed')",
-            &[],
-        )?
-        .int("n")?;
-    Ok(others == 0)
-}
-
-fn plural_s(n: u64) -> &'static str {
-    if n == 1 {
-        ""
-    } else {
-        "s"
-    }
-}
-
-fn plural_y(n: u64) -> &'static str {
-    if n == 1 {
-        "y"
-    } else {
-        "ies"
-    }
 }
 
 /// The audit chain's head record: the newest entry's id and hash.
