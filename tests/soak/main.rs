@@ -68,6 +68,17 @@ fn soak(backend: Backend) {
         seed: seed(),
         backend,
     };
+    {
+        // Written to the real stderr, so a run that panics anywhere still names its seed.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "soak on {backend:?}: KEYWARD_RELIABILITY_SEED={} KEYWARD_SOAK_SECS={} KEYWARD_SOAK_PROCS={}",
+            plan.seed,
+            plan.secs,
+            plan.procs
+        );
+    }
     let world = world::World::set_up(env, plan);
     let started = std::time::Instant::now();
     ops::run_workers(&world);

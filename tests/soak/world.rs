@@ -18,8 +18,6 @@ pub const FLAG: &str = "soak-flag";
 pub const FLAG_PCT: u64 = 40;
 /// The shared API key's limit per minute.
 pub const RATE_LIMIT: u64 = 10;
-/// Sessions that have ended before the load starts.
-pub const SEEDED_ENDED: u64 = 5;
 
 /// The size and seed of one run.
 #[derive(Clone, Copy)]
@@ -120,8 +118,9 @@ pub struct World {
 }
 
 impl World {
-    /// Initialises the database: users, a signing key (first login), ended
-    /// sessions, the rate-limited key and the flag.
+    /// Initialises the database: users, the rate-limited key and the flag.
+    /// No one has logged in yet: the workers' first logins race to create
+    /// the first signing key.
     pub fn set_up(env: Env, plan: Plan) -> World {
         run_at(&env, &["db", "init"], None, T0).ok();
         let users: Vec<String> = (0..plan.procs.div_ceil(2) + 1)
@@ -129,16 +128,6 @@ impl World {
             .collect();
         for u in &users {
             add_user(&env, u, "viewer");
-        }
-        let mut tally = Tally::default();
-        // The first login creates the signing key; later ones race on nothing.
-        login(&env, &users[0], T0, &[]).ok();
-        tally.logins += 1;
-        for i in 0..SEEDED_ENDED {
-            let user = &users[i as usize % users.len()];
-            login(&env, user, OLD, &["--refresh-ttl", "1h"]).ok();
-            tally.logins += 1;
-            tally.ended_logins += 1;
         }
         let limit = format!("{RATE_LIMIT}/min");
         let created = run_at(
@@ -172,7 +161,7 @@ impl World {
             plan,
             api_key,
             users,
-            tally: Mutex::new(tally),
+            tally: Mutex::new(Tally::default()),
             epoch: RwLock::new(0),
             audit_before,
         }
