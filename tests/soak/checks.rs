@@ -48,47 +48,90 @@ fn check_settings(world: &World, problems: &mut Vec<String>) {
         stored.insert(key, (value, version));
     }
     let t = world.tally();
-    if stored.len() != t.values.len() {
+    if stored.len() != t.versions.len() {
         problems.push(format!(
             "{} settings stored, the workers wrote {}",
             stored.len(),
-            t.values.len()
+            t.versions.len()
         ));
     }
-    for (key, value) in &t.values {
-        let versions = t.versions[key];
+    for (key, versions) in &t.versions {
         match stored.get(key) {
             None => problems.push(format!("lost write: {key} is missing")),
-            Some((v, n)) if v != value || *n != versions => problems.push(format!(
-                "lost write: {key} holds {v:?} at version {n}, the workers saw {value:?} at {versions}"
+            Some((_, n)) if n != versions => problems.push(format!(
+                "lost write: {key} is at version {n}, {versions} writes of it succeeded"
             )),
-            Some(_) => {}
+            Some((v, _)) => match t.values.get(key) {
+                Some(want) if v != want => problems.push(format!(
+                    "lost write: {key} holds {v:?}, its owner last wrote {want:?}"
+                )),
+                _ => {}
+            },
         }
     }
-    // The history of each owned key (a few per worker) has one row per write.
+    let mut wins = t.cas_wins.clone();
+    wins.sort_unstable();
+    wins.dedup();
+    if wins.len() != t.cas_wins.len() {
+        problems.push(format!(
+            "two --if-version writes won on the same version: {:?}",
+            t.cas_wins
+        ));
+    }
+    // Each owned key's history has one row per write; each shared key's
+    // history holds exactly the values written, its newest the current one.
     let owned: Vec<(String, u64)> = t
         .versions
         .iter()
-        .filter(|(k, _)| !k.contains(".i"))
+        .filter(|(k, _)| !k.contains(".i") && !t.shared.contains_key(*k))
         .map(|(k, n)| (k.clone(), *n))
         .collect();
+    let shared = t.shared.clone();
     drop(t);
     for (key, versions) in owned {
-        let history = run_at(
-            &world.env,
-            &["settings", "history", &key, "-o", "json"],
-            None,
-            T0,
-        )
-        .ok()
-        .json();
-        let rows = history.as_array().map_or(0, Vec::len) as u64;
+        let rows = history(world, &key).len() as u64;
         if rows != versions {
             problems.push(format!(
                 "{key}: {rows} history rows, {versions} writes succeeded"
             ));
         }
     }
+    for (key, mut written) in shared {
+        let rows = history(world, &key);
+        let mut values: Vec<String> = rows
+            .iter()
+            .map(|r| r["value"].as_str().unwrap_or("<not a string>").to_owned())
+            .collect();
+        let newest = rows
+            .iter()
+            .max_by_key(|r| r["version"].as_u64())
+            .and_then(|r| r["value"].as_str());
+        let current = stored.get(&key).map(|(v, _)| v.as_str());
+        if newest != current {
+            problems.push(format!(
+                "{key}: holds {current:?}, its newest version {newest:?}"
+            ));
+        }
+        values.sort();
+        written.sort();
+        if values != written {
+            problems.push(format!(
+                "lost write: {key} has the history values {values:?}, the workers wrote {written:?}"
+            ));
+        }
+    }
+}
+
+/// The rows of `settings history KEY --reveal`.
+fn history(world: &World, key: &str) -> Vec<Value> {
+    let run = run_at(
+        &world.env,
+        &["settings", "history", key, "--reveal", "-o", "json"],
+        None,
+        T0,
+    )
+    .ok();
+    run.json().as_array().cloned().unwrap_or_default()
 }
 
 /// `audit verify` passes and the entries added during the load are exactly

@@ -20,6 +20,7 @@ mod util;
 mod checks;
 mod ops;
 mod rng;
+mod settings;
 mod world;
 
 use support::Backend;

@@ -2,6 +2,7 @@
 //! and records what succeeded in the tally; a ticker moves the rate window.
 
 use crate::rng::Rng;
+use crate::settings;
 use crate::util::Run;
 use crate::world::{login, reason, run_at, World, FLAG, FLAG_PCT, OLD, T0};
 use serde_json::Value;
@@ -13,12 +14,12 @@ const WINDOW_EVERY: Duration = Duration::from_millis(1500);
 const WINDOW_BASE: i64 = 1_780_358_400; // 2026-06-02T00:00:00Z
 
 /// One worker's own state: its refresh token and its settings counter.
-struct Worker<'w> {
-    world: &'w World,
-    id: u64,
-    rng: Rng,
+pub struct Worker<'w> {
+    pub world: &'w World,
+    pub id: u64,
+    pub rng: Rng,
     token: Option<String>,
-    seq: u64,
+    pub seq: u64,
 }
 
 /// Runs the workers and the window ticker until the deadline.
@@ -60,15 +61,16 @@ impl Worker<'_> {
             10..=13 => self.login(true),
             14..=31 => self.refresh(),
             32..=35 => self.race(),
-            36..=53 => self.set(),
-            54..=59 => self.import(),
+            36..=50 => settings::set(self),
+            51..=53 => settings::check_and_set(self),
+            54..=59 => settings::import(self),
             60..=63 => self.prune(),
             64..=81 => self.verify(),
             _ => self.eval(),
         }
     }
 
-    fn fail(&self, what: &str, run: &Run) {
+    pub fn fail(&self, what: &str, run: &Run) {
         self.world.tally().fail(what, run);
     }
 
@@ -159,67 +161,6 @@ impl Worker<'_> {
         if after.code != 5 || !matches!(reason(&after).as_str(), "revoked" | "unknown") {
             self.fail("race: the winner's token still works", &after);
         }
-    }
-
-    /// `settings set` of a key this worker owns to a value naming worker and sequence.
-    fn set(&mut self) {
-        self.seq += 1;
-        let key = format!("w{}.k{}", self.id, self.rng.below(4));
-        let value = format!("w{}-s{}", self.id, self.seq);
-        let env = &self.world.env;
-        let run = if self.rng.chance(30) {
-            run_at(
-                env,
-                &["settings", "set", &key, "--secret", "--value-stdin"],
-                Some(&value),
-                T0,
-            )
-        } else {
-            run_at(env, &["settings", "set", &key, &value], None, T0)
-        };
-        if run.code != 0 {
-            return self.fail("settings set", &run);
-        }
-        let mut t = self.world.tally();
-        t.wrote(&key, &value);
-        t.op(if run.args.contains(&"--secret".to_owned()) {
-            "settings set --secret"
-        } else {
-            "settings set"
-        });
-    }
-
-    /// `settings import` of a small file: two new keys and one owned key.
-    fn import(&mut self) {
-        self.seq += 1;
-        let (id, seq) = (self.id, self.seq);
-        let owned = format!("w{id}.k{}", self.rng.below(4));
-        let entries = [
-            (format!("w{id}.i{seq}.a"), format!("w{id}-s{seq}-a")),
-            (format!("w{id}.i{seq}.b"), format!("w{id}-s{seq}-b")),
-            (owned, format!("w{id}-s{seq}")),
-        ];
-        let mut yaml = String::from("settings:\n");
-        for (k, v) in &entries {
-            yaml.push_str(&format!("  {k}: {{value: \"{v}\"}}\n"));
-        }
-        let path = self.world.env.home.path().join(format!("import-{id}.yaml"));
-        std::fs::write(&path, yaml).expect("write the import file");
-        let file = path.to_string_lossy().into_owned();
-        let run = run_at(
-            &self.world.env,
-            &["settings", "import", "-f", &file, "-o", "json"],
-            None,
-            T0,
-        );
-        if run.code != 0 {
-            return self.fail("settings import", &run);
-        }
-        let mut t = self.world.tally();
-        for (k, v) in &entries {
-            t.wrote(k, v);
-        }
-        t.op("settings import");
     }
 
     /// `sessions prune --yes`: deletes ended and revoked sessions.

@@ -51,9 +51,14 @@ pub struct Tally {
     /// Successful prunes and what they deleted.
     pub prunes: u64,
     pub pruned: u64,
-    /// Settings written: the last value each key was given and its versions.
-    pub values: HashMap<String, String>,
+    /// Settings written: the versions each key was given (one per write),
+    /// the last value of each key one worker owns, and every value written
+    /// to a shared key.
     pub versions: HashMap<String, u64>,
+    pub values: HashMap<String, String>,
+    pub shared: HashMap<String, Vec<String>>,
+    /// The versions `--if-version` writes of the shared key won on.
+    pub cas_wins: Vec<u64>,
     /// Rate windows by epoch.
     pub windows: BTreeMap<u64, Window>,
     /// Commands that did not end as documented (with their output).
@@ -69,9 +74,14 @@ impl Tally {
     }
 
     /// Records that a write of `key` to `value` succeeded.
-    pub fn wrote(&mut self, key: &str, value: &str) {
+    pub fn wrote(&mut self, key: &str, value: &str, shared: bool) {
         *self.versions.entry(key.to_owned()).or_default() += 1;
-        self.values.insert(key.to_owned(), value.to_owned());
+        if shared {
+            let values = self.shared.entry(key.to_owned()).or_default();
+            values.push(value.to_owned());
+        } else {
+            self.values.insert(key.to_owned(), value.to_owned());
+        }
     }
 
     /// Records a command that did not end as documented.
