@@ -1,8 +1,9 @@
 //! Concurrency soak (issue 13, SPEC §5): P worker threads, each running
 //! keyward processes one after another, mix `sessions login`/`refresh`
-//! (including two processes racing on one refresh token), `settings set` and
-//! `import`, `sessions prune`, `apikeys verify` of one rate-limited key and
-//! `flags eval`, for T seconds on each backend. Every command must exit 0 or
+//! (including two processes racing on one refresh token), `settings set`
+//! (own keys, shared keys, `--if-version` races) and `import`, `sessions
+//! prune`, `apikeys verify` of one rate-limited key and `flags eval`, for T
+//! seconds on each backend. Every command must exit 0 or
 //! with that operation's documented refusal; at the end no write is lost,
 //! the audit chain is linear and counts exactly the audited successes, rate
 //! windows are exact and `db health` passes.
