@@ -14,11 +14,11 @@ mod support;
 #[path = "../cli/util.rs"]
 mod util;
 
-// mod apikeys_rotate;
-// mod apikeys_scan;
+mod apikeys_rotate;
+mod apikeys_scan;
 // mod db_copy;
 mod harness;
 // mod rotate_key;
-// mod sessions_prune;
-// mod sessions_refresh;
+mod sessions_prune;
+mod sessions_refresh;
 mod settings_import;
