@@ -182,10 +182,17 @@ fn migrate_message(m: &Migrated) -> String {
 }
 
 fn rotate_message(r: &RotateReport) -> String {
-    let mut lines = vec![format!(
-        "re-encrypted {} value(s); the database now uses key {} (was {})",
-        r.reencrypted, r.to_kid, r.from_kid
-    )];
+    let mut lines = vec![if r.finished_earlier {
+        format!(
+            "an earlier rotation from key {} to key {} had committed but was interrupted before its key file was updated; finishing it",
+            r.from_kid, r.to_kid
+        )
+    } else {
+        format!(
+            "re-encrypted {} value(s); the database now uses key {} (was {})",
+            r.reencrypted, r.to_kid, r.from_kid
+        )
+    }];
     if r.new_key_created {
         lines.push(format!(
             "created new key file {} (mode 0600): back it up",

@@ -206,6 +206,41 @@ cli_test! {
 }
 
 cli_test! {
+    /// A rotation killed after its commit but before it rewrote the key file
+    /// leaves the old key file in place: `db health` names the new key and
+    /// says to re-run, and re-running the same command finishes the job
+    /// without re-encrypting anything again.
+    fn rotate_key_rerun_finishes_an_interrupted_rotation(env) {
+        let old_kid = env.init()["kid"].as_str().unwrap().to_owned();
+        crate::util::set_secret(env, "API_TOKEN", "s3cret value", "production");
+        let before = std::fs::read(env.key_file()).unwrap();
+        let new_file = env.home.path().join("new.key");
+        let new_path = new_file.to_str().unwrap();
+        let first = env.run(&["db", "rotate-key", "--new-key-file", new_path, "-y", "-o", "json"]).ok().json();
+        let new_kid = first["to_kid"].as_str().unwrap().to_owned();
+        assert_eq!(first["finished_earlier"], false);
+        // As if killed between the commit and the key file's rewrite.
+        std::fs::write(env.key_file(), &before).unwrap();
+        env.run(&["db", "health"]).code(7).stderr_has(&new_kid).stderr_has("run it again with the same --new-key-file");
+
+        let again = env.run(&["db", "rotate-key", "--new-key-file", new_path, "-y", "-o", "json"]).ok().json();
+        assert_eq!(again["finished_earlier"], true);
+        assert_eq!(again["from_kid"], old_kid.as_str());
+        assert_eq!(again["to_kid"], new_kid.as_str());
+        assert_eq!(again["reencrypted"], 0);
+        assert_eq!(env.run(&["db", "health", "-o", "json"]).ok().json()["kid"], new_kid.as_str());
+        let lines = std::fs::read_to_string(env.key_file()).unwrap();
+        assert_eq!(lines.lines().count(), 2, "new key first, old key kept");
+        let got = env.run(&["--env", "production", "settings", "get", "API_TOKEN", "--raw", "--reveal"]).ok();
+        assert_eq!(got.stdout.trim_end(), "s3cret value");
+        let rotations = env.run(&["audit", "list", "--action", "key.rotate", "-o", "json"]).ok().json();
+        assert_eq!(rotations.as_array().unwrap().len(), 1, "one rotation, recorded once");
+        // Once finished, the same command is a rotation to a key in use: refused.
+        env.run(&["db", "rotate-key", "--new-key-file", new_path, "-y"]).code(2).stderr_has("already in use");
+    }
+}
+
+cli_test! {
     /// A key from the environment is left to the user, who is told what to set.
     fn rotate_key_with_environment_key_prints_instructions(env) {
         env.vars.push(("DATABASE_ENCRYPTION_KEY".into(), "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=".into()));

@@ -11,8 +11,8 @@ pub mod repo;
 pub mod rotate;
 
 pub use rotate::{
-    count_sealed, ensure_fresh, env_instructions, new_key_from_file, rotate, rotated_ring,
-    Rotation, SealedColumn, SEALED,
+    committed_rotation, count_sealed, ensure_fresh, env_instructions, new_key_from_file, rotate,
+    rotated_ring, Rotation, SealedColumn, SEALED,
 };
 
 use crate::config::{Config, KeyConfig};
@@ -126,7 +126,7 @@ fn wrong_key(ring: &Keyring, rows: &[repo::KeyCheckRow], expected: &str) -> Erro
         None => format!("the configured key ({}) is {kid}", ring.source()),
     };
     let interrupted = if ring.find(expected).is_none() {
-        format!(" If a `keyward db rotate-key` was interrupted, key {expected} is the first line of the file it was given as --new-key-file.")
+        format!(" If a `keyward db rotate-key` was interrupted, run it again with the same --new-key-file (key {expected} is that file's first line): it finishes the rotation.")
     } else {
         String::new()
     };

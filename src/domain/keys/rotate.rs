@@ -159,6 +159,45 @@ pub fn ensure_fresh(conn: &mut dyn Conn, new_kid: &str) -> Result<()> {
     )))
 }
 
+/// Whether the database already committed a rotation to `new_key` from the
+/// configured active key (a `db rotate-key` killed after its commit, before
+/// the key file was rewritten): the database's active key is `new_key`, it
+/// opens the key check value, and the configured key is one the database
+/// retired. Then the rotation only needs its key file rewritten.
+pub fn committed_rotation(
+    conn: &mut dyn Conn,
+    ring: &Keyring,
+    new_key: &Key,
+) -> Result<Option<Rotation>> {
+    let rows = repo::all(conn)?;
+    let Some(active) = rows.iter().find(|r| r.active) else {
+        return Ok(None);
+    };
+    let old_kid = ring.active().kid();
+    let old_retired = rows
+        .iter()
+        .any(|r| r.kid == old_kid && !r.active && r.retired_at.is_some());
+    if active.kid != new_key.kid() || !old_retired {
+        return Ok(None);
+    }
+    let new_ring = Keyring::new(new_key.clone(), Vec::new(), ring.source().clone());
+    if envelope::open(
+        &new_ring,
+        &super::check_aad(new_key.kid()),
+        &active.check_value,
+    )
+    .is_err()
+    {
+        return Ok(None);
+    }
+    Ok(Some(Rotation {
+        from_kid: old_kid.to_owned(),
+        to_kid: new_key.kid().to_owned(),
+        reencrypted: 0,
+        resealed: BTreeMap::new(),
+    }))
+}
+
 /// Opens every registered ciphertext with `ring` and seals it again under
 /// `new_key`; returns the count per purpose.
 fn reseal_all(

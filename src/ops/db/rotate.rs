@@ -25,6 +25,10 @@ pub struct RotateReport {
     pub key_file_updated: Option<String>,
     /// Ciphertexts re-encrypted per purpose (`setting`, `totp`).
     pub resealed: BTreeMap<&'static str, u64>,
+    /// True when the rotation had already committed (an earlier run was
+    /// interrupted before it rewrote the key file) and this run only
+    /// finished it: nothing was re-encrypted now.
+    pub finished_earlier: bool,
     /// The file holding the new key.
     #[serde(skip)]
     pub new_key_file: PathBuf,
@@ -46,6 +50,16 @@ pub fn rotate_key(ctx: &mut Context, new_key_file: &Path) -> Result<RotateReport
     ctx.store_and_keyring()?;
     let (new_key, created) = keys::new_key_from_file(new_key_file)?;
     let (store, ring) = ctx.store_and_keyring()?;
+    if !created {
+        // A rotation to this key that committed but was killed before it
+        // rewrote the key file: re-running it finishes the job.
+        if let Some(done) = store::read(store, |c| keys::committed_rotation(c, ring, &new_key))? {
+            let mut report = follow_key_source(ring, &new_key, new_key_file, done, false)?;
+            report.finished_earlier = true;
+            ctx.reload_keyring();
+            return Ok(report);
+        }
+    }
     let total = store::read(store, |c| {
         keys::check(c, ring)?;
         keys::ensure_fresh(c, new_key.kid())?;
@@ -130,6 +144,7 @@ fn follow_key_source(
         resealed: rotation.resealed,
         new_key_file: new_key_file.to_path_buf(),
         new_key_created: created,
+        finished_earlier: false,
         env_update,
     })
 }
