@@ -4,41 +4,97 @@
 //! rotates (before) or is refused as rotated already (exit 4, after).
 
 use crate::cli_test;
-use crate::harness::{assert_sound, events, kill_after, settle, sql_int, sql_texts, timed, Phase, Probe, Tally};
+use crate::harness::{
+    assert_sound, events, kill_after, settle, sql_int, sql_texts, timed, Phase, Probe, Tally,
+};
 use crate::util::Env;
 
 /// Creates a service key: (id, prefix).
 fn create(env: &Env, name: &str) -> (i64, String) {
     let k = env
-        .run(&["apikeys", "create", name, "--permission", "flags:read", "--rate-limit", "60/min", "-o", "json"])
+        .run(&[
+            "apikeys",
+            "create",
+            name,
+            "--permission",
+            "flags:read",
+            "--rate-limit",
+            "60/min",
+            "-o",
+            "json",
+        ])
         .ok()
         .json();
-    (k["id"].as_i64().expect("id"), k["key_prefix"].as_str().expect("prefix").to_owned())
+    (
+        k["id"].as_i64().expect("id"),
+        k["key_prefix"].as_str().expect("prefix").to_owned(),
+    )
 }
 
 /// (keys rotated from `id`, the old key's revoked_reason or "", `apikey.rotate` events on it).
 fn state(env: &Env, id: i64, prefix: &str) -> (i64, String, i64) {
-    let successors = sql_int(&env.db, &format!("SELECT COUNT(*) FROM api_keys WHERE rotated_from = {id}"));
-    let reason = sql_texts(&env.db, &format!("SELECT COALESCE(revoked_reason, '') FROM api_keys WHERE id = {id}"));
-    (successors, reason.concat(), events(&env.db, "apikey.rotate", Some(prefix)))
+    let successors = sql_int(
+        &env.db,
+        &format!("SELECT COUNT(*) FROM api_keys WHERE rotated_from = {id}"),
+    );
+    let reason = sql_texts(
+        &env.db,
+        &format!("SELECT COALESCE(revoked_reason, '') FROM api_keys WHERE id = {id}"),
+    );
+    (
+        successors,
+        reason.concat(),
+        events(&env.db, "apikey.rotate", Some(prefix)),
+    )
 }
 
 /// The rotated key's successor and grace, checked against its event.
 fn check_rotated(env: &Env, id: i64, prefix: &str, at: &str) {
-    let new_prefix = sql_texts(&env.db, &format!("SELECT key_prefix FROM api_keys WHERE rotated_from = {id}"));
+    let new_prefix = sql_texts(
+        &env.db,
+        &format!("SELECT key_prefix FROM api_keys WHERE rotated_from = {id}"),
+    );
     let details = sql_texts(
         &env.db,
         &format!("SELECT details FROM audit_events WHERE action = 'apikey.rotate' AND target = '{prefix}'"),
     );
-    let details: serde_json::Value = serde_json::from_str(&details.concat()).expect("details are JSON");
-    assert_eq!(details["new_prefix"].as_str(), Some(new_prefix.concat().as_str()), "{at}: the event's new_prefix");
-    let old = env.run(&["apikeys", "show", prefix, "-o", "json"]).ok().json();
-    assert_eq!(old["status"], "active", "{at}: the old key is in its grace period");
-    assert_eq!(old["rotated_to_prefix"].as_str(), Some(new_prefix.concat().as_str()), "{at}");
-    assert_eq!(old["revoked_at"], details["old_key_works_until"], "{at}: the grace expiry");
-    let new = env.run(&["apikeys", "show", &new_prefix.concat(), "-o", "json"]).ok().json();
-    assert_eq!((new["status"].as_str(), new["rotated_from"].as_i64()), (Some("active"), Some(id)), "{at}");
-    assert_eq!(new["permissions"], old["permissions"], "{at}: the grants carry over");
+    let details: serde_json::Value =
+        serde_json::from_str(&details.concat()).expect("details are JSON");
+    assert_eq!(
+        details["new_prefix"].as_str(),
+        Some(new_prefix.concat().as_str()),
+        "{at}: the event's new_prefix"
+    );
+    let old = env
+        .run(&["apikeys", "show", prefix, "-o", "json"])
+        .ok()
+        .json();
+    assert_eq!(
+        old["status"], "active",
+        "{at}: the old key is in its grace period"
+    );
+    assert_eq!(
+        old["rotated_to_prefix"].as_str(),
+        Some(new_prefix.concat().as_str()),
+        "{at}"
+    );
+    assert_eq!(
+        old["revoked_at"], details["old_key_works_until"],
+        "{at}: the grace expiry"
+    );
+    let new = env
+        .run(&["apikeys", "show", &new_prefix.concat(), "-o", "json"])
+        .ok()
+        .json();
+    assert_eq!(
+        (new["status"].as_str(), new["rotated_from"].as_i64()),
+        (Some("active"), Some(id)),
+        "{at}"
+    );
+    assert_eq!(
+        new["permissions"], old["permissions"],
+        "{at}: the grants carry over"
+    );
 }
 
 cli_test! {
@@ -49,6 +105,7 @@ cli_test! {
         let (run, whole) = timed(env, &["apikeys", "rotate", &prefix, "--grace", "1h", "-o", "json"], None);
         run.ok();
 
+        tally.calibrated(whole);
         let mut probe = Probe::new(&env.db);
         for trial in 0..crate::harness::trials() {
             let (id, prefix) = create(env, &format!("key {trial}"));

@@ -19,7 +19,10 @@ fn leak(env: &Env, template: i64, tag: &str) -> String {
         let key = keyward::crypto::token::new_api_key().expect("a new key");
         let hash = keyward::crypto::token::hash(&key.key);
         rows.push(format!("('{tag} {i}', '{}', '{hash}')", key.prefix));
-        text.push_str(&format!("2030-01-01 request {i} Authorization: Bearer {}\n", key.key.as_str()));
+        text.push_str(&format!(
+            "2030-01-01 request {i} Authorization: Bearer {}\n",
+            key.key.as_str()
+        ));
     }
     let sql = format!(
         "INSERT INTO api_keys (name, key_prefix, key_hash, user_id, permissions, allowed_ips, \
@@ -68,6 +71,7 @@ cli_test! {
         run.code(5);
         assert_eq!(state(env, "cal"), (LEAKED as i64, LEAKED as i64));
 
+        tally.calibrated(whole);
         let mut probe = Probe::new(&env.db);
         let all = LEAKED as i64;
         for trial in 0..crate::harness::trials() {

@@ -137,6 +137,12 @@ impl Tally {
         }
     }
 
+    /// Notes how long the un-killed calibration run took.
+    pub fn calibrated(&mut self, whole: Duration) {
+        let ms = (whole.as_secs_f64() * 10_000.0).round() / 10.0;
+        self.extra.insert("calibration_ms".into(), ms.into());
+    }
+
     /// Context for assertion messages.
     pub fn at(&self, kill: &Kill) -> String {
         format!(
@@ -277,16 +283,20 @@ fn sqlite_write_locked(shm: &std::path::Path) -> bool {
 #[derive(Debug, Clone, Copy)]
 pub struct Kill {
     pub delay_us: u64,
-    /// It exited on its own before the kill (exit code then).
+    /// It exited on its own before the kill.
     pub finished: bool,
-    pub code: Option<i32>,
     /// A write transaction was open just before the kill.
     pub in_txn: bool,
 }
 
 /// Runs `cmd` (stdin `input`, output discarded) and SIGKILLs it `delay`
 /// after its start, sampling `probe` until then.
-pub fn kill_after(mut cmd: Command, input: Option<&str>, delay: Duration, probe: &mut Probe) -> Kill {
+pub fn kill_after(
+    mut cmd: Command,
+    input: Option<&str>,
+    delay: Duration,
+    probe: &mut Probe,
+) -> Kill {
     use std::os::unix::process::ExitStatusExt;
     cmd.stdout(Stdio::null()).stderr(Stdio::null());
     if input.is_some() {
@@ -317,7 +327,6 @@ pub fn kill_after(mut cmd: Command, input: Option<&str>, delay: Duration, probe:
     Kill {
         delay_us: u64::try_from(delay.as_micros()).unwrap_or(u64::MAX),
         finished: !killed,
-        code: status.code(),
         in_txn: killed && in_txn,
     }
 }
@@ -408,7 +417,8 @@ pub fn assert_sound(env: &Env, at: &str) {
     for args in [&["audit", "verify"][..], &["db", "health"][..]] {
         let run = env.run(args);
         assert_eq!(
-            run.code, 0,
+            run.code,
+            0,
             "{at}: `{}` exit {}\n{}{}",
             args.join(" "),
             run.code,

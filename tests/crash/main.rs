@@ -16,9 +16,9 @@ mod util;
 
 mod apikeys_rotate;
 mod apikeys_scan;
-// mod db_copy;
+mod db_copy;
 mod harness;
-// mod rotate_key;
+mod rotate_key;
 mod sessions_prune;
 mod sessions_refresh;
 mod settings_import;

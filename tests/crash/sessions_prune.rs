@@ -4,7 +4,9 @@
 //! rest and records its own count.
 
 use crate::cli_test;
-use crate::harness::{assert_sound, events, kill_after, settle, sql_int, timed, Phase, Probe, Tally};
+use crate::harness::{
+    assert_sound, events, kill_after, settle, sql_int, timed, Phase, Probe, Tally,
+};
 use crate::util::{at, Env, TEST_PASSWORD};
 
 /// Ended or revoked sessions put in before each trial.
@@ -18,7 +20,11 @@ const BATCH: i64 = 100;
 /// template's last 7 characters replaced by a number from `base`).
 fn copy_sessions(env: &Env, template: i64, count: i64, base: i64, device: &str, times: [&str; 3]) {
     let [expires, refresh, revoked] = times;
-    let reason = if revoked == "NULL" { "NULL" } else { "'revoked'" };
+    let reason = if revoked == "NULL" {
+        "NULL"
+    } else {
+        "'revoked'"
+    };
     let sql = format!(
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {count}) \
          INSERT INTO sessions (user_id, access_jti, refresh_jti, device, ip_address, created_at, \
@@ -37,22 +43,50 @@ fn copy_sessions(env: &Env, template: i64, count: i64, base: i64, device: &str, 
 /// Puts [`ENDED`] sessions in: two thirds ended at 00:15, a third revoked at 00:30.
 fn add_ended(env: &Env, template: i64, base: i64) {
     let ended = "'2030-01-01T00:15:00.000000Z'";
-    copy_sessions(env, template, ENDED / 3 * 2, base, "ended", [ended, ended, "NULL"]);
+    copy_sessions(
+        env,
+        template,
+        ENDED / 3 * 2,
+        base,
+        "ended",
+        [ended, ended, "NULL"],
+    );
     let later = "'2030-01-08T00:00:00.000000Z'";
     let revoked = "'2030-01-01T00:30:00.000000Z'";
-    copy_sessions(env, template, ENDED / 3, base + ENDED, "ended", [later, later, revoked]);
+    copy_sessions(
+        env,
+        template,
+        ENDED / 3,
+        base + ENDED,
+        "ended",
+        [later, later, revoked],
+    );
 }
 
 fn count(env: &Env, device: &str) -> i64 {
-    sql_int(&env.db, &format!("SELECT COUNT(*) FROM sessions WHERE device = '{device}'"))
+    sql_int(
+        &env.db,
+        &format!("SELECT COUNT(*) FROM sessions WHERE device = '{device}'"),
+    )
 }
 
 fn last_prune_deleted(env: &Env) -> i64 {
     let list = env
-        .run(&["audit", "list", "--action", "session.prune", "--limit", "1", "-o", "json"])
+        .run(&[
+            "audit",
+            "list",
+            "--action",
+            "session.prune",
+            "--limit",
+            "1",
+            "-o",
+            "json",
+        ])
         .ok()
         .json();
-    list[0]["details"]["deleted"].as_i64().expect("deleted in the event")
+    list[0]["details"]["deleted"]
+        .as_i64()
+        .expect("deleted in the event")
 }
 
 cli_test! {
@@ -80,6 +114,7 @@ cli_test! {
         let (run, whole) = timed(env, &args, None);
         assert_eq!(run.ok().json()["deleted"].as_i64(), Some(ENDED));
 
+        tally.calibrated(whole);
         let mut probe = Probe::new(&env.db);
         for trial in 0..i64::from(crate::harness::trials()) {
             add_ended(env, template, 200_000 + trial * 2 * ENDED);

@@ -3,17 +3,35 @@
 //! `session.refresh` event, `refresh_count` + 1), never between.
 
 use crate::cli_test;
-use crate::harness::{assert_sound, events, kill_after, settle, sql_int, sql_texts, timed, Phase, Probe, Tally};
+use crate::harness::{
+    assert_sound, events, kill_after, settle, sql_int, sql_texts, timed, Phase, Probe, Tally,
+};
 use crate::util::{Env, TEST_PASSWORD};
 
 /// Logs alice in: (session id, refresh token).
 fn login(env: &Env) -> (i64, String) {
     let t = env
-        .run_with_stdin(&["sessions", "login", "alice", "--password-stdin", "-o", "json"], Some(TEST_PASSWORD))
+        .run_with_stdin(
+            &[
+                "sessions",
+                "login",
+                "alice",
+                "--password-stdin",
+                "-o",
+                "json",
+            ],
+            Some(TEST_PASSWORD),
+        )
         .ok()
         .json();
     let sid = t["session_id"].as_i64().expect("session id");
-    (sid, t["refresh_token"].as_str().expect("refresh token").to_owned())
+    (
+        sid,
+        t["refresh_token"]
+            .as_str()
+            .expect("refresh token")
+            .to_owned(),
+    )
 }
 
 const REFRESH: [&str; 5] = ["sessions", "refresh", "--token-stdin", "-o", "json"];
@@ -27,6 +45,7 @@ cli_test! {
         let (run, whole) = timed(env, &REFRESH, Some(&format!("{token}\n")));
         run.ok();
 
+        tally.calibrated(whole);
         let mut probe = Probe::new(&env.db);
         for _ in 0..crate::harness::trials() {
             let (sid, token) = login(env);

@@ -27,7 +27,9 @@ struct Snapshot {
 }
 
 fn snapshot(env: &Env) -> Snapshot {
-    let export = env.run(&["settings", "export", "--format", "json", "--reveal"]).ok();
+    let export = env
+        .run(&["settings", "export", "--format", "json", "--reveal"])
+        .ok();
     let list = env.run(&["settings", "list", "-o", "json"]).ok();
     Snapshot {
         export: export.stdout,
@@ -53,7 +55,10 @@ fn next_file(rng: &mut Rng, model: &Model, tag: &str, prune: bool) -> (String, M
         next.insert(key.clone(), (value, *secret));
     }
     for j in 0..ADDED {
-        next.insert(format!("{tag}.k{j:03}"), (format!("{tag}-new-{j}"), j % 4 == 0));
+        next.insert(
+            format!("{tag}.k{j:03}"),
+            (format!("{tag}-new-{j}"), j % 4 == 0),
+        );
     }
     (yaml(&next), next)
 }
@@ -118,6 +123,7 @@ cli_test! {
         let (_, whole) = timed(env, &import_args(&path_s, true), None);
         model = next;
 
+        tally.calibrated(whole);
         let mut probe = Probe::new(&env.db);
         for trial in 0..crate::harness::trials() {
             let prune = trial % 2 == 1;
