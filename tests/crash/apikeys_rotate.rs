@@ -102,7 +102,7 @@ cli_test! {
         let (mut tally, mut rng) = Tally::start("apikeys rotate", env);
         env.init();
         let (_, prefix) = create(env, "calibration");
-        let (run, whole) = timed(env, &["apikeys", "rotate", &prefix, "--grace", "1h", "-o", "json"], None);
+        let (run, mut whole) = timed(env, &["apikeys", "rotate", &prefix, "--grace", "1h", "-o", "json"], None);
         run.ok();
 
         tally.calibrated(whole);
@@ -111,6 +111,7 @@ cli_test! {
             let (id, prefix) = create(env, &format!("key {trial}"));
             let args = ["apikeys", "rotate", prefix.as_str(), "--grace", "1h", "-o", "json"];
             let kill = kill_after(env.command(&args), None, rng.kill_delay(whole), &mut probe);
+            crate::harness::recalibrate(&mut whole, &kill);
             settle(&env.db);
             let at = tally.at(&kill);
             let seen = state(env, id, &prefix);

@@ -67,7 +67,7 @@ cli_test! {
         let path_s = path.to_str().expect("UTF-8 temp path").to_owned();
         let args = ["apikeys", "scan", path_s.as_str(), "--revoke", "--yes", "-o", "json"];
         std::fs::write(&path, leak(env, template, "cal")).expect("write file");
-        let (run, whole) = timed(env, &args, None);
+        let (run, mut whole) = timed(env, &args, None);
         run.code(5);
         assert_eq!(state(env, "cal"), (LEAKED as i64, LEAKED as i64));
 
@@ -78,6 +78,7 @@ cli_test! {
             let tag = format!("t{trial}");
             std::fs::write(&path, leak(env, template, &tag)).expect("write file");
             let kill = kill_after(env.command(&args), None, rng.kill_delay(whole), &mut probe);
+            crate::harness::recalibrate(&mut whole, &kill);
             settle(&env.db);
             let at = tally.at(&kill);
             let seen = state(env, &tag);

@@ -112,7 +112,7 @@ cli_test! {
         fill(env);
         let source = row_counts(&env.db).expect("the source's tables");
         let first = target(env);
-        let (run, whole) = timed(env, &["db", "copy", "--to", first.url(), "-o", "json"], None);
+        let (run, mut whole) = timed(env, &["db", "copy", "--to", first.url(), "-o", "json"], None);
         run.ok();
         assert_eq!(row_counts(&first.db), Some(copied(&source)));
         tally.extra.insert("target".into(), format!("{:?}", first.db.backend).to_lowercase().into());
@@ -124,6 +124,7 @@ cli_test! {
             let args = ["db", "copy", "--to", to.url(), "-o", "json"];
             let mut probe = Probe::new(&to.db);
             let kill = kill_after(env.command(&args), None, rng.kill_delay(whole), &mut probe);
+            crate::harness::recalibrate(&mut whole, &kill);
             drop(probe);
             settle(&to.db);
             let at = tally.at(&kill);

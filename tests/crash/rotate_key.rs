@@ -71,7 +71,7 @@ cli_test! {
 
         let cal = env.home.path().join("calibration.key");
         let cal_args = ["db", "rotate-key", "--new-key-file", cal.to_str().expect("UTF-8"), "--yes", "-o", "json"];
-        let (run, whole) = timed(env, &cal_args, None);
+        let (run, mut whole) = timed(env, &cal_args, None);
         assert_eq!(run.ok().json()["resealed"]["totp"], 1);
 
         tally.calibrated(whole);
@@ -84,6 +84,7 @@ cli_test! {
             let new_file = env.home.path().join(format!("new{trial}.key"));
             let args = ["db", "rotate-key", "--new-key-file", new_file.to_str().expect("UTF-8"), "--yes", "-o", "json"];
             let kill = kill_after(env.command(&args), None, rng.kill_delay(whole), &mut probe);
+            crate::harness::recalibrate(&mut whole, &kill);
             settle(&env.db);
             let at = tally.at(&kill);
             let health = env.run(&["db", "health", "-o", "json"]);

@@ -42,7 +42,7 @@ cli_test! {
         env.init();
         crate::util::add_user(env, "alice", "viewer");
         let (_, token) = login(env);
-        let (run, whole) = timed(env, &REFRESH, Some(&format!("{token}\n")));
+        let (run, mut whole) = timed(env, &REFRESH, Some(&format!("{token}\n")));
         run.ok();
 
         tally.calibrated(whole);
@@ -51,6 +51,7 @@ cli_test! {
             let (sid, token) = login(env);
             let input = format!("{token}\n");
             let kill = kill_after(env.command(&REFRESH), Some(&input), rng.kill_delay(whole), &mut probe);
+            crate::harness::recalibrate(&mut whole, &kill);
             settle(&env.db);
             let at = tally.at(&kill);
             let count = sql_int(&env.db, &format!("SELECT refresh_count FROM sessions WHERE id = {sid}"));

@@ -120,7 +120,7 @@ cli_test! {
         // Calibration: one whole run of a trial-sized file.
         let (text, next) = next_file(&mut rng, &model, "cal", true);
         std::fs::write(&path, text).expect("write file");
-        let (_, whole) = timed(env, &import_args(&path_s, true), None);
+        let (_, mut whole) = timed(env, &import_args(&path_s, true), None);
         model = next;
 
         tally.calibrated(whole);
@@ -132,6 +132,7 @@ cli_test! {
             let args = import_args(&path_s, prune);
             let old = snapshot(env);
             let kill = kill_after(env.command(&args), None, rng.kill_delay(whole), &mut probe);
+            crate::harness::recalibrate(&mut whole, &kill);
             settle(&env.db);
             let at = tally.at(&kill);
             let seen = snapshot(env);
