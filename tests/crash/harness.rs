@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Trials per test when `KEYWARD_CRASH_TRIALS` is not set: the CI short form.
-pub const SHORT_FORM_TRIALS: u32 = 4;
+pub const SHORT_FORM_TRIALS: u32 = 6;
 
 #[allow(clippy::disallowed_methods)] // the harness's own settings
 fn var(name: &str) -> Option<String> {
