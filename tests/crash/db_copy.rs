@@ -129,7 +129,7 @@ cli_test! {
             settle(&to.db);
             let at = tally.at(&kill);
             let seen = row_counts(&to.db);
-            let rerun = env.run(&args);
+            let (rerun, took) = timed(env, &args, None);
             let phase = match &seen {
                 Some(counts) if *counts == copied(&source) => {
                     assert_eq!(rerun.code, 4, "{at}: a copy onto a complete target\n{}", rerun.stderr);
@@ -139,10 +139,12 @@ cli_test! {
                     let filled: Vec<_> = counts.iter().filter(|(t, n)| *n > 0 && t != "audit_head").collect();
                     assert!(filled.is_empty(), "{at}: a partly filled target: {filled:?}");
                     assert_eq!(rerun.code, 0, "{at}: the re-run onto an empty target\n{}", rerun.stderr);
+                    whole = took; // a whole run: the next calibration
                     if kill.in_txn { Phase::Mid } else { Phase::Before }
                 }
                 None => {
                     assert_eq!(rerun.code, 0, "{at}: the re-run onto an untouched target\n{}", rerun.stderr);
+                    whole = took; // a whole run: the next calibration
                     Phase::Before
                 }
             };

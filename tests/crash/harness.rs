@@ -337,6 +337,9 @@ pub fn kill_after(
 
 /// Takes a run that finished before its kill as a better calibration
 /// when it was quicker (the calibration run may have met more contention).
+/// (Each scenario also takes a re-run that did the whole job as the next
+/// calibration, so the kill window follows the machine's load and the
+/// data's growth.)
 pub fn recalibrate(whole: &mut Duration, kill: &Kill) {
     if kill.finished {
         *whole = (*whole).min(kill.ran);
