@@ -545,6 +545,28 @@ mod tests {
         assert!(!is_json("{a: 1}", "f.yaml") && !is_json("settings: {}", "stdin"));
     }
 
+    /// Found by the property tests (`settings: export json -> import`,
+    /// `settings: ValueType::normalize`): serde_json's default float reader
+    /// could be one ULP off, so a float exported to JSON came back changed.
+    #[test]
+    fn floats_come_back_exactly_through_json() {
+        let value = ValueType::Float
+            .normalize("k", "1.8274434502745242e-32")
+            .unwrap();
+        let d = Desired {
+            value: Zeroizing::new(value.clone()),
+            value_type: ValueType::Float,
+            secret: false,
+            category: None,
+            description: None,
+        };
+        let json = to_json("development", &[("k".to_owned(), to_entry(&d))]);
+        assert_eq!(*parse(&json, "stdin").unwrap().entries[0].want.value, value);
+        let big = "-3300588891970233500000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000";
+        let once = ValueType::Json.normalize("k", big).unwrap();
+        assert_eq!(ValueType::Json.normalize("k", &once).unwrap(), once);
+    }
+
     #[test]
     fn shell_quoting() {
         assert_eq!(shell_quote("it's $HOME\n"), "'it'\\''s $HOME\n'");
