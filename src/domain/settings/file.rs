@@ -365,6 +365,11 @@ pub fn to_entry(d: &Desired) -> serde_json::Value {
         serde_json::Value::String(_) if d.value_type == ValueType::Json => {
             serde_json::Value::String(d.value.to_string())
         }
+        // A YAML reader refuses a flow mapping key written over 1024
+        // characters: such a JSON document goes out as its text too.
+        other if d.value_type == ValueType::Json && has_long_key(&other) => {
+            serde_json::Value::String(d.value.to_string())
+        }
         other => other,
     };
     let short = !d.secret
@@ -386,6 +391,20 @@ pub fn to_entry(d: &Desired) -> serde_json::Value {
     };
     // Plain data with string keys: serialising it cannot fail.
     serde_json::to_value(long).unwrap_or(serde_json::Value::Null)
+}
+
+/// The longest mapping key (as written) YAML readers take, with room to spare.
+const YAML_KEY_MAX: usize = 1000;
+
+/// Whether a JSON document holds an object key too long for a YAML flow mapping.
+fn has_long_key(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::Object(m) => m.iter().any(|(k, v)| {
+            portable_json(&k.as_str().into(), false).len() > YAML_KEY_MAX || has_long_key(v)
+        }),
+        serde_json::Value::Array(a) => a.iter().any(has_long_key),
+        _ => false,
+    }
 }
 
 /// Compact JSON that any YAML parser reads the same way: characters YAML
@@ -565,6 +584,29 @@ mod tests {
         let big = "-3300588891970233500000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000";
         let once = ValueType::Json.normalize("k", big).unwrap();
         assert_eq!(ValueType::Json.normalize("k", &once).unwrap(), once);
+    }
+
+    /// Found by the property test `settings: export yaml -> import`: a JSON
+    /// value with an object key over 1024 characters made a YAML export that
+    /// did not import ("did not find expected ',' or '}'").
+    #[test]
+    fn json_values_with_long_keys_round_trip_through_yaml() {
+        for key in ["k".repeat(1100), "\u{2028}".repeat(200)] {
+            let value = serde_json::json!({ "a": [{ key.as_str(): 1 }] }).to_string();
+            let d = Desired {
+                value: Zeroizing::new(value.clone()),
+                value_type: ValueType::Json,
+                secret: false,
+                category: None,
+                description: None,
+            };
+            let entries = [("k".to_owned(), to_entry(&d))];
+            for text in [to_yaml("development", &entries), to_json("development", &entries)] {
+                let back = parse(&text, "stdin").unwrap();
+                assert_eq!(*back.entries[0].want.value, value);
+                assert_eq!(back.entries[0].want.value_type, ValueType::Json);
+            }
+        }
     }
 
     #[test]
