@@ -154,7 +154,8 @@ impl std::error::Error for Error {
 /// value:`), where `<found>` carries the input (``integer `1234` ``, `string
 /// "s3cr3t"`): only its kind is kept (`integer`, `string`). An `unknown
 /// variant` loses its text too. Positions, paths, field names and the
-/// expected type stay.
+/// expected type stay; control characters in them (a field name can hold a
+/// tab, a NUL or a bidi control) are shown escaped (`\t`, `\u{200e}`).
 pub fn without_input(msg: &str) -> String {
     let mut out = msg.to_owned();
     for marker in ["invalid type: ", "invalid value: "] {
@@ -178,7 +179,7 @@ pub fn without_input(msg: &str) -> String {
             .map_or(out.len(), |e| start + e + 1);
         out.replace_range(start..end, "");
     }
-    out
+    crate::text::visible(&out, false, None)
 }
 
 #[cfg(test)]
@@ -238,6 +239,16 @@ mod tests {
                 "unknown variant, expected one of `a`, `b`",
             ),
             ("unknown field `typo`, expected `value`", "unknown field `typo`, expected `value`"),
+            // Found by the property tests `config: mutated file` and
+            // `settings: mutated file`: a field name's controls came out raw.
+            (
+                "unknown field `a\tuth`, expected `auth`",
+                "unknown field `a\\tuth`, expected `auth`",
+            ),
+            (
+                "unknown field `\u{200e}environment`, expected `environment`",
+                "unknown field `\\u{200e}environment`, expected `environment`",
+            ),
         ];
         for (given, want) in cases {
             assert_eq!(without_input(given), want);

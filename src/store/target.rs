@@ -261,7 +261,9 @@ fn parse_pg_url(url: &str) -> Result<PgTarget> {
         let cause = std::error::Error::source(&e)
             .map(|c| format!(": {c}"))
             .unwrap_or_default();
-        Error::invalid(format!("invalid PostgreSQL URL: {e}{cause}"))
+        // A name it quotes can hold control characters: shown escaped.
+        let text = crate::text::visible(&format!("{e}{cause}"), false, None);
+        Error::invalid(format!("invalid PostgreSQL URL: {text}"))
     })?;
     refuse_said_twice(base, &kept_keys)?;
     apply_pg_defaults(&mut config)?;
@@ -435,6 +437,10 @@ mod tests {
         assert!(!shown.contains("s3cret"), "{shown}");
         assert!(shown.contains("db.example:6543/app"));
         assert!(parse_url("postgresql://u@h/d?sslmode=bogus").is_err());
+        // Found by the property test `store: parse_url mutated`: a NUL in an
+        // option name reached the message raw.
+        let nul = parse_url("postgres://u@h/d?a\0b=1").unwrap_err();
+        assert!(!nul.message().contains('\0') && nul.message().contains("a\\0b"), "{nul}");
         let unknown = parse_url("postgres://u:s3cret@h/d?bogus=1").unwrap_err();
         assert!(unknown.message().contains("`bogus`"), "{unknown}");
         assert!(!unknown.message().contains("s3cret"));

@@ -235,7 +235,10 @@ fn document(text: &str, source: &str) -> Result<Document> {
     if is_json(text, source) {
         let text = text.trim_start_matches('\u{feff}');
         let doc: Document = serde_json::from_str(text)
-            .map_err(|e| Error::invalid(format!("{source} (read as JSON): {e}")))?;
+            .map_err(|e| {
+                let text = crate::error::without_input(&e.to_string());
+                Error::invalid(format!("{source} (read as JSON): {text}"))
+            })?;
         // serde_json reads an integer beyond 64 bits as a float before any
         // visitor sees it: find it in the text and refuse it as YAML does.
         if let Some(line) = super::node::json_big_integer(text) {
