@@ -184,9 +184,10 @@ fn entry(key: &str, v: &serde_yaml::Value) -> Result<(Desired, bool)> {
             "category" => category = text("category")?,
             "description" => description = text("description")?,
             other => {
+                let other = crate::text::visible(other, false, Some(64));
                 return Err(Error::invalid(format!(
                     "setting '{key}': unknown field `{other}` (expected value, type, secret, category, description)"
-                )))
+                )));
             }
         }
     }
@@ -609,6 +610,22 @@ mod tests {
                 assert_eq!(*back.entries[0].want.value, value);
                 assert_eq!(back.entries[0].want.value_type, ValueType::Json);
             }
+        }
+    }
+
+    /// Found by the property test `settings: mutated file`: an unknown field
+    /// name's control characters reached the message raw.
+    #[test]
+    fn unknown_field_names_are_shown_escaped() {
+        for text in [
+            "settings:\n  a: {\"\\u007fvalue\": 1}\n",
+            "{\"settings\": {\"a\": {\"\\u202evalue\": 1}}}",
+        ] {
+            let err = parse(text, "stdin").unwrap_err();
+            assert_eq!(err.exit_code(), 2);
+            let msg = err.to_string();
+            assert!(msg.contains("unknown field"), "{msg}");
+            assert!(!msg.contains('\u{7f}') && !msg.contains('\u{202e}'), "{msg:?}");
         }
     }
 
