@@ -1,1 +1,132 @@
-//! placeholder
+//! The CLI round trip, on both backends, with the real binary: `settings set`
+//! (values through stdin or `--from-file`), `settings export` in every
+//! format, `import` of the YAML export into another database (everything
+//! added) and of the JSON export on top (nothing changed), `get --raw
+//! --reveal` of each key there, and the dotenv and shell exports read back by
+//! `sh`. Sized from `KEYWARD_PROP_CASES`: one batch of 8 values per 1,500 cases,
+//! at most 20 batches.
+
+use crate::harness::{cases, check_n, message_ok};
+use crate::settings::entries;
+use crate::util::Env;
+use keyward::domain::settings::{env_var_name, vars, Desired};
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+
+/// Values per batch.
+const BATCH: usize = 8;
+
+/// Batches of values per backend.
+fn batches() -> u64 {
+    cases().div_ceil(1500).clamp(1, 20)
+}
+
+/// Distinct keys that make distinct variable names.
+fn batch() -> impl Strategy<Value = Vec<(String, Desired)>> {
+    entries(BATCH + 1).prop_map(|list| {
+        let mut names = std::collections::HashSet::new();
+        list.into_iter()
+            .filter(|(k, _)| names.insert(env_var_name(k)))
+            .collect()
+    })
+}
+
+fn set(env: &Env, e: &str, key: &str, d: &Desired, i: usize) {
+    let ty = d.value_type.name();
+    let mut args = vec!["settings", "set", key, "--type", ty, "--env", e];
+    if d.secret {
+        args.push("--secret");
+    }
+    if let Some(c) = &d.category {
+        args.extend(["--category", c]);
+    }
+    if let Some(c) = &d.description {
+        args.extend(["--description", c]);
+    }
+    // Through stdin (one trailing newline dropped: "\r\n" too) or a file, as it is.
+    let file = env.home.path().join(format!("value-{i}"));
+    let file_text = file.display().to_string();
+    if i % 2 == 0 && !d.value.ends_with('\r') {
+        args.push("--value-stdin");
+        env.run_with_stdin(&args, Some(&format!("{}\n", d.value.as_str()))).ok();
+    } else {
+        std::fs::write(&file, d.value.as_bytes()).expect("value file");
+        args.extend(["--from-file", &file_text]);
+        env.run(&args).ok();
+    }
+}
+
+/// Reads a dotenv or shell export with `sh` and returns the variables it set.
+fn sourced(path: &std::path::Path) -> BTreeMap<String, String> {
+    let out = std::process::Command::new("env")
+        .args(["-i", "sh", "-c", "set -a; . \"$1\"; exec env -0", "sh"])
+        .arg(path)
+        .output()
+        .expect("sh runs");
+    assert!(out.status.success(), "sh: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).expect("UTF-8 environment");
+    text.split('\0')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+fn round_trip(src: &Env, dst: &Env, list: &[(String, Desired)], n: usize) -> Result<(), TestCaseError> {
+    let e = format!("batch{n}");
+    for (i, (key, d)) in list.iter().enumerate() {
+        set(src, &e, key, d, i);
+    }
+    let yaml = src.run(&["settings", "export", "--env", &e, "--reveal"]).ok().stdout;
+    let json = src.run(&["settings", "export", "--env", &e, "--reveal", "--format", "json"]).ok().stdout;
+    let dir = dst.home.path();
+    let (yaml_file, json_file) = (dir.join(format!("{e}.yaml")), dir.join(format!("{e}.json")));
+    std::fs::write(&yaml_file, &yaml).expect("yaml file");
+    std::fs::write(&json_file, &json).expect("json file");
+    let plan = dst.run(&["settings", "import", "-f", &yaml_file.display().to_string(), "-o", "json"]).ok().json();
+    prop_assert_eq!(plan["added"].as_array().map(Vec::len), Some(list.len()), "{}", plan);
+    let plan = dst.run(&["settings", "import", "-f", &json_file.display().to_string(), "-o", "json"]).ok().json();
+    prop_assert_eq!(&plan["unchanged"], &serde_json::json!(list.len()), "JSON import changed what YAML set: {}", plan);
+    for (key, d) in list {
+        let got = dst.run(&["settings", "get", key, "--raw", "--reveal", "--env", &e]).ok().stdout;
+        prop_assert_eq!(got.as_str(), d.value.as_str(), "{}", key);
+    }
+    for (format, prefix) in [("dotenv", ""), ("shell", "export ")] {
+        let text = src.run(&["settings", "export", "--env", &e, "--reveal", "--format", format]).ok().stdout;
+        let path = dir.join(format!("{e}.{format}"));
+        std::fs::write(&path, &text).expect("export file");
+        let got = sourced(&path);
+        for (key, d) in list {
+            let name = env_var_name(key);
+            if vars::is_protected(&name) {
+                let line = format!("{prefix}{name}=");
+                prop_assert!(!text.lines().any(|l| l.starts_with(&line)));
+                continue;
+            }
+            prop_assert_eq!(got.get(&name).map(String::as_str), Some(d.value.as_str()), "{} ({})", name, format);
+        }
+        message_ok(&text.lines().filter(|l| l.starts_with('#')).collect::<String>(), None)?;
+    }
+    Ok(())
+}
+
+fn body(backend: crate::support::Backend) {
+    let Some(src) = Env::new(backend) else { return };
+    let Some(dst) = Env::new(backend) else { return };
+    src.init();
+    dst.init();
+    let n = std::cell::Cell::new(0usize);
+    check_n(&format!("cli: settings set/export/import ({backend:?})"), batches(), batch(), |list| {
+        n.set(n.get() + 1);
+        round_trip(&src, &dst, &list, n.get())
+    });
+}
+
+#[test]
+fn settings_round_trip_through_the_binary_sqlite() {
+    body(crate::support::Backend::Sqlite);
+}
+
+#[test]
+fn settings_round_trip_through_the_binary_postgres() {
+    body(crate::support::Backend::Postgres);
+}

@@ -96,6 +96,19 @@ pub fn check<S>(
     S::Value: std::fmt::Debug,
 {
     let n = ((cases() as f64 * weight).ceil() as u64).clamp(1, u64::from(u32::MAX));
+    check_n(name, n, strategy, test);
+}
+
+/// Runs property `name` over exactly `n` cases of `strategy`.
+pub fn check_n<S>(
+    name: &str,
+    n: u64,
+    strategy: S,
+    test: impl Fn(S::Value) -> Result<(), TestCaseError>,
+) where
+    S: Strategy,
+    S::Value: std::fmt::Debug,
+{
     let config = Config {
         cases: n as u32,
         failure_persistence: None,
@@ -262,6 +275,21 @@ pub fn mutated(valid: impl Strategy<Value = String>) -> impl Strategy<Value = (S
         .prop_map(|(v, m)| {
             let bad = apply(&v, &m);
             (v, bad)
+        })
+}
+
+/// A value and its text, the text with 1 to 4 mutations (or, one time in 8, none):
+/// `(value, text, mutated text)`. The value says what the text holds (a password, a key).
+pub fn mutated_text<T: std::fmt::Debug + Clone>(
+    s: impl Strategy<Value = (T, String)>,
+) -> impl Strategy<Value = (T, String, String)> {
+    (
+        s,
+        prop_oneof![1 => Just(Vec::new()), 7 => proptest::collection::vec(mutation(), 1..4)],
+    )
+        .prop_map(|((v, text), m)| {
+            let bad = apply(&text, &m);
+            (v, text, bad)
         })
 }
 
