@@ -440,7 +440,10 @@ mod tests {
         // Found by the property test `store: parse_url mutated`: a NUL in an
         // option name reached the message raw.
         let nul = parse_url("postgres://u@h/d?a\0b=1").unwrap_err();
-        assert!(!nul.message().contains('\0') && nul.message().contains("a\\0b"), "{nul}");
+        assert!(
+            !nul.message().contains('\0') && nul.message().contains("a\\0b"),
+            "{nul}"
+        );
         let unknown = parse_url("postgres://u:s3cret@h/d?bogus=1").unwrap_err();
         assert!(unknown.message().contains("`bogus`"), "{unknown}");
         assert!(!unknown.message().contains("s3cret"));

@@ -3,11 +3,11 @@
 //! format, `import` of the YAML export into another database (everything
 //! added) and of the JSON export on top (nothing changed), `get --raw
 //! --reveal` of each key there, and the dotenv and shell exports read back by
-//! `sh`. Sized from `KEYWARD_PROP_CASES`: one batch of 8 values per 1,500 cases,
-//! at most 20 batches.
+//! `sh`. Sized from `KEYWARD_PROP_CASES`: one batch of 4 to 8 values per 500
+//! cases, at most 50 batches per backend.
 
 use crate::harness::{cases, check_n, message_ok};
-use crate::settings::entries;
+use crate::settings::values::{desired, setting_key};
 use crate::util::Env;
 use keyward::domain::settings::{env_var_name, vars, Desired};
 use proptest::prelude::*;
@@ -18,12 +18,13 @@ const BATCH: usize = 8;
 
 /// Batches of values per backend.
 fn batches() -> u64 {
-    cases().div_ceil(1500).clamp(1, 20)
+    cases().div_ceil(500).clamp(1, 50)
 }
 
 /// Distinct keys that make distinct variable names.
 fn batch() -> impl Strategy<Value = Vec<(String, Desired)>> {
-    entries(BATCH + 1).prop_map(|list| {
+    let list = proptest::collection::btree_map(setting_key(), desired(), BATCH / 2..=BATCH);
+    list.prop_map(|list| {
         let mut names = std::collections::HashSet::new();
         list.into_iter()
             .filter(|(k, _)| names.insert(env_var_name(k)))
@@ -48,7 +49,8 @@ fn set(env: &Env, e: &str, key: &str, d: &Desired, i: usize) {
     let file_text = file.display().to_string();
     if i % 2 == 0 && !d.value.ends_with('\r') {
         args.push("--value-stdin");
-        env.run_with_stdin(&args, Some(&format!("{}\n", d.value.as_str()))).ok();
+        env.run_with_stdin(&args, Some(&format!("{}\n", d.value.as_str())))
+            .ok();
     } else {
         std::fs::write(&file, d.value.as_bytes()).expect("value file");
         args.extend(["--from-file", &file_text]);
@@ -63,7 +65,11 @@ fn sourced(path: &std::path::Path) -> BTreeMap<String, String> {
         .arg(path)
         .output()
         .expect("sh runs");
-    assert!(out.status.success(), "sh: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "sh: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).expect("UTF-8 environment");
     text.split('\0')
         .filter_map(|kv| kv.split_once('='))
@@ -71,27 +77,78 @@ fn sourced(path: &std::path::Path) -> BTreeMap<String, String> {
         .collect()
 }
 
-fn round_trip(src: &Env, dst: &Env, list: &[(String, Desired)], n: usize) -> Result<(), TestCaseError> {
+fn round_trip(
+    src: &Env,
+    dst: &Env,
+    list: &[(String, Desired)],
+    n: usize,
+) -> Result<(), TestCaseError> {
     let e = format!("batch{n}");
     for (i, (key, d)) in list.iter().enumerate() {
         set(src, &e, key, d, i);
     }
-    let yaml = src.run(&["settings", "export", "--env", &e, "--reveal"]).ok().stdout;
-    let json = src.run(&["settings", "export", "--env", &e, "--reveal", "--format", "json"]).ok().stdout;
+    let yaml = src
+        .run(&["settings", "export", "--env", &e, "--reveal"])
+        .ok()
+        .stdout;
+    let json = src
+        .run(&[
+            "settings", "export", "--env", &e, "--reveal", "--format", "json",
+        ])
+        .ok()
+        .stdout;
     let dir = dst.home.path();
     let (yaml_file, json_file) = (dir.join(format!("{e}.yaml")), dir.join(format!("{e}.json")));
     std::fs::write(&yaml_file, &yaml).expect("yaml file");
     std::fs::write(&json_file, &json).expect("json file");
-    let plan = dst.run(&["settings", "import", "-f", &yaml_file.display().to_string(), "-o", "json"]).ok().json();
-    prop_assert_eq!(plan["added"].as_array().map(Vec::len), Some(list.len()), "{}", plan);
-    let plan = dst.run(&["settings", "import", "-f", &json_file.display().to_string(), "-o", "json"]).ok().json();
-    prop_assert_eq!(&plan["unchanged"], &serde_json::json!(list.len()), "JSON import changed what YAML set: {}", plan);
+    let plan = dst
+        .run(&[
+            "settings",
+            "import",
+            "-f",
+            &yaml_file.display().to_string(),
+            "-o",
+            "json",
+        ])
+        .ok()
+        .json();
+    prop_assert_eq!(
+        plan["added"].as_array().map(Vec::len),
+        Some(list.len()),
+        "{}",
+        plan
+    );
+    let plan = dst
+        .run(&[
+            "settings",
+            "import",
+            "-f",
+            &json_file.display().to_string(),
+            "-o",
+            "json",
+        ])
+        .ok()
+        .json();
+    prop_assert_eq!(
+        &plan["unchanged"],
+        &serde_json::json!(list.len()),
+        "JSON import changed what YAML set: {}",
+        plan
+    );
     for (key, d) in list {
-        let got = dst.run(&["settings", "get", key, "--raw", "--reveal", "--env", &e]).ok().stdout;
+        let got = dst
+            .run(&["settings", "get", key, "--raw", "--reveal", "--env", &e])
+            .ok()
+            .stdout;
         prop_assert_eq!(got.as_str(), d.value.as_str(), "{}", key);
     }
     for (format, prefix) in [("dotenv", ""), ("shell", "export ")] {
-        let text = src.run(&["settings", "export", "--env", &e, "--reveal", "--format", format]).ok().stdout;
+        let text = src
+            .run(&[
+                "settings", "export", "--env", &e, "--reveal", "--format", format,
+            ])
+            .ok()
+            .stdout;
         let path = dir.join(format!("{e}.{format}"));
         std::fs::write(&path, &text).expect("export file");
         let got = sourced(&path);
@@ -102,9 +159,21 @@ fn round_trip(src: &Env, dst: &Env, list: &[(String, Desired)], n: usize) -> Res
                 prop_assert!(!text.lines().any(|l| l.starts_with(&line)));
                 continue;
             }
-            prop_assert_eq!(got.get(&name).map(String::as_str), Some(d.value.as_str()), "{} ({})", name, format);
+            prop_assert_eq!(
+                got.get(&name).map(String::as_str),
+                Some(d.value.as_str()),
+                "{} ({})",
+                name,
+                format
+            );
         }
-        message_ok(&text.lines().filter(|l| l.starts_with('#')).collect::<String>(), None)?;
+        message_ok(
+            &text
+                .lines()
+                .filter(|l| l.starts_with('#'))
+                .collect::<String>(),
+            None,
+        )?;
     }
     Ok(())
 }
@@ -115,10 +184,26 @@ fn body(backend: crate::support::Backend) {
     src.init();
     dst.init();
     let n = std::cell::Cell::new(0usize);
-    check_n(&format!("cli: settings set/export/import ({backend:?})"), batches(), batch(), |list| {
-        n.set(n.get() + 1);
-        round_trip(&src, &dst, &list, n.get())
-    });
+    let values = std::cell::Cell::new(0usize);
+    let start = std::time::Instant::now();
+    check_n(
+        &format!("cli: settings set/export/import ({backend:?})"),
+        batches(),
+        batch(),
+        |list| {
+            n.set(n.get() + 1);
+            values.set(values.get() + list.len());
+            round_trip(&src, &dst, &list, n.get())
+        },
+    );
+    crate::harness::report(&serde_json::json!({
+        "suite": "properties",
+        "case": "cli: settings values round-tripped",
+        "backend": format!("{backend:?}").to_lowercase(),
+        "cases": values.get(),
+        "failures": 0,
+        "secs": (start.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+    }));
 }
 
 #[test]

@@ -69,8 +69,12 @@ fn config_files_give_back_what_they_say() {
     check("config: file -> Config", 0.25, file(), |f| {
         std::fs::write(&path, &f.text).expect("write");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-        let c = resolve(&path, dir.path()).map_err(|e| TestCaseError::fail(format!("{e}\n{}", f.text)))?;
-        prop_assert_eq!(c.database.to_string(), parse_url(&f.url).expect("url").to_string());
+        let c = resolve(&path, dir.path())
+            .map_err(|e| TestCaseError::fail(format!("{e}\n{}", f.text)))?;
+        prop_assert_eq!(
+            c.database.to_string(),
+            parse_url(&f.url).expect("url").to_string()
+        );
         prop_assert_eq!(&c.environment, &f.environment);
         prop_assert_eq!(&c.actor, &f.actor);
         let want = match f.output {
@@ -100,7 +104,10 @@ fn mutated_config_files_are_read_or_refused_cleanly() {
         std::fs::write(&path, text).expect("write");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
         if let Err(e) = resolve(&path, dir.path()) {
-            let secret = password.chars().any(|c| !c.is_ascii_alphanumeric()).then_some(password);
+            let secret = password
+                .chars()
+                .any(|c| !c.is_ascii_alphanumeric())
+                .then_some(password);
             error_ok(&e, &[ErrorKind::Invalid, ErrorKind::Key], secret)?;
         }
         Ok(())

@@ -32,28 +32,39 @@ fn plaintext() -> impl Strategy<Value = Vec<u8>> {
 
 #[test]
 fn envelope_seal_then_open_gives_the_plaintext_back() {
-    let s = (any::<[u8; 32]>(), any::<[u8; 32]>(), any::<String>(), plaintext(), any::<bool>());
-    check("envelope: seal -> open", 1.0, s, |(a, p, aad, pt, by_previous)| {
-        let ring = ring(a, &[p]);
-        let sealer = if by_previous { key(p) } else { key(a) };
-        let sealed = envelope::seal(&sealer, &aad, &pt).expect("seal");
-        prop_assert!(sealed.starts_with("kw1:"));
-        prop_assert_eq!(envelope::kid_of(&sealed), Some(sealer.kid()));
-        prop_assert_eq!(envelope::is_current(&ring, &sealed), !by_previous || a == p);
-        let opened = envelope::open(&ring, &aad, &sealed).expect("open");
-        prop_assert_eq!(opened.as_slice(), pt.as_slice());
-        // Another row's associated data: an integrity failure.
-        let moved = format!("{aad}x");
-        let e = envelope::open(&ring, &moved, &sealed).expect_err("moved value");
-        error_ok(&e, &[ErrorKind::Integrity], None)?;
-        // A key that is not configured: a key problem (exit 7), not integrity.
-        let other = ring_without(a, p, by_previous);
-        if let Some(other) = other {
-            let e = envelope::open(&other, &aad, &sealed).expect_err("wrong key");
-            error_ok(&e, &[ErrorKind::Key], None)?;
-        }
-        Ok(())
-    });
+    let s = (
+        any::<[u8; 32]>(),
+        any::<[u8; 32]>(),
+        any::<String>(),
+        plaintext(),
+        any::<bool>(),
+    );
+    check(
+        "envelope: seal -> open",
+        1.0,
+        s,
+        |(a, p, aad, pt, by_previous)| {
+            let ring = ring(a, &[p]);
+            let sealer = if by_previous { key(p) } else { key(a) };
+            let sealed = envelope::seal(&sealer, &aad, &pt).expect("seal");
+            prop_assert!(sealed.starts_with("kw1:"));
+            prop_assert_eq!(envelope::kid_of(&sealed), Some(sealer.kid()));
+            prop_assert_eq!(envelope::is_current(&ring, &sealed), !by_previous || a == p);
+            let opened = envelope::open(&ring, &aad, &sealed).expect("open");
+            prop_assert_eq!(opened.as_slice(), pt.as_slice());
+            // Another row's associated data: an integrity failure.
+            let moved = format!("{aad}x");
+            let e = envelope::open(&ring, &moved, &sealed).expect_err("moved value");
+            error_ok(&e, &[ErrorKind::Integrity], None)?;
+            // A key that is not configured: a key problem (exit 7), not integrity.
+            let other = ring_without(a, p, by_previous);
+            if let Some(other) = other {
+                let e = envelope::open(&other, &aad, &sealed).expect_err("wrong key");
+                error_ok(&e, &[ErrorKind::Key], None)?;
+            }
+            Ok(())
+        },
+    );
 }
 
 /// A keyring that lacks the key that sealed (None when the two keys are one).
@@ -61,7 +72,11 @@ fn ring_without(a: [u8; 32], p: [u8; 32], by_previous: bool) -> Option<Keyring> 
     if a == p {
         return None;
     }
-    Some(if by_previous { ring(a, &[]) } else { ring(p, &[]) })
+    Some(if by_previous {
+        ring(a, &[])
+    } else {
+        ring(p, &[])
+    })
 }
 
 /// A legacy value made independently (the `aes-gcm` crate, no AAD).
@@ -80,7 +95,13 @@ fn legacy(k: [u8; 32], nonce: [u8; 12], pt: &[u8]) -> String {
 
 #[test]
 fn legacy_values_open_with_the_active_key_and_any_aad() {
-    let s = (any::<[u8; 32]>(), any::<[u8; 32]>(), any::<[u8; 12]>(), plaintext(), any::<String>());
+    let s = (
+        any::<[u8; 32]>(),
+        any::<[u8; 32]>(),
+        any::<[u8; 12]>(),
+        plaintext(),
+        any::<String>(),
+    );
     check("envelope: legacy open", 1.0, s, |(a, p, nonce, pt, aad)| {
         let value = legacy(a, nonce, &pt);
         let opened = envelope::open(&ring(a, &[p]), &aad, &value).expect("legacy opens");
@@ -111,18 +132,23 @@ const AAD: &str = "setting:production:smtp.password";
 
 #[test]
 fn tampered_envelopes_are_integrity_or_key_errors() {
-    check("envelope: mutated", 1.0, mutated(sealed_value()), |(good, bad)| {
-        let ring = ring(ACTIVE, &[PREVIOUS]);
-        let aad = if good.starts_with("kw1:") { AAD } else { "" };
-        match envelope::open(&ring, aad, &bad) {
-            Ok(_) => prop_assert_eq!(good, bad, "a changed value opened"),
-            Err(e) => {
-                prop_assert_ne!(&good, &bad, "the untouched value failed: {:?}", e);
-                error_ok(&e, &[ErrorKind::Integrity, ErrorKind::Key], Some(&bad))?;
+    check(
+        "envelope: mutated",
+        1.0,
+        mutated(sealed_value()),
+        |(good, bad)| {
+            let ring = ring(ACTIVE, &[PREVIOUS]);
+            let aad = if good.starts_with("kw1:") { AAD } else { "" };
+            match envelope::open(&ring, aad, &bad) {
+                Ok(_) => prop_assert_eq!(good, bad, "a changed value opened"),
+                Err(e) => {
+                    prop_assert_ne!(&good, &bad, "the untouched value failed: {:?}", e);
+                    error_ok(&e, &[ErrorKind::Integrity, ErrorKind::Key], Some(&bad))?;
+                }
             }
-        }
-        Ok(())
-    });
+            Ok(())
+        },
+    );
 }
 
 #[test]
@@ -139,7 +165,10 @@ fn key_lists_round_trip_and_bad_entries_are_key_errors_by_position() {
     let keys = proptest::collection::vec(any::<[u8; 32]>(), 0..5);
     let sep = proptest::sample::select(vec![",", ", ", " ,\t", ",,"]);
     check("keyring: key list", 1.0, (keys, sep), |(keys, sep)| {
-        let text: Vec<String> = keys.iter().map(|k| key(*k).to_base64().to_string()).collect();
+        let text: Vec<String> = keys
+            .iter()
+            .map(|k| key(*k).to_base64().to_string())
+            .collect();
         let parsed = parse_key_list(&text.join(sep), "KEYWARD_PREVIOUS_KEYS").expect("list");
         let kids: Vec<&str> = parsed.iter().map(Key::kid).collect();
         let want: Vec<String> = keys.iter().map(|k| key(*k).kid().to_owned()).collect();
@@ -147,14 +176,19 @@ fn key_lists_round_trip_and_bad_entries_are_key_errors_by_position() {
         Ok(())
     });
     let one = any::<[u8; 32]>().prop_map(|k| key(k).to_base64().to_string());
-    check("keyring: mutated key list", 1.0, mutated(one), |(good, bad)| {
-        match parse_key_list(&bad, "KEYWARD_PREVIOUS_KEYS") {
-            // A changed character can still be a (different) key.
-            Ok(keys) => prop_assert!(keys.len() <= 2 && (good != bad || keys.len() == 1)),
-            Err(e) => error_ok(&e, &[ErrorKind::Key], Some(&bad))?,
-        }
-        Ok(())
-    });
+    check(
+        "keyring: mutated key list",
+        1.0,
+        mutated(one),
+        |(good, bad)| {
+            match parse_key_list(&bad, "KEYWARD_PREVIOUS_KEYS") {
+                // A changed character can still be a (different) key.
+                Ok(keys) => prop_assert!(keys.len() <= 2 && (good != bad || keys.len() == 1)),
+                Err(e) => error_ok(&e, &[ErrorKind::Key], Some(&bad))?,
+            }
+            Ok(())
+        },
+    );
 }
 
 #[test]
@@ -163,56 +197,86 @@ fn key_files_parse_or_fail_as_key_errors_without_quoting_lines() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("key");
     let file = (any::<[u8; 32]>(), any::<[u8; 32]>()).prop_map(|(a, p)| {
-        format!("# keyward key\n{}\n{}\n", key(a).to_base64().as_str(), key(p).to_base64().as_str())
+        format!(
+            "# keyward key\n{}\n{}\n",
+            key(a).to_base64().as_str(),
+            key(p).to_base64().as_str()
+        )
     });
-    check("keyring: mutated key file", 0.25, mutated(file), |(good, bad)| {
-        std::fs::write(&path, &bad).expect("write key file");
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-        match read_key_file(&path) {
-            Ok(keys) => {
-                prop_assert!(!keys.is_empty() && keys.len() <= 2 + bad.matches('\n').count());
-                if good == bad {
-                    prop_assert_eq!(keys.len(), 2);
+    check(
+        "keyring: mutated key file",
+        0.25,
+        mutated(file),
+        |(good, bad)| {
+            std::fs::write(&path, &bad).expect("write key file");
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+            match read_key_file(&path) {
+                Ok(keys) => {
+                    prop_assert!(!keys.is_empty() && keys.len() <= 2 + bad.matches('\n').count());
+                    if good == bad {
+                        prop_assert_eq!(keys.len(), 2);
+                    }
+                }
+                Err(e) => {
+                    for line in bad.lines() {
+                        error_ok(&e, &[ErrorKind::Key], Some(line))?;
+                    }
                 }
             }
-            Err(e) => {
-                for line in bad.lines() {
-                    error_ok(&e, &[ErrorKind::Key], Some(line))?;
-                }
-            }
-        }
-        Ok(())
-    });
+            Ok(())
+        },
+    );
 }
 
 #[test]
 fn phc_hash_then_verify() {
     // HMAC pads its key with zeros: "" and "\0" are one password, so the
     // other password differs by a non-zero byte.
-    let s = (proptest::collection::vec(any::<u8>(), 0..80), 1u32..4, 1u8..);
-    check("password: hash -> verify", 1.0, s, |(pw, iterations, flip)| {
-        let phc = password::hash(&pw, iterations).expect("hash");
-        let head = format!("$pbkdf2-sha256$i={iterations},l=32$");
-        prop_assert!(phc.starts_with(&head));
-        let v = password::verify(&pw, &phc, iterations + 1).expect("verify");
-        prop_assert_eq!(v, Verdict::Valid { needs_rehash: true });
-        let v = password::verify(&pw, &phc, iterations).expect("verify");
-        prop_assert_eq!(v, Verdict::Valid { needs_rehash: false });
-        let mut other = pw.clone();
-        other.push(flip);
-        prop_assert_eq!(password::verify(&other, &phc, 1).expect("verify"), Verdict::Invalid);
-        // An independent PBKDF2 (the `pbkdf2` crate) gives the stored hash.
-        let parts: Vec<&str> = phc.split('$').collect();
-        let salt = STANDARD_NO_PAD.decode(parts[3]).expect("salt");
-        let mut want = [0u8; 32];
-        pbkdf2::pbkdf2_hmac::<sha2::Sha256>(&pw, &salt, iterations, &mut want);
-        prop_assert_eq!(STANDARD_NO_PAD.encode(want), parts[4]);
-        Ok(())
-    });
+    let s = (
+        proptest::collection::vec(any::<u8>(), 0..80),
+        1u32..4,
+        1u8..,
+    );
+    check(
+        "password: hash -> verify",
+        1.0,
+        s,
+        |(pw, iterations, flip)| {
+            let phc = password::hash(&pw, iterations).expect("hash");
+            let head = format!("$pbkdf2-sha256$i={iterations},l=32$");
+            prop_assert!(phc.starts_with(&head));
+            let v = password::verify(&pw, &phc, iterations + 1).expect("verify");
+            prop_assert_eq!(v, Verdict::Valid { needs_rehash: true });
+            let v = password::verify(&pw, &phc, iterations).expect("verify");
+            prop_assert_eq!(
+                v,
+                Verdict::Valid {
+                    needs_rehash: false
+                }
+            );
+            let mut other = pw.clone();
+            other.push(flip);
+            prop_assert_eq!(
+                password::verify(&other, &phc, 1).expect("verify"),
+                Verdict::Invalid
+            );
+            // An independent PBKDF2 (the `pbkdf2` crate) gives the stored hash.
+            let parts: Vec<&str> = phc.split('$').collect();
+            let salt = STANDARD_NO_PAD.decode(parts[3]).expect("salt");
+            let mut want = [0u8; 32];
+            pbkdf2::pbkdf2_hmac::<sha2::Sha256>(&pw, &salt, iterations, &mut want);
+            prop_assert_eq!(STANDARD_NO_PAD.encode(want), parts[4]);
+            Ok(())
+        },
+    );
 }
 
 fn phc_string() -> impl Strategy<Value = String> {
-    (1u32..4, proptest::collection::vec(any::<u8>(), 1..24), proptest::collection::vec(any::<u8>(), 16..40))
+    (
+        1u32..4,
+        proptest::collection::vec(any::<u8>(), 1..24),
+        proptest::collection::vec(any::<u8>(), 16..40),
+    )
         .prop_map(|(i, salt, hash)| {
             format!(
                 "$pbkdf2-sha256$i={i},l={}${}${}",
@@ -225,20 +289,25 @@ fn phc_string() -> impl Strategy<Value = String> {
 
 #[test]
 fn mutated_phc_strings_verify_or_are_integrity_errors() {
-    check("password: mutated PHC", 1.0, mutated(phc_string()), |(good, bad)| {
-        if costly(&bad) {
-            return Ok(());
-        }
-        match password::verify(b"pw", &bad, 1) {
-            Ok(_) => {}
-            Err(e) => {
-                prop_assert_ne!(&good, &bad);
-                error_ok(&e, &[ErrorKind::Integrity], Some(&bad))?;
-                prop_assert_eq!(e.message(), "stored password hash is malformed");
+    check(
+        "password: mutated PHC",
+        1.0,
+        mutated(phc_string()),
+        |(good, bad)| {
+            if costly(&bad) {
+                return Ok(());
             }
-        }
-        Ok(())
-    });
+            match password::verify(b"pw", &bad, 1) {
+                Ok(_) => {}
+                Err(e) => {
+                    prop_assert_ne!(&good, &bad);
+                    error_ok(&e, &[ErrorKind::Integrity], Some(&bad))?;
+                    prop_assert_eq!(e.message(), "stored password hash is malformed");
+                }
+            }
+            Ok(())
+        },
+    );
     check("password: arbitrary PHC", 1.0, arbitrary_text(), |text| {
         if costly(&text) {
             return Ok(());

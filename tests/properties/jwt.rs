@@ -15,19 +15,25 @@ fn claims() -> impl Strategy<Value = Claims> {
     (
         (any::<String>(), "[a-z0-9_.-]{3,32}", aud),
         (any::<i64>(), any::<i64>(), any::<i64>()),
-        ("[0-9A-Za-z]{1,40}", any::<i64>(), proptest::collection::vec(any::<String>(), 0..4)),
+        (
+            "[0-9A-Za-z]{1,40}",
+            any::<i64>(),
+            proptest::collection::vec(any::<String>(), 0..4),
+        ),
     )
-        .prop_map(|((iss, sub, aud), (iat, nbf, exp), (jti, sid, roles))| Claims {
-            iss,
-            sub,
-            aud,
-            iat,
-            nbf,
-            exp,
-            jti,
-            sid,
-            roles,
-        })
+        .prop_map(
+            |((iss, sub, aud), (iat, nbf, exp), (jti, sid, roles))| Claims {
+                iss,
+                sub,
+                aud,
+                iat,
+                nbf,
+                exp,
+                jti,
+                sid,
+                roles,
+            },
+        )
 }
 
 fn kid() -> impl Strategy<Value = String> {
@@ -47,23 +53,35 @@ fn signed() -> impl Strategy<Value = (String, String, Claims)> {
 
 #[test]
 fn signed_tokens_parse_and_verify_to_their_claims() {
-    check("jwt: sign -> parse -> verify", 1.0, (signed(), any::<[u8; 32]>()), |((token, x, c), other)| {
-        let parsed = jws::parse(&token).expect("parses");
-        let got = parsed.verify(&x).expect("key is sound");
-        prop_assert_eq!(got, Ok(c));
-        // The header is exactly alg EdDSA, typ JWT, and the kid.
-        let header = token.split('.').next().unwrap_or_default();
-        let header: serde_json::Value =
-            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).expect("b64")).expect("json");
-        prop_assert_eq!(&header["alg"], "EdDSA");
-        prop_assert_eq!(&header["kid"], &serde_json::Value::String(parsed.kid.clone()));
-        // Another key: a bad signature.
-        let y = jws::public_of(&other);
-        if y != x {
-            prop_assert_eq!(parsed.verify(&y).expect("key is sound"), Err(Refusal::BadSignature));
-        }
-        Ok(())
-    });
+    check(
+        "jwt: sign -> parse -> verify",
+        1.0,
+        (signed(), any::<[u8; 32]>()),
+        |((token, x, c), other)| {
+            let parsed = jws::parse(&token).expect("parses");
+            let got = parsed.verify(&x).expect("key is sound");
+            prop_assert_eq!(got, Ok(c));
+            // The header is exactly alg EdDSA, typ JWT, and the kid.
+            let header = token.split('.').next().unwrap_or_default();
+            let header: serde_json::Value =
+                serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).expect("b64"))
+                    .expect("json");
+            prop_assert_eq!(&header["alg"], "EdDSA");
+            prop_assert_eq!(
+                &header["kid"],
+                &serde_json::Value::String(parsed.kid.clone())
+            );
+            // Another key: a bad signature.
+            let y = jws::public_of(&other);
+            if y != x {
+                prop_assert_eq!(
+                    parsed.verify(&y).expect("key is sound"),
+                    Err(Refusal::BadSignature)
+                );
+            }
+            Ok(())
+        },
+    );
 }
 
 #[test]

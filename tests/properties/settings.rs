@@ -38,9 +38,16 @@ fn show(d: &Desired) -> String {
 }
 
 /// Renders `list` as `settings export` does and parses it back as `import` does.
-fn round_trip(env: &str, list: &[(String, Desired)], json: bool, source: &str) -> Result<(), TestCaseError> {
-    let rendered: Vec<(String, serde_json::Value)> =
-        list.iter().map(|(k, d)| (k.clone(), file::to_entry(d))).collect();
+fn round_trip(
+    env: &str,
+    list: &[(String, Desired)],
+    json: bool,
+    source: &str,
+) -> Result<(), TestCaseError> {
+    let rendered: Vec<(String, serde_json::Value)> = list
+        .iter()
+        .map(|(k, d)| (k.clone(), file::to_entry(d)))
+        .collect();
     let text = if json {
         file::to_json(env, &rendered)
     } else {
@@ -52,8 +59,19 @@ fn round_trip(env: &str, list: &[(String, Desired)], json: bool, source: &str) -
     prop_assert_eq!(parsed.entries.len(), list.len());
     for ((key, want), got) in list.iter().zip(&parsed.entries) {
         prop_assert_eq!(key, &got.key);
-        prop_assert!(same(want, &got.want), "{}: {} came back as {}\n{}", key, show(want), show(&got.want), text);
-        let secrecy = if want.secret { Secrecy::Secret } else { Secrecy::Unsaid };
+        prop_assert!(
+            same(want, &got.want),
+            "{}: {} came back as {}\n{}",
+            key,
+            show(want),
+            show(&got.want),
+            text
+        );
+        let secrecy = if want.secret {
+            Secrecy::Secret
+        } else {
+            Secrecy::Unsaid
+        };
         prop_assert_eq!(got.secrecy, secrecy);
     }
     Ok(())
@@ -62,41 +80,56 @@ fn round_trip(env: &str, list: &[(String, Desired)], json: bool, source: &str) -
 #[test]
 fn yaml_export_imports_to_the_same_settings() {
     let source = proptest::sample::select(vec!["stdin", "production.yaml", "export.yml", "-"]);
-    check("settings: export yaml -> import", 1.0, (entries(6), "[a-z][a-z0-9_-]{0,31}", source), |(list, env, source)| {
-        round_trip(&env, &list, false, source)
-    });
+    check(
+        "settings: export yaml -> import",
+        1.0,
+        (entries(6), "[a-z][a-z0-9_-]{0,31}", source),
+        |(list, env, source)| round_trip(&env, &list, false, source),
+    );
 }
 
 #[test]
 fn json_export_imports_to_the_same_settings() {
     let source = proptest::sample::select(vec!["stdin", "production.json", "-"]);
-    check("settings: export json -> import", 1.0, (entries(6), "[a-z][a-z0-9_-]{0,31}", source), |(list, env, source)| {
-        round_trip(&env, &list, true, source)
-    });
+    check(
+        "settings: export json -> import",
+        1.0,
+        (entries(6), "[a-z][a-z0-9_-]{0,31}", source),
+        |(list, env, source)| round_trip(&env, &list, true, source),
+    );
 }
 
 #[test]
 fn long_values_round_trip_up_to_the_size_limit() {
-    let long = (values::text_value(), 1usize..=keyward::config::DEFAULT_MAX_VALUE_SIZE as usize).prop_map(|(v, n)| {
-        let mut s = v.repeat(n / v.len().max(1) + 1);
-        let mut cut = n.min(s.len());
-        while !s.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        s.truncate(cut);
-        s
-    });
-    check("settings: long values yaml/json", 0.01, (long, any::<bool>()), |(value, json)| {
-        prop_assume!(!value.is_empty());
-        let d = Desired {
-            value: Zeroizing::new(value),
-            value_type: ValueType::String,
-            secret: true,
-            category: None,
-            description: None,
-        };
-        round_trip("production", &[("big.value".into(), d)], json, "stdin")
-    });
+    let long = (
+        values::text_value(),
+        1usize..=keyward::config::DEFAULT_MAX_VALUE_SIZE as usize,
+    )
+        .prop_map(|(v, n)| {
+            let mut s = v.repeat(n / v.len().max(1) + 1);
+            let mut cut = n.min(s.len());
+            while !s.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            s.truncate(cut);
+            s
+        });
+    check(
+        "settings: long values yaml/json",
+        0.01,
+        (long, any::<bool>()),
+        |(value, json)| {
+            prop_assume!(!value.is_empty());
+            let d = Desired {
+                value: Zeroizing::new(value),
+                value_type: ValueType::String,
+                secret: true,
+                category: None,
+                description: None,
+            };
+            round_trip("production", &[("big.value".into(), d)], json, "stdin")
+        },
+    );
 }
 
 /// Reads `NAME='…'` lines as a POSIX shell does (`'\''` closes, escapes a
@@ -133,34 +166,49 @@ fn read_lines(text: &str, prefix: &str) -> Result<Vec<(String, String)>, String>
 
 #[test]
 fn dotenv_and_shell_lines_read_back_as_the_values() {
-    check("settings: export dotenv/shell -> sh rules", 1.0, (entries(6), any::<bool>()), |(list, shell)| {
-        let prefix = if shell { "export " } else { "" };
-        let pairs = keyward::domain::settings::env_pairs(list.iter().map(|(k, d)| (k.as_str(), &d.value)));
-        let Ok(pairs) = pairs else {
-            // Two keys that make one name are refused (exit 2), never merged.
-            let e = pairs.err().expect("error");
-            return error_ok(&e, &[ErrorKind::Invalid], None);
-        };
-        let screened = keyward::domain::settings::vars::screen(pairs.clone(), &[]);
-        let text: String = screened
-            .kept
-            .iter()
-            .map(|(n, v)| format!("{prefix}{n}={}\n", file::shell_quote(v)))
-            .collect();
-        let back = read_lines(&text, prefix).map_err(|e| TestCaseError::fail(format!("{e}:\n{text}")))?;
-        prop_assert_eq!(back.len(), screened.kept.len());
-        for ((n, v), (bn, bv)) in screened.kept.iter().zip(&back) {
-            prop_assert_eq!(n, bn);
-            prop_assert_eq!(v.as_str(), bv.as_str());
-            prop_assert!(n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') && !n.starts_with(|c: char| c.is_ascii_digit()));
-        }
-        Ok(())
-    });
+    check(
+        "settings: export dotenv/shell -> sh rules",
+        1.0,
+        (entries(6), any::<bool>()),
+        |(list, shell)| {
+            let prefix = if shell { "export " } else { "" };
+            let pairs = keyward::domain::settings::env_pairs(
+                list.iter().map(|(k, d)| (k.as_str(), &d.value)),
+            );
+            let Ok(pairs) = pairs else {
+                // Two keys that make one name are refused (exit 2), never merged.
+                let e = pairs.err().expect("error");
+                return error_ok(&e, &[ErrorKind::Invalid], None);
+            };
+            let screened = keyward::domain::settings::vars::screen(pairs.clone(), &[]);
+            let text: String = screened
+                .kept
+                .iter()
+                .map(|(n, v)| format!("{prefix}{n}={}\n", file::shell_quote(v)))
+                .collect();
+            let back = read_lines(&text, prefix)
+                .map_err(|e| TestCaseError::fail(format!("{e}:\n{text}")))?;
+            prop_assert_eq!(back.len(), screened.kept.len());
+            for ((n, v), (bn, bv)) in screened.kept.iter().zip(&back) {
+                prop_assert_eq!(n, bn);
+                prop_assert_eq!(v.as_str(), bv.as_str());
+                prop_assert!(
+                    n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                        && !n.starts_with(|c: char| c.is_ascii_digit())
+                );
+            }
+            Ok(())
+        },
+    );
 }
 
 #[test]
 fn nul_is_refused_by_every_type() {
-    let s = (values::text_value(), values::text_value(), values::value_type());
+    let s = (
+        values::text_value(),
+        values::text_value(),
+        values::value_type(),
+    );
     check("settings: NUL refused", 0.25, s, |(a, b, ty)| {
         let raw = format!("{a}\0{b}");
         let e = ty.normalize("k", &raw).expect_err("NUL accepted");
@@ -173,8 +221,10 @@ fn nul_is_refused_by_every_type() {
 /// An export (YAML or JSON), with its values kept apart to look for in messages.
 fn export_text() -> impl Strategy<Value = (String, Vec<String>)> {
     (entries(5), any::<bool>()).prop_map(|(list, json)| {
-        let rendered: Vec<(String, serde_json::Value)> =
-            list.iter().map(|(k, d)| (k.clone(), file::to_entry(d))).collect();
+        let rendered: Vec<(String, serde_json::Value)> = list
+            .iter()
+            .map(|(k, d)| (k.clone(), file::to_entry(d)))
+            .collect();
         let text = if json {
             file::to_json("production", &rendered)
         } else {
@@ -191,9 +241,7 @@ fn export_text() -> impl Strategy<Value = (String, Vec<String>)> {
 
 #[test]
 fn mutated_settings_files_are_read_or_refused_cleanly() {
-    let s = export_text().prop_flat_map(|(text, secrets)| {
-        (mutated(Just(text)), Just(secrets))
-    });
+    let s = export_text().prop_flat_map(|(text, secrets)| (mutated(Just(text)), Just(secrets)));
     check("settings: mutated file", 1.0, s, |((_, bad), secrets)| {
         if let Err(e) = file::parse(&bad, "stdin") {
             error_ok(&e, &[ErrorKind::Invalid], None)?;

@@ -18,52 +18,85 @@ const INVALID: &[ErrorKind] = &[ErrorKind::Invalid];
 #[test]
 fn durations_format_then_parse() {
     let max = i64::from(i32::MAX) * 86_400;
-    check("time: format_duration -> parse_duration", 1.0, 0..=max, |secs| {
-        let d = Duration::seconds(secs);
-        let text = kt::format_duration(d);
-        prop_assert_eq!(kt::parse_duration(&text).expect("parses"), d, "{}", text);
-        Ok(())
-    });
+    check(
+        "time: format_duration -> parse_duration",
+        1.0,
+        0..=max,
+        |secs| {
+            let d = Duration::seconds(secs);
+            let text = kt::format_duration(d);
+            prop_assert_eq!(kt::parse_duration(&text).expect("parses"), d, "{}", text);
+            Ok(())
+        },
+    );
 }
 
 #[test]
 fn durations_parse_to_the_sum_of_their_parts() {
-    let unit = proptest::sample::select(vec![('s', 1i128), ('m', 60), ('h', 3600), ('d', 86_400), ('w', 604_800)]);
+    let unit = proptest::sample::select(vec![
+        ('s', 1i128),
+        ('m', 60),
+        ('h', 3600),
+        ('d', 86_400),
+        ('w', 604_800),
+    ]);
     let parts = proptest::collection::vec((0u64..5_000_000_000, unit), 1..5);
-    check("time: parse_duration of parts", 1.0, (parts, "[ \t]{0,2}"), |(parts, pad)| {
-        let text = format!("{pad}{}{pad}", parts.iter().map(|(n, (u, _))| format!("{n}{u}")).collect::<String>());
-        let fits = parts.iter().all(|(n, _)| *n <= i32::MAX as u64);
-        let total: i128 = parts.iter().map(|(n, (_, s))| i128::from(*n) * s).sum();
-        match kt::parse_duration(&text) {
-            Ok(d) => prop_assert_eq!(i128::from(d.whole_seconds()), total),
-            Err(e) => {
-                prop_assert!(!fits || total > i128::from(i64::MAX), "{} refused", text);
+    check(
+        "time: parse_duration of parts",
+        1.0,
+        (parts, "[ \t]{0,2}"),
+        |(parts, pad)| {
+            let text = format!(
+                "{pad}{}{pad}",
+                parts
+                    .iter()
+                    .map(|(n, (u, _))| format!("{n}{u}"))
+                    .collect::<String>()
+            );
+            let fits = parts.iter().all(|(n, _)| *n <= i32::MAX as u64);
+            let total: i128 = parts.iter().map(|(n, (_, s))| i128::from(*n) * s).sum();
+            match kt::parse_duration(&text) {
+                Ok(d) => prop_assert_eq!(i128::from(d.whole_seconds()), total),
+                Err(e) => {
+                    prop_assert!(!fits || total > i128::from(i64::MAX), "{} refused", text);
+                    error_ok(&e, INVALID, None)?;
+                }
+            }
+            Ok(())
+        },
+    );
+    check(
+        "time: parse_duration arbitrary",
+        1.0,
+        mutated("[0-9]{1,4}[smhdw]([0-9]{1,3}[smhdw]){0,2}"),
+        |(_, bad)| {
+            match kt::parse_duration(&bad) {
+                Ok(d) => prop_assert!(!d.is_negative()),
+                Err(e) => error_ok(&e, INVALID, None)?,
+            }
+            let now = kt::parse_stored("2026-11-24T12:00:00Z").expect("now");
+            if let Err(e) = kt::parse_since(&bad, now) {
                 error_ok(&e, INVALID, None)?;
             }
-        }
-        Ok(())
-    });
-    check("time: parse_duration arbitrary", 1.0, mutated("[0-9]{1,4}[smhdw]([0-9]{1,3}[smhdw]){0,2}"), |(_, bad)| {
-        match kt::parse_duration(&bad) {
-            Ok(d) => prop_assert!(!d.is_negative()),
-            Err(e) => error_ok(&e, INVALID, None)?,
-        }
-        let now = kt::parse_stored("2026-11-24T12:00:00Z").expect("now");
-        if let Err(e) = kt::parse_since(&bad, now) {
-            error_ok(&e, INVALID, None)?;
-        }
-        Ok(())
-    });
+            Ok(())
+        },
+    );
 }
 
 #[test]
 fn stored_instants_format_then_parse() {
-    let lo = OffsetDateTime::parse("0001-01-01T00:00:00Z", &time::format_description::well_known::Rfc3339)
-        .expect("lo")
-        .unix_timestamp_nanos();
-    let hi = OffsetDateTime::parse("9999-12-31T23:59:59.999999999Z", &time::format_description::well_known::Rfc3339)
-        .expect("hi")
-        .unix_timestamp_nanos();
+    let lo = OffsetDateTime::parse(
+        "0001-01-01T00:00:00Z",
+        &time::format_description::well_known::Rfc3339,
+    )
+    .expect("lo")
+    .unix_timestamp_nanos();
+    let hi = OffsetDateTime::parse(
+        "9999-12-31T23:59:59.999999999Z",
+        &time::format_description::well_known::Rfc3339,
+    )
+    .expect("hi")
+    .unix_timestamp_nanos();
     check("time: format_stored -> parse_stored", 1.0, lo..=hi, |n| {
         let t = OffsetDateTime::from_unix_timestamp_nanos(n).expect("in range");
         let text = kt::format_stored(t);
@@ -71,12 +104,17 @@ fn stored_instants_format_then_parse() {
         prop_assert_eq!(kt::parse_stored(&text).expect("parses"), kt::truncate(t));
         Ok(())
     });
-    check("time: parse_stored mutated", 1.0, mutated(Just("2026-11-24T12:00:00.123456Z".to_owned())), |(_, bad)| {
-        if let Err(e) = kt::parse_stored(&bad) {
-            error_ok(&e, INVALID, None)?;
-        }
-        Ok(())
-    });
+    check(
+        "time: parse_stored mutated",
+        1.0,
+        mutated(Just("2026-11-24T12:00:00.123456Z".to_owned())),
+        |(_, bad)| {
+            if let Err(e) = kt::parse_stored(&bad) {
+                error_ok(&e, INVALID, None)?;
+            }
+            Ok(())
+        },
+    );
 }
 
 fn ip() -> impl Strategy<Value = IpAddr> {
@@ -95,7 +133,10 @@ fn networks_parse_normalize_and_are_idempotent() {
     });
     check("apikeys: parse_network", 1.0, cidr, |text| {
         let (addr, len) = match text.split_once('/') {
-            Some((a, l)) => (a.parse::<IpAddr>().expect("ip"), Some(l.parse::<u8>().expect("len"))),
+            Some((a, l)) => (
+                a.parse::<IpAddr>().expect("ip"),
+                Some(l.parse::<u8>().expect("len")),
+            ),
             None => (text.parse::<IpAddr>().expect("ip"), None),
         };
         let max = if addr.is_ipv4() { 32 } else { 128 };
@@ -104,7 +145,12 @@ fn networks_parse_normalize_and_are_idempotent() {
                 prop_assert!(len.is_none_or(|l| l <= max));
                 let mapped = matches!(addr, IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some());
                 if !(mapped && len.is_some_and(|l| l < 96)) {
-                    prop_assert!(net.contains(&addr.to_canonical()), "{} not in {}", addr, net);
+                    prop_assert!(
+                        net.contains(&addr.to_canonical()),
+                        "{} not in {}",
+                        addr,
+                        net
+                    );
                 }
                 prop_assert_eq!(net, net.trunc());
                 let again = parse_network(&net.to_string()).expect("normal form parses");
@@ -133,24 +179,37 @@ fn networks_parse_normalize_and_are_idempotent() {
 
 #[test]
 fn rate_limits_and_anchors() {
-    check("apikeys: parse_rate_limit", 1.0, (0u64..3_000_000, mutated(Just("600/min".to_owned()))), |(n, (_, bad))| {
-        let got = parse_rate_limit(&format!("{n}/min"));
-        prop_assert_eq!(got.as_ref().ok().copied(), (1..=1_000_000).contains(&n).then_some(n as u32));
-        if let Err(e) = parse_rate_limit(&bad) {
-            error_ok(&e, INVALID, None)?;
-        }
-        Ok(())
-    });
+    check(
+        "apikeys: parse_rate_limit",
+        1.0,
+        (0u64..3_000_000, mutated(Just("600/min".to_owned()))),
+        |(n, (_, bad))| {
+            let got = parse_rate_limit(&format!("{n}/min"));
+            prop_assert_eq!(
+                got.as_ref().ok().copied(),
+                (1..=1_000_000).contains(&n).then_some(n as u32)
+            );
+            if let Err(e) = parse_rate_limit(&bad) {
+                error_ok(&e, INVALID, None)?;
+            }
+            Ok(())
+        },
+    );
     let anchor = (1i64..i64::MAX, "[0-9a-fA-F]{64}").prop_map(|(id, h)| format!("{id}:{h}"));
-    check("audit: Anchor::parse", 1.0, mutated(anchor), |(good, bad)| {
-        let a = Anchor::parse(&good).expect("valid anchor");
-        prop_assert_eq!(a.to_string(), good.to_ascii_lowercase());
-        prop_assert_eq!(Anchor::parse(&a.to_string()).expect("again"), a);
-        if let Err(e) = Anchor::parse(&bad) {
-            error_ok(&e, INVALID, None)?;
-        }
-        Ok(())
-    });
+    check(
+        "audit: Anchor::parse",
+        1.0,
+        mutated(anchor),
+        |(good, bad)| {
+            let a = Anchor::parse(&good).expect("valid anchor");
+            prop_assert_eq!(a.to_string(), good.to_ascii_lowercase());
+            prop_assert_eq!(Anchor::parse(&a.to_string()).expect("again"), a);
+            if let Err(e) = Anchor::parse(&bad) {
+                error_ok(&e, INVALID, None)?;
+            }
+            Ok(())
+        },
+    );
 }
 
 const PW_SET: &percent_encoding::AsciiSet = percent_encoding::NON_ALPHANUMERIC;
@@ -168,7 +227,12 @@ struct PgUrl {
 }
 
 fn pg_url() -> impl Strategy<Value = PgUrl> {
-    let ssl = proptest::option::of(proptest::sample::select(vec!["disable", "prefer", "require", "verify-full"]));
+    let ssl = proptest::option::of(proptest::sample::select(vec![
+        "disable",
+        "prefer",
+        "require",
+        "verify-full",
+    ]));
     (
         ("[a-z_][a-z0-9_]{0,15}", "[!-~]{0,6}[^\\x00]{1,24}", "[a-z][a-z0-9-]{0,20}(\\.[a-z]{2,6}){0,2}|[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}"),
         (1u16.., "[a-z][a-z0-9_]{0,20}", ssl, any::<bool>()),
@@ -192,7 +256,9 @@ fn pg_url() -> impl Strategy<Value = PgUrl> {
 /// A password that no user, host or database name can hold (so a message
 /// that contains it shows the password).
 fn is_secret(p: &str) -> bool {
-    p.len() >= 8 && p.chars().any(|c| !(c.is_ascii_alphanumeric() || "_.-".contains(c)))
+    p.len() >= 8
+        && p.chars()
+            .any(|c| !(c.is_ascii_alphanumeric() || "_.-".contains(c)))
 }
 
 #[test]
@@ -207,7 +273,8 @@ fn database_urls_parse_to_their_parts() {
         prop_assert_eq!(c.get_password(), Some(u.password.as_bytes()));
         prop_assert_eq!(c.get_dbname(), Some(u.db.as_str()));
         prop_assert_eq!(c.get_ports(), &[u.port][..]);
-        let host_ok = matches!(c.get_hosts(), [tokio_postgres::config::Host::Tcp(h)] if *h == u.host);
+        let host_ok =
+            matches!(c.get_hosts(), [tokio_postgres::config::Host::Tcp(h)] if *h == u.host);
         prop_assert!(host_ok, "{:?}", c.get_hosts());
         let want = match u.ssl {
             None | Some("prefer") => SslMode::Prefer,
@@ -223,11 +290,21 @@ fn database_urls_parse_to_their_parts() {
         Ok(())
     });
     let sqlite = "[^\\x00?]{1,40}".prop_map(|p| {
-        (format!("sqlite:///{}", percent_encoding::utf8_percent_encode(&p, PW_SET)), p)
+        (
+            format!(
+                "sqlite:///{}",
+                percent_encoding::utf8_percent_encode(&p, PW_SET)
+            ),
+            p,
+        )
     });
     check("store: parse_url sqlite", 1.0, sqlite, |(url, path)| {
         match parse_url(&url).expect("sqlite url") {
-            DatabaseTarget::Sqlite(SqliteLocation::File { path: got, read_only, .. }) => {
+            DatabaseTarget::Sqlite(SqliteLocation::File {
+                path: got,
+                read_only,
+                ..
+            }) => {
                 prop_assert_eq!(got, std::path::PathBuf::from(format!("/{path}")));
                 prop_assert!(!read_only);
             }
@@ -242,21 +319,36 @@ fn mutated_database_urls_are_invalid_without_the_password() {
     let s = crate::harness::mutated_text(pg_url().prop_map(|u| (u.password.clone(), u.url)));
     check("store: parse_url mutated", 1.0, s, |(password, _, url)| {
         if let Err(e) = parse_url(&url) {
-            error_ok(&e, INVALID, Some(password.as_str()).filter(|p| is_secret(p)))?;
+            error_ok(
+                &e,
+                INVALID,
+                Some(password.as_str()).filter(|p| is_secret(p)),
+            )?;
         }
         Ok(())
     });
-    check("store: parse_url arbitrary", 1.0, arbitrary_text(), |text| {
-        if let Err(e) = parse_url(&text) {
-            error_ok(&e, &[ErrorKind::Invalid, ErrorKind::Key], None)?;
-        }
-        Ok(())
-    });
+    check(
+        "store: parse_url arbitrary",
+        1.0,
+        arbitrary_text(),
+        |text| {
+            if let Err(e) = parse_url(&text) {
+                error_ok(&e, &[ErrorKind::Invalid, ErrorKind::Key], None)?;
+            }
+            Ok(())
+        },
+    );
 }
 
 #[test]
 fn value_types_normalize_idempotently() {
-    let ty = proptest::sample::select(vec![ValueType::String, ValueType::Int, ValueType::Float, ValueType::Bool, ValueType::Json]);
+    let ty = proptest::sample::select(vec![
+        ValueType::String,
+        ValueType::Int,
+        ValueType::Float,
+        ValueType::Bool,
+        ValueType::Json,
+    ]);
     let raw = prop_oneof![
         arbitrary_text(),
         any::<i64>().prop_map(|n| format!(" {n} ")),
@@ -264,19 +356,24 @@ fn value_types_normalize_idempotently() {
         "(true|false|yes|no|on|off|1|0|TRUE|Yes)",
         "\\{\"[a-z]{0,5}\": ?(1|\"x\"|\\[1, 2\\]|null)\\}",
     ];
-    check("settings: ValueType::normalize", 1.0, (ty, raw), |(ty, raw)| {
-        match ty.normalize("k", &raw) {
-            Ok(v) => {
-                prop_assert_eq!(ty.normalize("k", &v).expect("canonical text"), v.clone());
-                let json = ty.to_json(&v);
-                if ty != ValueType::String && ty != ValueType::Json {
-                    prop_assert!(!json.is_string(), "{:?} -> {}", ty, json);
+    check(
+        "settings: ValueType::normalize",
+        1.0,
+        (ty, raw),
+        |(ty, raw)| {
+            match ty.normalize("k", &raw) {
+                Ok(v) => {
+                    prop_assert_eq!(ty.normalize("k", &v).expect("canonical text"), v.clone());
+                    let json = ty.to_json(&v);
+                    if ty != ValueType::String && ty != ValueType::Json {
+                        prop_assert!(!json.is_string(), "{:?} -> {}", ty, json);
+                    }
                 }
+                Err(e) => error_ok(&e, INVALID, Some(&raw))?,
             }
-            Err(e) => error_ok(&e, INVALID, Some(&raw))?,
-        }
-        Ok(())
-    });
+            Ok(())
+        },
+    );
     let ident = arbitrary_text();
     check("ident: keys, environments, usernames", 1.0, ident, |s| {
         for r in [

@@ -28,7 +28,8 @@ fn spec_checksum(body: &str) -> String {
 }
 
 fn b62(n: usize) -> impl Strategy<Value = String> {
-    proptest::collection::vec(proptest::sample::select(B62), n).prop_map(|v| String::from_utf8(v).expect("ascii"))
+    proptest::collection::vec(proptest::sample::select(B62), n)
+        .prop_map(|v| String::from_utf8(v).expect("ascii"))
 }
 
 fn api_key() -> impl Strategy<Value = String> {
@@ -84,31 +85,45 @@ fn spec_refresh(t: &str) -> Result<(), Flaw> {
 
 #[test]
 fn made_tokens_check_and_checksums_follow_the_spec() {
-    check("token: make -> check", 1.0, (any::<u32>(), "[ -~]{0,64}"), |(_, text)| {
-        prop_assert_eq!(token::checksum(&text), spec_checksum(&text));
-        let k = token::new_api_key().expect("new key");
-        prop_assert_eq!(token::check_api_key(&k.key), Ok(()));
-        prop_assert_eq!(spec_api_key(&k.key), Ok(()));
-        prop_assert_eq!(token::api_key_prefix(&k.key), Some(k.prefix.as_str()));
-        prop_assert!(token::is_api_key_prefix(&k.prefix));
-        let family = &text.chars().filter(char::is_ascii_alphanumeric).take(20).collect::<String>();
-        let r = token::new_refresh(family).expect("new refresh");
-        let head = format!("kwr_{family}");
-        prop_assert!(r.starts_with(&head));
-        prop_assert_eq!(token::check_refresh(&r), Ok(()));
-        prop_assert_eq!(spec_refresh(&r), Ok(()));
-        Ok(())
-    });
+    check(
+        "token: make -> check",
+        1.0,
+        (any::<u32>(), "[ -~]{0,64}"),
+        |(_, text)| {
+            prop_assert_eq!(token::checksum(&text), spec_checksum(&text));
+            let k = token::new_api_key().expect("new key");
+            prop_assert_eq!(token::check_api_key(&k.key), Ok(()));
+            prop_assert_eq!(spec_api_key(&k.key), Ok(()));
+            prop_assert_eq!(token::api_key_prefix(&k.key), Some(k.prefix.as_str()));
+            prop_assert!(token::is_api_key_prefix(&k.prefix));
+            let family = &text
+                .chars()
+                .filter(char::is_ascii_alphanumeric)
+                .take(20)
+                .collect::<String>();
+            let r = token::new_refresh(family).expect("new refresh");
+            let head = format!("kwr_{family}");
+            prop_assert!(r.starts_with(&head));
+            prop_assert_eq!(token::check_refresh(&r), Ok(()));
+            prop_assert_eq!(spec_refresh(&r), Ok(()));
+            Ok(())
+        },
+    );
 }
 
 #[test]
 fn presented_api_keys_get_the_spec_verdict() {
-    check("token: mutated API key", 1.0, mutated(api_key()), |(good, bad)| {
-        prop_assert_eq!(spec_api_key(&good), Ok(()));
-        let got = token::check_api_key(&bad);
-        prop_assert_eq!(got, spec_api_key(&bad), "{:?}", bad);
-        Ok(())
-    });
+    check(
+        "token: mutated API key",
+        1.0,
+        mutated(api_key()),
+        |(good, bad)| {
+            prop_assert_eq!(spec_api_key(&good), Ok(()));
+            let got = token::check_api_key(&bad);
+            prop_assert_eq!(got, spec_api_key(&bad), "{:?}", bad);
+            Ok(())
+        },
+    );
     check("token: arbitrary API key", 1.0, arbitrary_text(), |text| {
         prop_assert_eq!(token::check_api_key(&text), spec_api_key(&text));
         Ok(())
@@ -117,15 +132,25 @@ fn presented_api_keys_get_the_spec_verdict() {
 
 #[test]
 fn presented_refresh_tokens_get_the_spec_verdict() {
-    check("token: mutated refresh token", 1.0, mutated(refresh_token()), |(good, bad)| {
-        prop_assert_eq!(spec_refresh(&good), Ok(()));
-        prop_assert_eq!(token::check_refresh(&bad), spec_refresh(&bad), "{:?}", bad);
-        Ok(())
-    });
-    check("token: arbitrary refresh token", 1.0, arbitrary_text(), |text| {
-        prop_assert_eq!(token::check_refresh(&text), spec_refresh(&text));
-        Ok(())
-    });
+    check(
+        "token: mutated refresh token",
+        1.0,
+        mutated(refresh_token()),
+        |(good, bad)| {
+            prop_assert_eq!(spec_refresh(&good), Ok(()));
+            prop_assert_eq!(token::check_refresh(&bad), spec_refresh(&bad), "{:?}", bad);
+            Ok(())
+        },
+    );
+    check(
+        "token: arbitrary refresh token",
+        1.0,
+        arbitrary_text(),
+        |text| {
+            prop_assert_eq!(token::check_refresh(&text), spec_refresh(&text));
+            Ok(())
+        },
+    );
 }
 
 /// Text between tokens: no base62 character, so no token runs into it.
@@ -153,33 +178,50 @@ fn the_scanner_finds_exactly_the_tokens_in_a_text() {
         prop_assert_eq!(found, want);
         Ok(())
     });
-    check("scan: arbitrary bytes", 1.0, proptest::collection::vec(any::<u8>(), 0..512), |bytes| {
-        for m in scan::find_all(&bytes) {
-            let t = &bytes[m.at..m.at + m.kind.token_len()];
-            prop_assert!(t.starts_with(b"kw"));
-        }
-        Ok(())
-    });
+    check(
+        "scan: arbitrary bytes",
+        1.0,
+        proptest::collection::vec(any::<u8>(), 0..512),
+        |bytes| {
+            for m in scan::find_all(&bytes) {
+                let t = &bytes[m.at..m.at + m.kind.token_len()];
+                prop_assert!(t.starts_with(b"kw"));
+            }
+            Ok(())
+        },
+    );
 }
 
 #[test]
 fn key_references_parse_or_are_refused_without_echoing_a_key() {
-    check("apikeys: parse_ref of a mutated key", 1.0, mutated(api_key()), |(good, bad)| {
-        match parse_ref(&bad) {
-            Ok(KeyRef::Prefix(p)) => prop_assert!(token::is_api_key_prefix(&p) && bad.trim() == p),
-            Ok(KeyRef::Id(id)) => prop_assert_eq!(bad.trim().parse::<i64>().ok(), Some(id.0)),
-            Err(e) => {
-                error_ok(&e, &[ErrorKind::Invalid], None)?;
-                // The prefix `kw_<8>` is public; no 6 characters of the secret part may show.
-                let secret = &good[12..];
-                for i in 0..secret.len() - 6 {
-                    let w = &secret[i..i + 6];
-                    prop_assert!(!e.message().contains(w), "shows {:?} of the key: {}", w, e.message());
+    check(
+        "apikeys: parse_ref of a mutated key",
+        1.0,
+        mutated(api_key()),
+        |(good, bad)| {
+            match parse_ref(&bad) {
+                Ok(KeyRef::Prefix(p)) => {
+                    prop_assert!(token::is_api_key_prefix(&p) && bad.trim() == p)
+                }
+                Ok(KeyRef::Id(id)) => prop_assert_eq!(bad.trim().parse::<i64>().ok(), Some(id.0)),
+                Err(e) => {
+                    error_ok(&e, &[ErrorKind::Invalid], None)?;
+                    // The prefix `kw_<8>` is public; no 6 characters of the secret part may show.
+                    let secret = &good[12..];
+                    for i in 0..secret.len() - 6 {
+                        let w = &secret[i..i + 6];
+                        prop_assert!(
+                            !e.message().contains(w),
+                            "shows {:?} of the key: {}",
+                            w,
+                            e.message()
+                        );
+                    }
                 }
             }
-        }
-        Ok(())
-    });
+            Ok(())
+        },
+    );
     let reference = prop_oneof![
         (1i64..i64::MAX).prop_map(|n| n.to_string()),
         b62(8).prop_map(|p| format!("kw_{p}")),
@@ -187,7 +229,10 @@ fn key_references_parse_or_are_refused_without_echoing_a_key() {
     ];
     check("apikeys: parse_ref", 1.0, reference, |text| {
         let t = text.trim();
-        let want_id = t.parse::<i64>().ok().filter(|n| *n > 0 && t.bytes().all(|b| b.is_ascii_digit()));
+        let want_id = t
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n > 0 && t.bytes().all(|b| b.is_ascii_digit()));
         match parse_ref(&text) {
             Ok(KeyRef::Prefix(p)) => prop_assert!(token::is_api_key_prefix(&p) && t == p),
             Ok(KeyRef::Id(id)) => prop_assert_eq!(Some(id.0), want_id),

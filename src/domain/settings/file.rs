@@ -176,10 +176,17 @@ fn entry(key: &str, v: &serde_yaml::Value) -> Result<(Desired, bool)> {
         };
         match name {
             "value" => value = Some(v),
-            "type" => ty = text("type")?.map(|t| ValueType::parse(&t)).transpose().map_err(|e| e.context(format!("setting '{key}'")))?,
+            "type" => {
+                ty = text("type")?
+                    .map(|t| ValueType::parse(&t))
+                    .transpose()
+                    .map_err(|e| e.context(format!("setting '{key}'")))?
+            }
             "secret" => {
                 secret_given = true;
-                secret = v.as_bool().ok_or_else(|| Error::invalid(format!("setting '{key}': `secret` must be true or false")))?
+                secret = v.as_bool().ok_or_else(|| {
+                    Error::invalid(format!("setting '{key}': `secret` must be true or false"))
+                })?
             }
             "category" => category = text("category")?,
             "description" => description = text("description")?,
@@ -235,11 +242,10 @@ pub fn is_json(text: &str, source: &str) -> bool {
 fn document(text: &str, source: &str) -> Result<Document> {
     if is_json(text, source) {
         let text = text.trim_start_matches('\u{feff}');
-        let doc: Document = serde_json::from_str(text)
-            .map_err(|e| {
-                let text = crate::error::without_input(&e.to_string());
-                Error::invalid(format!("{source} (read as JSON): {text}"))
-            })?;
+        let doc: Document = serde_json::from_str(text).map_err(|e| {
+            let text = crate::error::without_input(&e.to_string());
+            Error::invalid(format!("{source} (read as JSON): {text}"))
+        })?;
         // serde_json reads an integer beyond 64 bits as a float before any
         // visitor sees it: find it in the text and refuse it as YAML does.
         if let Some(line) = super::node::json_big_integer(text) {
@@ -605,7 +611,10 @@ mod tests {
                 description: None,
             };
             let entries = [("k".to_owned(), to_entry(&d))];
-            for text in [to_yaml("development", &entries), to_json("development", &entries)] {
+            for text in [
+                to_yaml("development", &entries),
+                to_json("development", &entries),
+            ] {
                 let back = parse(&text, "stdin").unwrap();
                 assert_eq!(*back.entries[0].want.value, value);
                 assert_eq!(back.entries[0].want.value_type, ValueType::Json);
@@ -625,7 +634,10 @@ mod tests {
             assert_eq!(err.exit_code(), 2);
             let msg = err.to_string();
             assert!(msg.contains("unknown field"), "{msg}");
-            assert!(!msg.contains('\u{7f}') && !msg.contains('\u{202e}'), "{msg:?}");
+            assert!(
+                !msg.contains('\u{7f}') && !msg.contains('\u{202e}'),
+                "{msg:?}"
+            );
         }
     }
 

@@ -8,14 +8,93 @@ use zeroize::Zeroizing;
 
 /// Fragments that formats treat specially.
 pub const PIECES: &[&str] = &[
-    "", " ", "  ", "\t", "\n", "\r", "\r\n", "\n\n", "\u{2028}", "\u{2029}", "\u{85}", "\u{7f}",
-    "\u{9b}", "\u{1b}", "\u{1}", "\u{8}", "\u{c}", "\u{b}", "'", "''", "\"", "\\", "\\n", "#",
-    " #", "$", "${HOME}", "$(id)", "`id`", "=", "==", "- a", "-", ": ", ":", "{}", "[]", "{a: 1}",
-    "yes", "no", "No", "ON", "off", "y", "n", "null", "Null", "~", "0x1F", "0o17", "017", "1e3",
-    "1_000", "+1", "-0", ".inf", "-.inf", ".nan", "NaN", "true", "False", "2024-01-01",
-    "12:30:00", "&a", "*a", "!tag", "!!str", "|", ">", "%YAML", "---", "...", "?", ",", "@",
-    "\u{feff}", "é", "😀", "\u{fffe}", "\u{ffff}", "\u{202e}", "\u{a0}", "\u{3000}", "kw1:",
-    "export X=1", "a=b", "'\\''",
+    "",
+    " ",
+    "  ",
+    "\t",
+    "\n",
+    "\r",
+    "\r\n",
+    "\n\n",
+    "\u{2028}",
+    "\u{2029}",
+    "\u{85}",
+    "\u{7f}",
+    "\u{9b}",
+    "\u{1b}",
+    "\u{1}",
+    "\u{8}",
+    "\u{c}",
+    "\u{b}",
+    "'",
+    "''",
+    "\"",
+    "\\",
+    "\\n",
+    "#",
+    " #",
+    "$",
+    "${HOME}",
+    "$(id)",
+    "`id`",
+    "=",
+    "==",
+    "- a",
+    "-",
+    ": ",
+    ":",
+    "{}",
+    "[]",
+    "{a: 1}",
+    "yes",
+    "no",
+    "No",
+    "ON",
+    "off",
+    "y",
+    "n",
+    "null",
+    "Null",
+    "~",
+    "0x1F",
+    "0o17",
+    "017",
+    "1e3",
+    "1_000",
+    "+1",
+    "-0",
+    ".inf",
+    "-.inf",
+    ".nan",
+    "NaN",
+    "true",
+    "False",
+    "2024-01-01",
+    "12:30:00",
+    "&a",
+    "*a",
+    "!tag",
+    "!!str",
+    "|",
+    ">",
+    "%YAML",
+    "---",
+    "...",
+    "?",
+    ",",
+    "@",
+    "\u{feff}",
+    "é",
+    "😀",
+    "\u{fffe}",
+    "\u{ffff}",
+    "\u{202e}",
+    "\u{a0}",
+    "\u{3000}",
+    "kw1:",
+    "export X=1",
+    "a=b",
+    "'\\''",
 ];
 
 /// A piece or any character but NUL.
@@ -49,7 +128,13 @@ pub fn setting_key() -> impl Strategy<Value = String> {
 
 /// One of the value types.
 pub fn value_type() -> impl Strategy<Value = ValueType> {
-    proptest::sample::select(vec![ValueType::String, ValueType::Int, ValueType::Float, ValueType::Bool, ValueType::Json])
+    proptest::sample::select(vec![
+        ValueType::String,
+        ValueType::Int,
+        ValueType::Float,
+        ValueType::Bool,
+        ValueType::Json,
+    ])
 }
 
 fn json_value() -> impl Strategy<Value = serde_json::Value> {
@@ -58,7 +143,9 @@ fn json_value() -> impl Strategy<Value = serde_json::Value> {
         any::<bool>().prop_map(Into::into),
         any::<i64>().prop_map(Into::into),
         any::<u64>().prop_map(Into::into),
-        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Into::into),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(Into::into),
         text_value().prop_map(Into::into),
     ];
     leaf.prop_recursive(3, 16, 4, |inner| {
@@ -88,19 +175,23 @@ fn label(max: usize) -> impl Strategy<Value = Option<String>> {
 
 /// What a setting should hold, normalized as the product stores it.
 pub fn desired() -> impl Strategy<Value = Desired> {
-    (typed_raw(), any::<bool>(), label(64), label(1000)).prop_map(|((ty, raw), secret, category, description)| {
-        let value = ty.normalize("k", &raw).expect("generated values are valid");
-        Desired {
-            value: Zeroizing::new(value),
-            value_type: ty,
-            secret,
-            category,
-            description,
-        }
-    })
+    (typed_raw(), any::<bool>(), label(64), label(1000)).prop_map(
+        |((ty, raw), secret, category, description)| {
+            let value = ty.normalize("k", &raw).expect("generated values are valid");
+            Desired {
+                value: Zeroizing::new(value),
+                value_type: ty,
+                secret,
+                category,
+                description,
+            }
+        },
+    )
 }
 
 /// Whether a value is distinctive enough that finding it in a message means it was echoed.
 pub fn distinctive(s: &str) -> bool {
-    s.trim().chars().count() >= 8 && s.chars().any(|c| !(c.is_ascii_alphanumeric() || " _.-'`:,".contains(c)))
+    s.trim().chars().count() >= 8
+        && s.chars()
+            .any(|c| !(c.is_ascii_alphanumeric() || " _.-'`:,".contains(c)))
 }
