@@ -175,10 +175,10 @@ fn dotenv_and_shell_lines_read_back_as_the_values() {
             let pairs = keyward::domain::settings::env_pairs(
                 list.iter().map(|(k, d)| (k.as_str(), &d.value)),
             );
-            let Ok(pairs) = pairs else {
+            let pairs = match pairs {
+                Ok(pairs) => pairs,
                 // Two keys that make one name are refused (exit 2), never merged.
-                let e = pairs.err().expect("error");
-                return error_ok(&e, &[ErrorKind::Invalid], None);
+                Err(e) => return error_ok(&e, &[ErrorKind::Invalid], None),
             };
             let screened = keyward::domain::settings::vars::screen(pairs.clone(), &[]);
             let text: String = screened
