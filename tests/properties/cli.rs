@@ -215,3 +215,86 @@ fn settings_round_trip_through_the_binary_sqlite() {
 fn settings_round_trip_through_the_binary_postgres() {
     body(crate::support::Backend::Postgres);
 }
+
+/// What no format can carry and the limits: a NUL is refused where it comes
+/// in (a value file, an imported JSON file), exit 2 naming it; a value of
+/// exactly the size cap goes through every step; one byte more is refused.
+fn edges(backend: crate::support::Backend) {
+    let Some(src) = Env::new(backend) else { return };
+    let Some(dst) = Env::new(backend) else { return };
+    src.init();
+    dst.init();
+    let dir = src.home.path();
+    let nul = dir.join("nul");
+    std::fs::write(&nul, "a\0b").expect("file");
+    let nul_arg = nul.display().to_string();
+    src.run(&["settings", "set", "k", "--from-file", &nul_arg])
+        .code(2)
+        .stderr_has("NUL");
+    let json = dir.join("nul.json");
+    std::fs::write(&json, r#"{"settings": {"k": "a\u0000b"}}"#).expect("file");
+    src.run(&["settings", "import", "-f", &json.display().to_string()])
+        .code(2)
+        .stderr_has("NUL");
+    let max = keyward::config::DEFAULT_MAX_VALUE_SIZE as usize;
+    let big: String = "é\u{2028}'\"\r\n$#- a: ~ "
+        .chars()
+        .cycle()
+        .scan(0usize, |len, c| {
+            *len += c.len_utf8();
+            (*len <= max).then_some(c)
+        })
+        .collect();
+    let big = format!("{big}{}", "x".repeat(max - big.len()));
+    assert_eq!(big.len(), max);
+    let file = dir.join("big");
+    std::fs::write(&file, format!("{big}x")).expect("file");
+    let file_arg = file.display().to_string();
+    src.run(&[
+        "settings",
+        "set",
+        "big",
+        "--secret",
+        "--from-file",
+        &file_arg,
+    ])
+    .code(2);
+    std::fs::write(&file, &big).expect("file");
+    src.run(&[
+        "settings",
+        "set",
+        "big",
+        "--secret",
+        "--from-file",
+        &file_arg,
+    ])
+    .ok();
+    for format in ["yaml", "json"] {
+        let text = src
+            .run(&["settings", "export", "--reveal", "--format", format])
+            .ok()
+            .stdout;
+        let path = dst.home.path().join(format!("big.{format}"));
+        std::fs::write(&path, text).expect("export");
+        dst.run(&["settings", "import", "-f", &path.display().to_string()])
+            .ok();
+        let got = dst
+            .run(&["settings", "get", "big", "--raw", "--reveal"])
+            .ok()
+            .stdout;
+        assert!(
+            got == big,
+            "{format}: the value at the cap came back changed"
+        );
+    }
+}
+
+#[test]
+fn nul_and_the_size_cap_through_the_binary_sqlite() {
+    edges(crate::support::Backend::Sqlite);
+}
+
+#[test]
+fn nul_and_the_size_cap_through_the_binary_postgres() {
+    edges(crate::support::Backend::Postgres);
+}
