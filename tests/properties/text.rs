@@ -392,3 +392,38 @@ fn value_types_normalize_idempotently() {
         Ok(())
     });
 }
+
+#[test]
+fn key_names_permissions_and_database_parts() {
+    use keyward::domain::apikeys::{check_name, grants};
+    use keyward::store::target::{pg_from_parts, PgParts};
+    let perm = prop_oneof![
+        "[a-z][a-z0-9_]{0,10}:(read|write|delete|admin)",
+        arbitrary_text()
+    ];
+    check(
+        "apikeys: check_name, grants; pg_from_parts",
+        1.0,
+        (arbitrary_text(), perm, arbitrary_text()),
+        |(name, perm, part)| {
+            if let Err(e) = check_name(&name) {
+                error_ok(&e, INVALID, None)?;
+            }
+            match grants(std::slice::from_ref(&perm), &perm) {
+                Ok(g) => prop_assert!(g, "{} does not grant itself", perm),
+                Err(e) => error_ok(&e, INVALID, None)?,
+            }
+            let parts = PgParts {
+                port: Some(part.clone()),
+                ssl_mode: Some(part.clone()),
+                host: Some(part.clone()),
+                password: Some(part.clone()),
+                ..PgParts::default()
+            };
+            if let Err(e) = pg_from_parts(&parts) {
+                error_ok(&e, INVALID, None)?;
+            }
+            Ok(())
+        },
+    );
+}
