@@ -179,7 +179,33 @@ pub fn without_input(msg: &str) -> String {
             .map_or(out.len(), |e| start + e + 1);
         out.replace_range(start..end, "");
     }
+    let marker = "unknown field `";
+    if let Some(at) = out.find(marker) {
+        let start = at + marker.len();
+        let end = (out[start..].rfind("`, expected"))
+            .or_else(|| out[start..].rfind("`, there are no fields"))
+            .map(|e| start + e);
+        if let Some(end) = end {
+            let shown = field_shown(&out[start..end]);
+            out.replace_range(at..=end, &format!("unknown field {shown}"));
+        }
+    }
     crate::text::visible(&out, false, None)
+}
+
+/// An unknown field's name as a message shows it: `` `name` `` when it looks
+/// like one (1 to 40 of letters, digits, `_ . -`), else a note: a damaged
+/// line (a lost quote or colon) can make a value, maybe a secret, the name.
+pub fn field_shown(name: &str) -> String {
+    let plain = (1..=40).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if plain {
+        format!("`{name}`")
+    } else {
+        "(its name is not shown: it may hold a value)".to_owned()
+    }
 }
 
 #[cfg(test)]
@@ -240,15 +266,21 @@ mod tests {
             ),
             ("unknown field `typo`, expected `value`", "unknown field `typo`, expected `value`"),
             // Found by the property tests `config: mutated file` and
-            // `settings: mutated file`: a field name's controls came out raw.
+            // `settings: mutated file`: a field name's controls came out raw,
+            // and a damaged line made a secret value the field's name.
             (
                 "unknown field `a\tuth`, expected `auth`",
-                "unknown field `a\\tuth`, expected `auth`",
+                "unknown field (its name is not shown: it may hold a value), expected `auth`",
             ),
             (
                 "unknown field `\u{200e}environment`, expected `environment`",
-                "unknown field `\\u{200e}environment`, expected `environment`",
+                "unknown field (its name is not shown: it may hold a value), expected `environment`",
             ),
+            (
+                "unknown field `value\":\"s3cr3t\r`, there are no fields at line 1",
+                "unknown field (its name is not shown: it may hold a value), there are no fields at line 1",
+            ),
+            ("x: odd `, expected\u{7f}", "x: odd `, expected\\u{7f}"),
         ];
         for (given, want) in cases {
             assert_eq!(without_input(given), want);

@@ -116,7 +116,7 @@ fn long_values_round_trip_up_to_the_size_limit() {
         });
     check(
         "settings: long values yaml/json",
-        0.01,
+        0.002,
         (long, any::<bool>()),
         |(value, json)| {
             prop_assume!(!value.is_empty());

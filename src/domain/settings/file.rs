@@ -191,9 +191,9 @@ fn entry(key: &str, v: &serde_yaml::Value) -> Result<(Desired, bool)> {
             "category" => category = text("category")?,
             "description" => description = text("description")?,
             other => {
-                let other = crate::text::visible(other, false, Some(64));
+                let other = crate::error::field_shown(other);
                 return Err(Error::invalid(format!(
-                    "setting '{key}': unknown field `{other}` (expected value, type, secret, category, description)"
+                    "setting '{key}': unknown field {other} (expected value, type, secret, category, description)"
                 )));
             }
         }
@@ -623,12 +623,16 @@ mod tests {
     }
 
     /// Found by the property test `settings: mutated file`: an unknown field
-    /// name's control characters reached the message raw.
+    /// name's control characters reached the message raw, and a line that
+    /// lost a quote made a secret value the name of an unknown field, shown.
     #[test]
     fn unknown_field_names_are_shown_escaped() {
+        let err = parse("settings:\n  a: {value: 1, typo: 2}\n", "stdin").unwrap_err();
+        assert!(err.to_string().contains("unknown field `typo`"), "{err}");
         for text in [
             "settings:\n  a: {\"\\u007fvalue\": 1}\n",
             "{\"settings\": {\"a\": {\"\\u202evalue\": 1}}}",
+            "settings:\n  \"a\": {value\":\"s3cr3t-value\",\"secret\":true}\n",
         ] {
             let err = parse(text, "stdin").unwrap_err();
             assert_eq!(err.exit_code(), 2);
@@ -638,6 +642,7 @@ mod tests {
                 !msg.contains('\u{7f}') && !msg.contains('\u{202e}'),
                 "{msg:?}"
             );
+            assert!(!msg.contains("s3cr3t"), "{msg:?}");
         }
     }
 
