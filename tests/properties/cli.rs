@@ -170,7 +170,7 @@ fn round_trip(
         message_ok(
             &text
                 .lines()
-                .filter(|l| l.starts_with('#'))
+                .filter(|l| l.starts_with("# ") && l.contains(" left out: "))
                 .collect::<String>(),
             None,
         )?;
