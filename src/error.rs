@@ -154,7 +154,8 @@ impl std::error::Error for Error {
 /// value:`), where `<found>` carries the input (``integer `1234` ``, `string
 /// "s3cr3t"`): only its kind is kept (`integer`, `string`). An `unknown
 /// variant` loses its text too. Positions, paths, field names and the
-/// expected type stay.
+/// expected type stay; control characters in them (a field name can hold a
+/// tab, a NUL or a bidi control) are shown escaped (`\t`, `\u{200e}`).
 pub fn without_input(msg: &str) -> String {
     let mut out = msg.to_owned();
     for marker in ["invalid type: ", "invalid value: "] {
@@ -178,7 +179,33 @@ pub fn without_input(msg: &str) -> String {
             .map_or(out.len(), |e| start + e + 1);
         out.replace_range(start..end, "");
     }
-    out
+    let marker = "unknown field `";
+    if let Some(at) = out.find(marker) {
+        let start = at + marker.len();
+        let end = (out[start..].rfind("`, expected"))
+            .or_else(|| out[start..].rfind("`, there are no fields"))
+            .map(|e| start + e);
+        if let Some(end) = end {
+            let shown = field_shown(&out[start..end]);
+            out.replace_range(at..=end, &format!("unknown field {shown}"));
+        }
+    }
+    crate::text::visible(&out, false, None)
+}
+
+/// An unknown field's name as a message shows it: `` `name` `` when it looks
+/// like one (1 to 40 of letters, digits, `_ . -`), else a note: a damaged
+/// line (a lost quote or colon) can make a value, maybe a secret, the name.
+pub fn field_shown(name: &str) -> String {
+    let plain = (1..=40).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if plain {
+        format!("`{name}`")
+    } else {
+        "(its name is not shown: it may hold a value)".to_owned()
+    }
 }
 
 #[cfg(test)]
@@ -238,6 +265,22 @@ mod tests {
                 "unknown variant, expected one of `a`, `b`",
             ),
             ("unknown field `typo`, expected `value`", "unknown field `typo`, expected `value`"),
+            // Found by the property tests `config: mutated file` and
+            // `settings: mutated file`: a field name's controls came out raw,
+            // and a damaged line made a secret value the field's name.
+            (
+                "unknown field `a\tuth`, expected `auth`",
+                "unknown field (its name is not shown: it may hold a value), expected `auth`",
+            ),
+            (
+                "unknown field `\u{200e}environment`, expected `environment`",
+                "unknown field (its name is not shown: it may hold a value), expected `environment`",
+            ),
+            (
+                "unknown field `value\":\"s3cr3t\r`, there are no fields at line 1",
+                "unknown field (its name is not shown: it may hold a value), there are no fields at line 1",
+            ),
+            ("x: odd `, expected\u{7f}", "x: odd `, expected\\u{7f}"),
         ];
         for (given, want) in cases {
             assert_eq!(without_input(given), want);

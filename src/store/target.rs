@@ -183,14 +183,14 @@ fn query_options(query: &str) -> Result<Vec<(String, &str, String)>> {
             .decode_utf8()
             .map_err(|_| {
                 Error::invalid(format!(
-                    "database URL option `{}` has a value that is not UTF-8",
+                    "database URL option {} has a value that is not UTF-8",
                     option_shown(&key)
                 ))
             })?
             .into_owned();
         if out.iter().any(|(seen, _, _)| *seen == key) {
             return Err(Error::invalid(format!(
-                "database URL option `{}` is given more than once: give it once (keyward will not pick one of them)",
+                "database URL option {} is given more than once: give it once (keyward will not pick one of them)",
                 option_shown(&key)
             )));
         }
@@ -199,12 +199,37 @@ fn query_options(query: &str) -> Result<Vec<(String, &str, String)>> {
     Ok(out)
 }
 
-/// An option's name as a message shows it: printable ASCII, at most 40 characters.
+/// An option's name as a message shows it, in backticks: 1 to 40 letters,
+/// digits, `_ . -`; anything else is not shown, because a mistyped URL
+/// (`postgres://?user:pw@host/db`) can put the password in a "name".
 fn option_shown(key: &str) -> String {
-    key.chars()
-        .filter(char::is_ascii_graphic)
-        .take(40)
-        .collect()
+    let plain = (1..=40).contains(&key.len())
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if plain {
+        format!("`{key}`")
+    } else {
+        "(its name is not shown: it may hold a password)".to_owned()
+    }
+}
+
+/// The driver's text with the name of an `unknown option` shown as [`option_shown`] does.
+fn driver_text(text: &str) -> String {
+    let marker = "unknown option `";
+    let Some(at) = text.find(marker) else {
+        return text.to_owned();
+    };
+    let start = at + marker.len();
+    let Some(len) = text[start..].rfind('`') else {
+        return text[..at].to_owned() + "unknown option";
+    };
+    let shown = option_shown(&text[start..start + len]);
+    format!(
+        "{}unknown option {shown}{}",
+        &text[..at],
+        &text[start + len + 1..]
+    )
 }
 
 /// The options of an SQLite URL: only `mode=ro` (read-only) and `mode=rw`
@@ -222,7 +247,7 @@ fn sqlite_read_only(query: &str) -> Result<bool> {
             }
             _ => {
                 return Err(Error::invalid(format!(
-                    "database URL option `{}` is not supported for SQLite: the only option is mode=ro or mode=rw",
+                    "database URL option {} is not supported for SQLite: the only option is mode=ro or mode=rw",
                     option_shown(&k)
                 )));
             }
@@ -261,7 +286,9 @@ fn parse_pg_url(url: &str) -> Result<PgTarget> {
         let cause = std::error::Error::source(&e)
             .map(|c| format!(": {c}"))
             .unwrap_or_default();
-        Error::invalid(format!("invalid PostgreSQL URL: {e}{cause}"))
+        // A name it quotes can hold control characters: shown escaped.
+        let text = crate::text::visible(&driver_text(&format!("{e}{cause}")), false, None);
+        Error::invalid(format!("invalid PostgreSQL URL: {text}"))
     })?;
     refuse_said_twice(base, &kept_keys)?;
     apply_pg_defaults(&mut config)?;
@@ -435,6 +462,21 @@ mod tests {
         assert!(!shown.contains("s3cret"), "{shown}");
         assert!(shown.contains("db.example:6543/app"));
         assert!(parse_url("postgresql://u@h/d?sslmode=bogus").is_err());
+        // Found by the property test `store: parse_url mutated`: a NUL in an
+        // option name reached the message raw.
+        let nul = parse_url("postgres://u@h/d?a\0b=1").unwrap_err();
+        assert!(!nul.message().contains('\0'), "{nul}");
+        // Found by the property test `config: mutated file`: a URL with `?`
+        // before its user made `user:password@host…` an option name, shown.
+        for url in [
+            "postgres://?u:s3cret@h:1/d?sslmode=%ffx",
+            "postgres://?u:s3cret@h:1/d=1&u:s3cret@h:1/d=2",
+            "sqlite:///x.db?u:s3cret@h=1",
+        ] {
+            let e = parse_url(url).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{url}: {e}");
+            assert!(!e.message().contains("s3cret"), "{url}: {e}");
+        }
         let unknown = parse_url("postgres://u:s3cret@h/d?bogus=1").unwrap_err();
         assert!(unknown.message().contains("`bogus`"), "{unknown}");
         assert!(!unknown.message().contains("s3cret"));

@@ -176,17 +176,25 @@ fn entry(key: &str, v: &serde_yaml::Value) -> Result<(Desired, bool)> {
         };
         match name {
             "value" => value = Some(v),
-            "type" => ty = text("type")?.map(|t| ValueType::parse(&t)).transpose().map_err(|e| e.context(format!("setting '{key}'")))?,
+            "type" => {
+                ty = text("type")?
+                    .map(|t| ValueType::parse(&t))
+                    .transpose()
+                    .map_err(|e| e.context(format!("setting '{key}'")))?
+            }
             "secret" => {
                 secret_given = true;
-                secret = v.as_bool().ok_or_else(|| Error::invalid(format!("setting '{key}': `secret` must be true or false")))?
+                secret = v.as_bool().ok_or_else(|| {
+                    Error::invalid(format!("setting '{key}': `secret` must be true or false"))
+                })?
             }
             "category" => category = text("category")?,
             "description" => description = text("description")?,
             other => {
+                let other = crate::error::field_shown(other);
                 return Err(Error::invalid(format!(
-                    "setting '{key}': unknown field `{other}` (expected value, type, secret, category, description)"
-                )))
+                    "setting '{key}': unknown field {other} (expected value, type, secret, category, description)"
+                )));
             }
         }
     }
@@ -234,8 +242,10 @@ pub fn is_json(text: &str, source: &str) -> bool {
 fn document(text: &str, source: &str) -> Result<Document> {
     if is_json(text, source) {
         let text = text.trim_start_matches('\u{feff}');
-        let doc: Document = serde_json::from_str(text)
-            .map_err(|e| Error::invalid(format!("{source} (read as JSON): {e}")))?;
+        let doc: Document = serde_json::from_str(text).map_err(|e| {
+            let text = crate::error::without_input(&e.to_string());
+            Error::invalid(format!("{source} (read as JSON): {text}"))
+        })?;
         // serde_json reads an integer beyond 64 bits as a float before any
         // visitor sees it: find it in the text and refuse it as YAML does.
         if let Some(line) = super::node::json_big_integer(text) {
@@ -365,6 +375,11 @@ pub fn to_entry(d: &Desired) -> serde_json::Value {
         serde_json::Value::String(_) if d.value_type == ValueType::Json => {
             serde_json::Value::String(d.value.to_string())
         }
+        // A YAML reader refuses a flow mapping key written over 1024
+        // characters: such a JSON document goes out as its text too.
+        other if d.value_type == ValueType::Json && has_long_key(&other) => {
+            serde_json::Value::String(d.value.to_string())
+        }
         other => other,
     };
     let short = !d.secret
@@ -386,6 +401,20 @@ pub fn to_entry(d: &Desired) -> serde_json::Value {
     };
     // Plain data with string keys: serialising it cannot fail.
     serde_json::to_value(long).unwrap_or(serde_json::Value::Null)
+}
+
+/// The longest mapping key (as written) YAML readers take, with room to spare.
+const YAML_KEY_MAX: usize = 1000;
+
+/// Whether a JSON document holds an object key too long for a YAML flow mapping.
+fn has_long_key(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::Object(m) => m.iter().any(|(k, v)| {
+            portable_json(&k.as_str().into(), false).len() > YAML_KEY_MAX || has_long_key(v)
+        }),
+        serde_json::Value::Array(a) => a.iter().any(has_long_key),
+        _ => false,
+    }
 }
 
 /// Compact JSON that any YAML parser reads the same way: characters YAML
@@ -543,6 +572,78 @@ mod tests {
         );
         assert!(is_json(" \n{", "stdin") && is_json("settings: {}", "F.JSON"));
         assert!(!is_json("{a: 1}", "f.yaml") && !is_json("settings: {}", "stdin"));
+    }
+
+    /// Found by the property tests (`settings: export json -> import`,
+    /// `settings: ValueType::normalize`): serde_json's default float reader
+    /// could be one ULP off, so a float exported to JSON came back changed.
+    #[test]
+    fn floats_come_back_exactly_through_json() {
+        let value = ValueType::Float
+            .normalize("k", "1.8274434502745242e-32")
+            .unwrap();
+        let d = Desired {
+            value: Zeroizing::new(value.clone()),
+            value_type: ValueType::Float,
+            secret: false,
+            category: None,
+            description: None,
+        };
+        let json = to_json("development", &[("k".to_owned(), to_entry(&d))]);
+        assert_eq!(*parse(&json, "stdin").unwrap().entries[0].want.value, value);
+        let big = "-3300588891970233500000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000";
+        let once = ValueType::Json.normalize("k", big).unwrap();
+        assert_eq!(ValueType::Json.normalize("k", &once).unwrap(), once);
+    }
+
+    /// Found by the property test `settings: export yaml -> import`: a JSON
+    /// value with an object key over 1024 characters made a YAML export that
+    /// did not import ("did not find expected ',' or '}'").
+    #[test]
+    fn json_values_with_long_keys_round_trip_through_yaml() {
+        for key in ["k".repeat(1100), "\u{2028}".repeat(200)] {
+            let value = serde_json::json!({ "a": [{ key.as_str(): 1 }] }).to_string();
+            let d = Desired {
+                value: Zeroizing::new(value.clone()),
+                value_type: ValueType::Json,
+                secret: false,
+                category: None,
+                description: None,
+            };
+            let entries = [("k".to_owned(), to_entry(&d))];
+            for text in [
+                to_yaml("development", &entries),
+                to_json("development", &entries),
+            ] {
+                let back = parse(&text, "stdin").unwrap();
+                assert_eq!(*back.entries[0].want.value, value);
+                assert_eq!(back.entries[0].want.value_type, ValueType::Json);
+            }
+        }
+    }
+
+    /// Found by the property test `settings: mutated file`: an unknown field
+    /// name's control characters reached the message raw, and a line that
+    /// lost a quote made a secret value the name of an unknown field, shown.
+    #[test]
+    fn unknown_field_names_are_shown_escaped() {
+        let err = parse("settings:\n  a: {value: 1, typo: 2}\n", "stdin").unwrap_err();
+        assert!(err.to_string().contains("unknown field `typo`"), "{err}");
+        for text in [
+            "settings:\n  a: {\"\\u007fvalue\": 1}\n",
+            "{\"settings\": {\"a\": {\"\\u202evalue\": 1}}}",
+            "settings:\n  \"a\": {value\":\"s3cr3t-value\",\"secret\":true}\n",
+        ] {
+            let err = parse(text, "stdin").unwrap_err();
+            assert_eq!(err.exit_code(), 2);
+            let msg = err.to_string();
+            assert!(msg.contains("unknown field"), "{msg}");
+            assert!(
+                !msg.contains('\u{7f}') && !msg.contains('\u{202e}'),
+                "{msg:?}"
+            );
+            assert!(!msg.contains("s3cr3t"), "{msg:?}");
+        }
     }
 
     #[test]
