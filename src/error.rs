@@ -193,10 +193,16 @@ pub fn without_input(msg: &str) -> String {
     crate::text::visible(&out, false, None)
 }
 
-/// An unknown field's name as a message shows it: `` `name` `` when it looks
-/// like one (1 to 40 of letters, digits, `_ . -`), else a note: a damaged
-/// line (a lost quote or colon) can make a value, maybe a secret, the name.
+/// An unknown field's name as a message shows it (see [`name_shown`]).
 pub fn field_shown(name: &str) -> String {
+    name_shown(name, "a value")
+}
+
+/// A name taken from damaged input, as a message shows it: `` `name` `` when
+/// it looks like one (1 to 40 of letters, digits, `_ . -`), else a note that
+/// it is not shown: a damaged line (a lost quote, colon or `@`) can make a
+/// value, maybe a secret (`may_hold`), the name.
+pub fn name_shown(name: &str, may_hold: &str) -> String {
     let plain = (1..=40).contains(&name.len())
         && name
             .bytes()
@@ -204,7 +210,7 @@ pub fn field_shown(name: &str) -> String {
     if plain {
         format!("`{name}`")
     } else {
-        "(its name is not shown: it may hold a value)".to_owned()
+        format!("(its name is not shown: it may hold {may_hold})")
     }
 }
 

@@ -199,19 +199,10 @@ fn query_options(query: &str) -> Result<Vec<(String, &str, String)>> {
     Ok(out)
 }
 
-/// An option's name as a message shows it, in backticks: 1 to 40 letters,
-/// digits, `_ . -`; anything else is not shown, because a mistyped URL
+/// An option's name as a message shows it: a mistyped URL
 /// (`postgres://?user:pw@host/db`) can put the password in a "name".
 fn option_shown(key: &str) -> String {
-    let plain = (1..=40).contains(&key.len())
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
-    if plain {
-        format!("`{key}`")
-    } else {
-        "(its name is not shown: it may hold a password)".to_owned()
-    }
+    crate::error::name_shown(key, "a password")
 }
 
 /// The driver's text with the name of an `unknown option` shown as [`option_shown`] does.

@@ -352,3 +352,11 @@ pub fn add_user(env: &Env, name: &str, role: &str) {
     )
     .ok();
 }
+
+/// Logs `user` in with [`TEST_PASSWORD`] (and `extra` flags), asserting
+/// success; returns the token response (`session_id`, `refresh_token`, …).
+pub fn login(env: &Env, user: &str, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["sessions", "login", user, "--password-stdin", "-o", "json"];
+    args.extend_from_slice(extra);
+    env.run_with_stdin(&args, Some(TEST_PASSWORD)).ok().json()
+}

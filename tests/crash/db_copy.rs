@@ -8,7 +8,7 @@
 use crate::cli_test;
 use crate::harness::{assert_sound, kill_after, settle, timed, Phase, Probe, Tally};
 use crate::support::{Backend, TestDb};
-use crate::util::{at, Env, TEST_PASSWORD};
+use crate::util::{at, Env};
 
 /// Settings (a fifth secret) and sessions in the source.
 const SETTINGS: usize = 2000;
@@ -77,20 +77,7 @@ fn fill(env: &mut Env) {
         .ok();
     crate::util::add_user(env, "alice", "viewer");
     at(env, "2030-01-01T00:00:00Z");
-    let login = env
-        .run_with_stdin(
-            &[
-                "sessions",
-                "login",
-                "alice",
-                "--password-stdin",
-                "-o",
-                "json",
-            ],
-            Some(TEST_PASSWORD),
-        )
-        .ok()
-        .json();
+    let login = crate::util::login(env, "alice", &[]);
     let sql = format!(
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {SESSIONS}) \
          INSERT INTO sessions (user_id, access_jti, refresh_jti, device, created_at, expires_at, \

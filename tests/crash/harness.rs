@@ -13,46 +13,19 @@ use std::time::{Duration, Instant};
 /// Trials per test when `KEYWARD_CRASH_TRIALS` is not set: the CI short form.
 pub const SHORT_FORM_TRIALS: u32 = 6;
 
-#[allow(clippy::disallowed_methods)] // the harness's own settings
-fn var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
+pub use crate::support::reliability::Rng;
+use crate::support::reliability;
 
 /// Trials per command per backend (`KEYWARD_CRASH_TRIALS`).
 pub fn trials() -> u32 {
-    var("KEYWARD_CRASH_TRIALS").map_or(SHORT_FORM_TRIALS, |v| {
-        v.parse()
-            .expect("KEYWARD_CRASH_TRIALS is a whole number of trials")
-    })
+    u32::try_from(reliability::knob(
+        "KEYWARD_CRASH_TRIALS",
+        SHORT_FORM_TRIALS.into(),
+    ))
+    .expect("KEYWARD_CRASH_TRIALS fits in a u32")
 }
 
-/// A small seeded generator (SplitMix64): no dependency, repeatable.
-pub struct Rng(u64);
-
 impl Rng {
-    /// The next 64 random bits.
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (0 when n is 0).
-    pub fn below(&mut self, n: u64) -> u64 {
-        if n == 0 {
-            0
-        } else {
-            self.next() % n
-        }
-    }
-
-    /// True with probability `per_cent` %.
-    pub fn chance(&mut self, per_cent: u64) -> bool {
-        self.below(100) < per_cent
-    }
-
     /// A delay drawn uniformly in [0, 1.2 × `whole`]: the kill moment.
     pub fn kill_delay(&mut self, whole: Duration) -> Duration {
         let span = u64::try_from(whole.as_micros() * 6 / 5).unwrap_or(u64::MAX);
@@ -96,19 +69,9 @@ impl Tally {
             Backend::Sqlite => "sqlite",
             Backend::Postgres => "postgres",
         };
-        let seed = var("KEYWARD_RELIABILITY_SEED").map_or_else(
-            || {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(1, |d| d.as_nanos() as u64)
-            },
-            |v| v.parse().expect("KEYWARD_RELIABILITY_SEED is a u64"),
-        );
+        let seed = reliability::seed();
         // Each test draws its own sequence from the one seed.
-        let mut mix = seed;
-        for b in case.bytes().chain(backend.bytes()) {
-            mix = (mix ^ u64::from(b)).wrapping_mul(0x0100_0000_01B3);
-        }
+        let mix = reliability::stream(seed, &format!("{case}{backend}"));
         let tally = Tally {
             case,
             backend,
@@ -122,7 +85,7 @@ impl Tally {
             finished: 0,
             extra: serde_json::Map::new(),
         };
-        (tally, Rng(mix))
+        (tally, Rng::new(mix))
     }
 
     /// Counts one trial.
@@ -184,17 +147,7 @@ impl Drop for Tally {
         if let Some(obj) = line.as_object_mut() {
             obj.extend(self.extra.clone());
         }
-        if let Some(path) = var("KEYWARD_RELIABILITY_REPORT") {
-            let text = format!("{line}\n");
-            let written = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .and_then(|mut f| f.write_all(text.as_bytes()));
-            if let Err(e) = written {
-                let _ = writeln!(std::io::stderr(), "crash: cannot append to {path}: {e}");
-            }
-        }
+        reliability::report(&line);
     }
 }
 

@@ -6,24 +6,11 @@ use crate::cli_test;
 use crate::harness::{
     assert_sound, events, kill_after, settle, sql_int, sql_texts, timed, Phase, Probe, Tally,
 };
-use crate::util::{Env, TEST_PASSWORD};
+use crate::util::Env;
 
 /// Logs alice in: (session id, refresh token).
 fn login(env: &Env) -> (i64, String) {
-    let t = env
-        .run_with_stdin(
-            &[
-                "sessions",
-                "login",
-                "alice",
-                "--password-stdin",
-                "-o",
-                "json",
-            ],
-            Some(TEST_PASSWORD),
-        )
-        .ok()
-        .json();
+    let t = crate::util::login(env, "alice", &[]);
     let sid = t["session_id"].as_i64().expect("session id");
     (
         sid,

@@ -48,7 +48,7 @@ fn next_file(rng: &mut Rng, model: &Model, tag: &str, prune: bool) -> (String, M
             continue;
         }
         let value = if rng.chance(30) {
-            format!("{tag}-{:x}", rng.next())
+            format!("{tag}-{:x}", rng.next_u64())
         } else {
             value.clone()
         };

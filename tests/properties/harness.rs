@@ -14,7 +14,6 @@
 use keyward::error::ErrorKind;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
-use std::io::Write;
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -23,10 +22,7 @@ pub const CASES_VAR: &str = "KEYWARD_PROP_CASES";
 /// The CI short form's cases per property.
 pub const DEFAULT_CASES: u64 = 1500;
 
-#[allow(clippy::disallowed_methods)] // the harness's own settings
-fn var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
+use crate::support::reliability::{self, var};
 
 /// Cases per property (`KEYWARD_PROP_CASES`, default [`DEFAULT_CASES`]).
 pub fn cases() -> u64 {
@@ -41,25 +37,12 @@ pub fn cases() -> u64 {
 
 /// The run's seed: `KEYWARD_RELIABILITY_SEED`, else the clock's nanoseconds.
 pub fn seed() -> u64 {
-    static SEED: OnceLock<u64> = OnceLock::new();
-    *SEED.get_or_init(|| match var("KEYWARD_RELIABILITY_SEED") {
-        Some(v) => v
-            .parse()
-            .unwrap_or_else(|_| panic!("KEYWARD_RELIABILITY_SEED={v} is not a u64")),
-        None => std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(1),
-    })
+    reliability::seed()
 }
 
 /// FNV-1a of the name, mixed with the seed: one independent stream per property.
 fn stream_seed(name: &str) -> [u8; 32] {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ seed();
-    for b in name.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
+    let h = reliability::stream(seed(), name);
     let mut out = [0u8; 32];
     for (i, chunk) in out.chunks_mut(8).enumerate() {
         let v = h.rotate_left(17 * i as u32) ^ seed().rotate_right(7 * i as u32);
@@ -70,18 +53,7 @@ fn stream_seed(name: &str) -> [u8; 32] {
 
 /// Appends one JSON line of figures to `KEYWARD_RELIABILITY_REPORT`, if set.
 pub fn report(line: &serde_json::Value) {
-    let Some(path) = var("KEYWARD_RELIABILITY_REPORT") else {
-        return;
-    };
-    let mut text = line.to_string();
-    text.push('\n');
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .unwrap_or_else(|e| panic!("cannot open report file {path}: {e}"));
-    f.write_all(text.as_bytes())
-        .unwrap_or_else(|e| panic!("cannot write report file {path}: {e}"));
+    reliability::report(line);
 }
 
 /// Runs property `name` over `weight` × [`cases`] cases of `strategy`.

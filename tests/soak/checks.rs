@@ -249,18 +249,6 @@ fn figures(world: &World, t: &Tally, load_secs: f64) -> Figures {
     }))
 }
 
-/// Appends the figures as one JSON line (one write of the whole line).
-pub fn append_report(path: &str, figures: &Figures) {
-    let line = format!("{}\n", figures.0);
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .expect("open the report file");
-    f.write_all(line.as_bytes())
-        .expect("append to the report file");
-}
-
 /// Fails the test, with the seed, when anything did not hold.
 pub fn assert_clean(world: &World, figures: &Figures) {
     let t = world.tally();

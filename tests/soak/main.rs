@@ -20,54 +20,24 @@ mod util;
 
 mod checks;
 mod ops;
-mod rng;
 mod settings;
 mod world;
 
-use support::Backend;
+use support::{reliability, Backend};
 
 /// Default seconds of mixed load per backend (the CI short form).
 const DEFAULT_SECS: u64 = 25;
 /// Default number of concurrent workers.
 const DEFAULT_PROCS: u64 = 6;
 
-/// A `u64` knob from the environment, or `default` when unset or empty.
-#[allow(clippy::disallowed_methods)] // the harness's own size knobs
-fn knob(name: &str, default: u64) -> u64 {
-    match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => v
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("{name} must be a whole number, not {v:?}")),
-        _ => default,
-    }
-}
-
-/// The seed: `KEYWARD_RELIABILITY_SEED`, else one from the clock.
-fn seed() -> u64 {
-    let clock = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(1);
-    knob("KEYWARD_RELIABILITY_SEED", clock)
-}
-
-/// The report file, when `KEYWARD_RELIABILITY_REPORT` names one.
-#[allow(clippy::disallowed_methods)] // the harness's own setting
-fn report_path() -> Option<String> {
-    std::env::var("KEYWARD_RELIABILITY_REPORT")
-        .ok()
-        .filter(|p| !p.is_empty())
-}
-
 fn soak(backend: Backend) {
     let Some(env) = util::Env::new(backend) else {
         return;
     };
     let plan = world::Plan {
-        secs: knob("KEYWARD_SOAK_SECS", DEFAULT_SECS),
-        procs: knob("KEYWARD_SOAK_PROCS", DEFAULT_PROCS).max(2),
-        seed: seed(),
+        secs: reliability::knob("KEYWARD_SOAK_SECS", DEFAULT_SECS),
+        procs: reliability::knob("KEYWARD_SOAK_PROCS", DEFAULT_PROCS).max(2),
+        seed: reliability::seed(),
         backend,
     };
     {
@@ -86,9 +56,7 @@ fn soak(backend: Backend) {
     ops::run_workers(&world);
     let load_secs = started.elapsed().as_secs_f64();
     let figures = checks::check_all(&world, load_secs);
-    if let Some(path) = report_path() {
-        checks::append_report(&path, &figures);
-    }
+    reliability::report(&figures.0);
     checks::assert_clean(&world, &figures);
 }
 

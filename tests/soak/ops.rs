@@ -1,8 +1,8 @@
 //! The workers: each picks operations at random (seeded) until the deadline
 //! and records what succeeded in the tally; a ticker moves the rate window.
 
-use crate::rng::Rng;
 use crate::settings;
+use crate::support::reliability::Rng;
 use crate::util::Run;
 use crate::world::{login, reason, run_at, World, FLAG, FLAG_PCT, OLD, T0};
 use serde_json::Value;

@@ -5,6 +5,8 @@
 //! and dropped when the test ends; so tests run in parallel and leave nothing.
 #![allow(dead_code)]
 
+pub mod reliability;
+
 use keyward::store::{self, Store};
 use std::sync::atomic::{AtomicU32, Ordering};
 
