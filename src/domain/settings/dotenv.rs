@@ -94,15 +94,18 @@ struct Annotation {
 }
 
 /// Reads a comment line (without its `#`): `Some` for a `keyward:` annotation.
+/// Its words are never quoted in errors: a line that lost its line break may
+/// run on into the variable's value.
 fn annotation(comment: &str, line: usize) -> Result<Option<Annotation>> {
     let Some(rest) = comment.trim_start().strip_prefix("keyward:") else {
         return Ok(None);
     };
+    let bad = |what: &str| Error::invalid(format!("the `# keyward:` annotation {what}"));
     let mut words = rest.split_whitespace();
-    let key = words
-        .next()
-        .ok_or_else(|| Error::invalid("a `# keyward:` annotation names no key"))?;
-    validate_key(key)?;
+    let key = words.next().ok_or_else(|| bad("names no key"))?;
+    validate_key(key).map_err(|_| {
+        bad("does not start with a setting key (letters, digits, `_`, `.` or `-`, starting with a letter or digit)")
+    })?;
     let mut out = Annotation {
         key: key.to_owned(),
         value_type: ValueType::String,
@@ -111,14 +114,12 @@ fn annotation(comment: &str, line: usize) -> Result<Option<Annotation>> {
     };
     for word in words {
         if let Some(t) = word.strip_prefix("type=") {
-            out.value_type = ValueType::parse(t)?;
+            out.value_type = ValueType::parse(t)
+                .map_err(|_| bad("has an unknown type (use string, int, float, bool or json)"))?;
         } else if word == "secret" {
             out.secret = true;
         } else {
-            return Err(Error::invalid(format!(
-                "unknown word {} in a `# keyward:` annotation (expected type=TYPE or secret)",
-                crate::ident::shown(word)
-            )));
+            return Err(bad("has a word that is neither type=TYPE nor secret"));
         }
     }
     Ok(Some(out))
@@ -257,7 +258,7 @@ impl Cursor {
     }
 
     /// After a value: blanks, then the line's end or a ` #` comment.
-    fn end_of_line(&mut self, name: &str) -> Result<()> {
+    fn end_of_line(&mut self) -> Result<()> {
         self.skip_blanks();
         match self.peek() {
             None => Ok(()),
@@ -265,9 +266,9 @@ impl Cursor {
                 self.rest_of_line();
                 Ok(())
             }
-            Some(_) => Err(Error::invalid(format!(
-                "text after the value of {name} (quote a value that holds spaces)"
-            ))),
+            Some(_) => Err(Error::invalid(
+                "text after the value (quote a value that holds spaces)",
+            )),
         }
     }
 }
@@ -322,7 +323,7 @@ pub fn parse(text: &str, source: &str) -> Result<SettingsFile> {
             Some(_) => {
                 let name = cur.name().map_err(at(line))?;
                 let value = cur.value().map_err(at(line))?;
-                cur.end_of_line(&name).map_err(at(cur.line))?;
+                cur.end_of_line().map_err(at(cur.line))?;
                 if let Some(first) = names.insert(name.clone(), line) {
                     return Err(Error::invalid(format!(
                         "{source} at line {line}: {name} is given twice (first at line {first})"
