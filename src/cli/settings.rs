@@ -92,7 +92,7 @@ pub(crate) enum SettingsCommand {
         #[arg(long, value_name = "N")]
         to_version: i64,
     },
-    /// Apply a YAML file declaratively: print the plan, apply it in one transaction
+    /// Apply a settings file (YAML, JSON or dotenv) declaratively: print the plan, apply it in one transaction
     Import {
         /// The file (- for stdin)
         #[arg(short = 'f', long = "file", value_name = "FILE")]
@@ -104,7 +104,7 @@ pub(crate) enum SettingsCommand {
         #[arg(long)]
         prune: bool,
     },
-    /// Print the environment's settings (yaml/json re-import with `import`)
+    /// Print the environment's settings (every format re-imports with `import`)
     Export {
         /// Output format
         /// [default: json with `-o json`, else yaml]

@@ -26,5 +26,6 @@ mod sessions_manage;
 mod sessions_prune;
 mod sessions_verify;
 mod settings;
+mod settings_dotenv;
 mod settings_hardening;
 mod users;

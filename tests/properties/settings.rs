@@ -3,6 +3,7 @@
 //! re-import; dotenv and shell lines read back with POSIX single-quote
 //! rules), and arbitrary or mutated files refused cleanly.
 
+mod dotenv;
 pub mod values;
 
 use crate::harness::{arbitrary_text, check, error_ok, message_ok, mutated};

@@ -110,6 +110,9 @@ pub struct FileEntry {
     pub want: Desired,
     /// What the file says about secrecy: `Unsaid` when it has no `secret:`.
     pub secrecy: Secrecy,
+    /// For a dotenv file, the variable it came from (its key settled by
+    /// [`super::dotenv::resolve`] unless annotated); None for YAML and JSON.
+    pub var: Option<super::dotenv::Var>,
 }
 
 fn yaml_error(source: &str, e: &serde_yaml::Error) -> Error {
@@ -297,8 +300,12 @@ fn tag_error(text: &str, source: &str, found: &super::yaml_tags::Found) -> Error
     ))
 }
 
-/// Parses a settings file (JSON or YAML, see [`is_json`]); `source` names it in errors.
+/// Parses a settings file: JSON (see [`is_json`]), dotenv (see
+/// [`super::dotenv::is_dotenv`]) or YAML; `source` names it in errors.
 pub fn parse(text: &str, source: &str) -> Result<SettingsFile> {
+    if !is_json(text, source) && super::dotenv::is_dotenv(text) {
+        return super::dotenv::parse(text, source);
+    }
     let doc = document(text, source)?;
     if let Some(env) = &doc.environment {
         crate::config::validate_environment(env).map_err(|e| e.context(source))?;
@@ -342,6 +349,7 @@ pub fn parse(text: &str, source: &str) -> Result<SettingsFile> {
                     key: key.clone(),
                     want,
                     secrecy,
+                    var: None,
                 });
             }
             Err(e) => return Err(e.context(format!("{source}{}", at(key, 1)))),

@@ -11,6 +11,7 @@
 //! writes, [`file`] the declarative settings file.
 
 pub mod change;
+pub mod dotenv;
 pub mod envs;
 pub mod file;
 pub mod journal;

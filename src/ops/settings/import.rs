@@ -5,6 +5,7 @@
 use super::{with_ring, Ring};
 use crate::context::Context;
 use crate::domain::keys;
+use crate::domain::settings::dotenv;
 use crate::domain::settings::file::{self, SettingsFile};
 use crate::domain::settings::{self, stays_secret, Change, Changes, Desired, Journal, Stored};
 use crate::error::{Error, Result};
@@ -103,6 +104,17 @@ pub fn import(ctx: &mut Context, req: &ImportRequest) -> Result<Plan> {
             .into_iter()
             .map(|s| (s.key.clone(), s))
             .collect();
+        // A dotenv file's variables become keys on the rows just read.
+        let resolved;
+        let parsed = if parsed.entries.iter().any(|e| e.var.is_some()) {
+            resolved = SettingsFile {
+                environment: None,
+                entries: dotenv::resolve(&parsed, &current, &req.source)?,
+            };
+            &resolved
+        } else {
+            &parsed
+        };
         ring.require_if(
             current.values().any(|s| s.secret) || parsed.entries.iter().any(|e| e.want.secret),
         )?;
@@ -122,9 +134,9 @@ pub fn import(ctx: &mut Context, req: &ImportRequest) -> Result<Plan> {
             current: &current,
             bar: &bar,
         };
-        step.entries(c, journal.as_mut(), &parsed, &mut plan)?;
+        step.entries(c, journal.as_mut(), parsed, &mut plan)?;
         if req.prune {
-            step.prune(c, journal.as_mut(), &parsed, &mut plan)?;
+            step.prune(c, journal.as_mut(), parsed, &mut plan)?;
         }
         if let Some(mut j) = journal {
             bar.set_message("recording history and audit");

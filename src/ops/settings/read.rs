@@ -7,7 +7,7 @@ use super::{with_ring, Ring};
 use crate::context::Context;
 use crate::domain::keys;
 use crate::domain::settings::envs::{self, EmptyEnv};
-use crate::domain::settings::{self, file, vars, Desired, Stored};
+use crate::domain::settings::{self, dotenv, file, vars, Desired, Stored};
 use crate::error::{Error, Result};
 use crate::ident::{self, Ident};
 use crate::store::{Access, Conn};
@@ -301,19 +301,17 @@ pub fn export(ctx: &mut Context, req: &ExportRequest) -> Result<Exported> {
             }
         }
         ExportFormat::Dotenv | ExportFormat::Shell => {
-            let prefix = if req.format == ExportFormat::Shell {
-                "export "
-            } else {
-                ""
-            };
+            let shell = req.format == ExportFormat::Shell;
             let screened = vars::screen(pairs(&plain.items)?, &req.allow_vars);
             skipped = screened.skipped;
             // Left out, and said so where the file is read too (names only).
             let notes = skipped.iter().map(|name| {
                 format!("# {name} left out: it decides what runs (export --allow-var {name} writes it)\n")
             });
-            let lines = (screened.kept.iter())
-                .map(|(name, value)| format!("{prefix}{name}={}\n", file::shell_quote(value)));
+            // Each variable under a `# keyward:` line naming its key, type and secrecy.
+            let lines = (plain.items.iter())
+                .filter(|(s, _)| !skipped.contains(&settings::env_var_name(&s.key)))
+                .map(|(s, d)| dotenv::lines(shell, &s.key, d));
             notes.chain(lines).collect()
         }
     };
