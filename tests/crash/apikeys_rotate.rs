@@ -111,7 +111,7 @@ cli_test! {
             let (id, prefix) = create(env, &format!("key {trial}"));
             let args = ["apikeys", "rotate", prefix.as_str(), "--grace", "1h", "-o", "json"];
             let kill = kill_after(env.command(&args), None, rng.kill_delay(whole), &mut probe);
-            crate::harness::recalibrate(&mut whole, &kill);
+            crate::harness::recalibrate(&mut whole, &kill, 0);
             settle(&env.db);
             let at = tally.at(&kill);
             let seen = state(env, id, &prefix);

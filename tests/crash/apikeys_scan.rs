@@ -78,7 +78,7 @@ cli_test! {
             let tag = format!("t{trial}");
             std::fs::write(&path, leak(env, template, &tag)).expect("write file");
             let kill = kill_after(env.command(&args), None, rng.kill_delay(whole), &mut probe);
-            crate::harness::recalibrate(&mut whole, &kill);
+            crate::harness::recalibrate(&mut whole, &kill, 5);
             settle(&env.db);
             let at = tally.at(&kill);
             let seen = state(env, &tag);

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 /// Trials per test when `KEYWARD_CRASH_TRIALS` is not set: the CI short form.
 pub const SHORT_FORM_TRIALS: u32 = 6;
 
-pub use crate::support::reliability::Rng;
 use crate::support::reliability;
+pub use crate::support::reliability::Rng;
 
 /// Trials per command per backend (`KEYWARD_CRASH_TRIALS`).
 pub fn trials() -> u32 {
@@ -238,6 +238,8 @@ pub struct Kill {
     pub delay_us: u64,
     /// It exited on its own before the kill.
     pub finished: bool,
+    /// How it ended (SIGKILL, or its own exit code when `finished`).
+    pub status: std::process::ExitStatus,
     /// From its start until it was reaped.
     pub ran: Duration,
     /// A write transaction was open just before the kill.
@@ -283,18 +285,29 @@ pub fn kill_after(
     Kill {
         delay_us: u64::try_from(delay.as_micros()).unwrap_or(u64::MAX),
         finished: !killed,
+        status,
         ran,
         in_txn: killed && in_txn,
     }
 }
 
-/// Takes a run that finished before its kill as a better calibration
-/// when it was quicker (the calibration run may have met more contention).
-/// (Each scenario also takes a re-run that did the whole job as the next
-/// calibration, so the kill window follows the machine's load and the
-/// data's growth.)
-pub fn recalibrate(whole: &mut Duration, kill: &Kill) {
+/// A run that finished before its kill must have exited with `ok`, the
+/// command's documented code for doing the job (a run that fails fast would
+/// otherwise pass as "Before", the re-run doing the work). Such a run is
+/// then taken as a better calibration when it was quicker (the calibration
+/// run may have met more contention). (Each scenario also takes a re-run
+/// that did the whole job as the next calibration, so the kill window
+/// follows the machine's load and the data's growth.)
+#[track_caller]
+pub fn recalibrate(whole: &mut Duration, kill: &Kill, ok: i32) {
     if kill.finished {
+        assert_eq!(
+            kill.status.code(),
+            Some(ok),
+            "a run that finished before its kill at {} µs exited {:?}, not its documented {ok}",
+            kill.delay_us,
+            kill.status
+        );
         *whole = (*whole).min(kill.ran);
     }
 }
@@ -347,7 +360,8 @@ pub fn sql_texts(db: &TestDb, sql: &str) -> Vec<String> {
     .expect(sql)
 }
 
-/// Rows that point nowhere, or settings whose history lacks their version.
+/// Rows that point nowhere, settings whose history is not one row per
+/// version, API keys rotated twice.
 const ORPHANS: &[(&str, &str)] = &[
     ("user_roles without a user", "SELECT COUNT(*) FROM user_roles x WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = x.user_id)"),
     ("user_roles without a role", "SELECT COUNT(*) FROM user_roles x WHERE NOT EXISTS (SELECT 1 FROM roles r WHERE r.id = x.role_id)"),
@@ -358,6 +372,11 @@ const ORPHANS: &[(&str, &str)] = &[
     ("api_keys rotated from nothing", "SELECT COUNT(*) FROM api_keys x WHERE x.rotated_from IS NOT NULL AND NOT EXISTS (SELECT 1 FROM api_keys k WHERE k.id = x.rotated_from)"),
     ("settings without history", "SELECT COUNT(*) FROM settings s WHERE NOT EXISTS (SELECT 1 FROM settings_audit_log h WHERE h.setting_id = s.id)"),
     ("settings whose version has no history row", "SELECT COUNT(*) FROM settings s WHERE NOT EXISTS (SELECT 1 FROM settings_audit_log h WHERE h.setting_id = s.id AND h.version = s.version)"),
+    // Every write of a setting (create, update, delete, restore) makes
+    // version n + 1 with one history row, and no history row is ever
+    // deleted: a setting at version v has exactly the rows 1..=v.
+    ("settings whose history versions are not exactly 1..=version", "SELECT COUNT(*) FROM settings s WHERE (SELECT COUNT(*) FROM settings_audit_log h WHERE h.setting_id = s.id) <> s.version OR (SELECT COUNT(DISTINCT h.version) FROM settings_audit_log h WHERE h.setting_id = s.id AND h.version BETWEEN 1 AND s.version) <> s.version"),
+    ("api_keys with more than one successor", "SELECT COUNT(*) FROM (SELECT rotated_from FROM api_keys WHERE rotated_from IS NOT NULL GROUP BY rotated_from HAVING COUNT(*) > 1) x"),
     ("settings history without its setting", "SELECT COUNT(*) FROM settings_audit_log h WHERE NOT EXISTS (SELECT 1 FROM settings s WHERE s.id = h.setting_id)"),
     ("flag states without a flag", "SELECT COUNT(*) FROM feature_flag_states x WHERE NOT EXISTS (SELECT 1 FROM feature_flags f WHERE f.id = x.flag_id)"),
     ("key checks: not exactly one active key", "SELECT CASE WHEN COUNT(*) = 1 THEN 0 ELSE 1 END FROM key_checks WHERE state = 'active'"),

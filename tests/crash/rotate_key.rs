@@ -6,7 +6,9 @@
 //! finishes the job (key file: the new key first, the old one after it).
 
 use crate::cli_test;
-use crate::harness::{assert_sound, events, kill_after, settle, timed, Phase, Probe, Tally};
+use crate::harness::{
+    assert_sound, events, kill_after, settle, sql_texts, timed, Phase, Probe, Tally,
+};
 use crate::util::{at, totp_code, Env};
 
 /// Secret settings re-encrypted by every rotation.
@@ -47,6 +49,46 @@ fn totp_opens(env: &Env, secret: &str, unix: i64, at: &str) {
     assert_eq!(run.code, 0, "{at}: bob's TOTP code\n{}", run.stderr);
 }
 
+/// Every sealed value (each select of `domain::keys::SEALED`: secret
+/// settings, TOTP secrets, token-signing private keys) is under the active
+/// key: its `kw1:<kid>:` prefix names it. Returns how many there are per column.
+fn assert_all_under_active(env: &Env, at: &str) -> Vec<usize> {
+    let active = sql_texts(&env.db, "SELECT kid FROM key_checks WHERE state = 'active'");
+    assert_eq!(active.len(), 1, "{at}: one active key: {active:?}");
+    let mut counts = Vec::new();
+    for col in keyward::domain::keys::SEALED {
+        let sql = format!("SELECT sealed FROM ({}) x", col.select);
+        let sealed = sql_texts(&env.db, &sql);
+        let stale: Vec<_> = sealed
+            .iter()
+            .filter(|v| keyward::crypto::envelope::kid_of(v) != Some(active[0].as_str()))
+            .take(3)
+            .collect();
+        assert!(
+            stale.is_empty(),
+            "{at}: {} not under the active key {}: {stale:?}",
+            col.name,
+            active[0]
+        );
+        counts.push(sealed.len());
+    }
+    counts
+}
+
+/// Refreshes alice's session (the signing key must open to sign the new
+/// access token) and returns the new refresh token.
+fn refresh(env: &Env, token: &str, at: &str) -> String {
+    let run = env.run_with_stdin(
+        &["sessions", "refresh", "--token-stdin", "-o", "json"],
+        Some(&format!("{token}\n")),
+    );
+    assert_eq!(run.code, 0, "{at}: sessions refresh\n{}", run.stderr);
+    run.json()["refresh_token"]
+        .as_str()
+        .expect("refresh token")
+        .to_owned()
+}
+
 cli_test! {
     fn rotate_key(env) {
         let (mut tally, mut rng) = Tally::start("db rotate-key", env);
@@ -67,12 +109,20 @@ cli_test! {
             .to_owned();
         let secret = uri.split("secret=").nth(1).and_then(|s| s.split('&').next()).expect("secret").to_owned();
         totp_opens(env, &secret, 1_893_456_000, "enrolment");
+        // A login: a token-signing key, its private key sealed.
+        crate::util::add_user(env, "alice", "viewer");
+        let mut token = crate::util::login(env, "alice", &[])["refresh_token"]
+            .as_str()
+            .expect("refresh token")
+            .to_owned();
         let values = export(env);
 
         let cal = env.home.path().join("calibration.key");
         let cal_args = ["db", "rotate-key", "--new-key-file", cal.to_str().expect("UTF-8"), "--yes", "-o", "json"];
         let (run, mut whole) = timed(env, &cal_args, None);
         assert_eq!(run.ok().json()["resealed"]["totp"], 1);
+        let sealed = assert_all_under_active(env, "calibration");
+        assert!(sealed.iter().all(|n| *n > 0), "every sealed column has rows: {sealed:?}");
 
         tally.calibrated(whole);
         let mut probe = Probe::new(&env.db);
@@ -84,7 +134,7 @@ cli_test! {
             let new_file = env.home.path().join(format!("new{trial}.key"));
             let args = ["db", "rotate-key", "--new-key-file", new_file.to_str().expect("UTF-8"), "--yes", "-o", "json"];
             let kill = kill_after(env.command(&args), None, rng.kill_delay(whole), &mut probe);
-            crate::harness::recalibrate(&mut whole, &kill);
+            crate::harness::recalibrate(&mut whole, &kill, 0);
             settle(&env.db);
             let at = tally.at(&kill);
             let health = env.run(&["db", "health", "-o", "json"]);
@@ -121,6 +171,13 @@ cli_test! {
             assert_eq!(events(&env.db, "key.rotate", None) - rotations, 1, "{at}: one rotation, audited once");
             assert_eq!(export(env), values, "{at}: secrets under the new key");
             totp_opens(env, &secret, unix, &at);
+            assert_eq!(assert_all_under_active(env, &at), sealed, "{at}: sealed rows per column");
+            token = refresh(env, &token, &at);
+            // History rows stay under the key that wrote them (the first
+            // one): still readable while the key file holds it.
+            let history = env.run(&["settings", "history", "secret.k0001", "--reveal", "-o", "json"]);
+            assert_eq!(history.code, 0, "{at}: settings history --reveal\n{}", history.stderr);
+            assert!(history.stdout.contains("value 1"), "{at}: history shows the value\n{}", history.stdout);
             assert_sound(env, &at);
             tally.record(&kill, phase);
         }

@@ -120,7 +120,7 @@ cli_test! {
             add_ended(env, template, 200_000 + trial * 2 * ENDED);
             let events_before = events(&env.db, "session.prune", None);
             let kill = kill_after(env.command(&args), None, rng.kill_delay(whole), &mut probe);
-            crate::harness::recalibrate(&mut whole, &kill);
+            crate::harness::recalibrate(&mut whole, &kill, 0);
             settle(&env.db);
             let at = tally.at(&kill);
             assert_eq!(count(env, "live") , LIVE + 1, "{at}: a live session was deleted");

@@ -38,7 +38,7 @@ cli_test! {
             let (sid, token) = login(env);
             let input = format!("{token}\n");
             let kill = kill_after(env.command(&REFRESH), Some(&input), rng.kill_delay(whole), &mut probe);
-            crate::harness::recalibrate(&mut whole, &kill);
+            crate::harness::recalibrate(&mut whole, &kill, 0);
             settle(&env.db);
             let at = tally.at(&kill);
             let count = sql_int(&env.db, &format!("SELECT refresh_count FROM sessions WHERE id = {sid}"));

@@ -131,8 +131,15 @@ cli_test! {
             std::fs::write(&path, text).expect("write file");
             let args = import_args(&path_s, prune);
             let old = snapshot(env);
+            // The plan, made in a read transaction before the kill: every
+            // change (added, changed, removed) writes one history row and
+            // one audit event; a removal is a new version marked deleted,
+            // with its own history row.
+            let mut dry = args.clone();
+            dry.push("--dry-run");
+            let planned = changes(&env.run(&dry).ok().json());
             let kill = kill_after(env.command(&args), None, rng.kill_delay(whole), &mut probe);
-            crate::harness::recalibrate(&mut whole, &kill);
+            crate::harness::recalibrate(&mut whole, &kill, 0);
             settle(&env.db);
             let at = tally.at(&kill);
             let seen = snapshot(env);
@@ -142,7 +149,7 @@ cli_test! {
             let new = snapshot(env);
             assert_ne!(old, new, "{at}: the file changes nothing");
             let phase = if seen == old {
-                assert!(changes(&plan) > 0, "{at}: re-run found nothing to do, yet the state was the old one");
+                assert_eq!(changes(&plan), planned, "{at}: the re-run's plan is not the dry run's: {plan}");
                 whole = took; // a whole run: the next calibration
                 if kill.in_txn { Phase::Mid } else { Phase::Before }
             } else if seen == new {
@@ -151,6 +158,12 @@ cli_test! {
             } else {
                 panic!("{at}: the kill left neither the old nor the new state:\nold {old:?}\nseen {seen:?}\nnew {new:?}");
             };
+            let planned = i64::try_from(planned).expect("a count");
+            assert_eq!(
+                (new.history - old.history, new.audit - old.audit),
+                (planned, planned),
+                "{at}: (history rows, audit events) added, against {planned} planned changes"
+            );
             let export: Value = serde_json::from_str(&new.export).expect("export is JSON");
             assert!(export["settings"] == expected_export(&next), "{at}: the environment is not the file's");
             let secret = next.iter().find(|(_, (_, s))| *s).expect("a secret");
