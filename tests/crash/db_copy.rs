@@ -1,6 +1,8 @@
 //! `db copy --to <fresh target>` killed at random (SQLite to PostgreSQL and
 //! PostgreSQL to SQLite; SQLite to SQLite without a server): the target is
-//! untouched, empty (migrated) or complete, never partly filled; the same
+//! untouched (no table), empty (migrated) or complete, never partly filled;
+//! a partly migrated schema (some tables missing: not seen, as each backend
+//! migrates in one transaction) must be completed by the re-run; the same
 //! copy re-run afterwards completes (or, onto a complete target, is refused
 //! as not empty), and the target passes `audit verify`, `db health` and the
 //! orphan checks with the source's row counts.

@@ -2,6 +2,9 @@
 //! environment is exactly the old state or exactly the new one (export with
 //! secrets revealed, list with versions, history rows and audit entries),
 //! and a re-run applies the file (or, after a commit, finds nothing to do).
+//! Either way the history rows and audit events added equal the changes of
+//! the dry run's plan taken before the kill (one of each per added, changed
+//! or removed setting: a removal is a new version marked deleted).
 
 use crate::cli_test;
 use crate::harness::{assert_sound, kill_after, settle, sql_int, timed, Phase, Probe, Rng, Tally};
