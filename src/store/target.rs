@@ -171,7 +171,7 @@ pub fn parse_url(url: &str) -> Result<DatabaseTarget> {
 /// option given twice (drivers let the last one win, so a second `mode` or
 /// `sslmode` would silently undo the first). Keys are decoded before they
 /// are compared, as the drivers decode them; a value is never echoed.
-fn query_options(query: &str) -> Result<Vec<(String, &str, String)>> {
+fn query_options<'q>(query: &'q str, known: &[&str]) -> Result<Vec<(String, &'q str, String)>> {
     let mut out: Vec<(String, &str, String)> = Vec::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -184,14 +184,14 @@ fn query_options(query: &str) -> Result<Vec<(String, &str, String)>> {
             .map_err(|_| {
                 Error::invalid(format!(
                     "database URL option {} has a value that is not UTF-8",
-                    option_shown(&key)
+                    option_shown(&key, known)
                 ))
             })?
             .into_owned();
         if out.iter().any(|(seen, _, _)| *seen == key) {
             return Err(Error::invalid(format!(
                 "database URL option {} is given more than once: give it once (keyward will not pick one of them)",
-                option_shown(&key)
+                option_shown(&key, known)
             )));
         }
         out.push((key, pair, value));
@@ -200,10 +200,41 @@ fn query_options(query: &str) -> Result<Vec<(String, &str, String)>> {
 }
 
 /// An option's name as a message shows it: a mistyped URL
-/// (`postgres://?user:pw@host/db`) can put the password in a "name".
-fn option_shown(key: &str) -> String {
-    crate::error::name_shown(key, "a password")
+/// (`postgres://?user:pw@host/db`) can put the password in a "name", so it
+/// is shown only as a likely typo of a `known` option (see [`crate::error::name_shown`]).
+fn option_shown(key: &str, known: &[&str]) -> String {
+    crate::error::name_shown(key, "a password", known)
 }
+
+/// The options an SQLite URL takes.
+const SQLITE_OPTIONS: [&str; 1] = ["mode"];
+
+/// The options a PostgreSQL URL takes: keyward's own (`sslmode`,
+/// `sslrootcert`) and those the driver knows.
+const PG_OPTIONS: [&str; 22] = [
+    "sslmode",
+    "sslrootcert",
+    "sslcert",
+    "sslkey",
+    "sslnegotiation",
+    "user",
+    "password",
+    "dbname",
+    "options",
+    "application_name",
+    "host",
+    "hostaddr",
+    "port",
+    "connect_timeout",
+    "tcp_user_timeout",
+    "keepalives",
+    "keepalives_idle",
+    "keepalives_interval",
+    "keepalives_retries",
+    "target_session_attrs",
+    "channel_binding",
+    "load_balance_hosts",
+];
 
 /// The driver's text with the name of an `unknown option` shown as [`option_shown`] does.
 fn driver_text(text: &str) -> String {
@@ -215,7 +246,7 @@ fn driver_text(text: &str) -> String {
     let Some(len) = text[start..].rfind('`') else {
         return text[..at].to_owned() + "unknown option";
     };
-    let shown = option_shown(&text[start..start + len]);
+    let shown = option_shown(&text[start..start + len], &PG_OPTIONS);
     format!(
         "{}unknown option {shown}{}",
         &text[..at],
@@ -227,7 +258,7 @@ fn driver_text(text: &str) -> String {
 /// (the default) are honoured, once; any other option is refused rather than ignored.
 fn sqlite_read_only(query: &str) -> Result<bool> {
     let mut read_only = false;
-    for (k, _, v) in query_options(query)? {
+    for (k, _, v) in query_options(query, &SQLITE_OPTIONS)? {
         match (k.as_str(), v.as_str()) {
             ("mode", "ro") => read_only = true,
             ("mode", "rw") => read_only = false,
@@ -239,7 +270,7 @@ fn sqlite_read_only(query: &str) -> Result<bool> {
             _ => {
                 return Err(Error::invalid(format!(
                     "database URL option {} is not supported for SQLite: the only option is mode=ro or mode=rw",
-                    option_shown(&k)
+                    option_shown(&k, &SQLITE_OPTIONS)
                 )));
             }
         }
@@ -256,7 +287,7 @@ fn parse_pg_url(url: &str) -> Result<PgTarget> {
     let mut ssl_root_cert = None;
     let mut kept = Vec::new();
     let mut kept_keys = Vec::new();
-    for (k, pair, v) in query_options(query.unwrap_or_default())? {
+    for (k, pair, v) in query_options(query.unwrap_or_default(), &PG_OPTIONS)? {
         match k.as_str() {
             "sslmode" => ssl_mode = SslMode::parse(&v)?,
             "sslrootcert" => ssl_root_cert = Some(PathBuf::from(v)),
@@ -469,7 +500,38 @@ mod tests {
             assert!(!e.message().contains("s3cret"), "{url}: {e}");
         }
         let unknown = parse_url("postgres://u:s3cret@h/d?bogus=1").unwrap_err();
-        assert!(unknown.message().contains("`bogus`"), "{unknown}");
+        assert!(unknown.message().contains("unknown option"), "{unknown}");
+        assert!(!unknown.message().contains("bogus"), "{unknown}");
         assert!(!unknown.message().contains("s3cret"));
+        let typo = parse_url("postgres://u:s3cret@h/d?conect_timeout=1").unwrap_err();
+        assert!(
+            typo.message()
+                .contains("`conect_timeout` (did you mean `connect_timeout`?)"),
+            "{typo}"
+        );
+        let typo = parse_url("sqlite:///x.db?mdoe=ro").unwrap_err();
+        assert!(
+            typo.message().contains("`mdoe` (did you mean `mode`?)"),
+            "{typo}"
+        );
+    }
+
+    /// Review H1: a password of letters and digits looks like a name. Two
+    /// mistyped characters (`:` as `?`, `@` as `&`) make it an option's
+    /// name: never shown, whichever way the option is refused.
+    #[test]
+    fn a_password_made_an_option_name_is_never_shown() {
+        for url in [
+            "postgres://u?hunter2hunter2&h:1/d",
+            "postgres://u?hunter2hunter2=1&hunter2hunter2=2",
+            "postgres://u?S3cretToken99",
+            "sqlite:///x.db?hunter2hunter2",
+            "sqlite:///x.db?hunter2hunter2=%ff",
+        ] {
+            let e = parse_url(url).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{url}: {e}");
+            assert!(!e.message().contains("hunter2"), "{url}: {e}");
+            assert!(!e.message().contains("S3cretToken99"), "{url}: {e}");
+        }
     }
 }

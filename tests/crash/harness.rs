@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 /// Trials per test when `KEYWARD_CRASH_TRIALS` is not set: the CI short form.
 pub const SHORT_FORM_TRIALS: u32 = 6;
 
-pub use crate::support::reliability::Rng;
 use crate::support::reliability;
+pub use crate::support::reliability::Rng;
 
 /// Trials per command per backend (`KEYWARD_CRASH_TRIALS`).
 pub fn trials() -> u32 {

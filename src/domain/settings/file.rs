@@ -194,7 +194,7 @@ fn entry(key: &str, v: &serde_yaml::Value) -> Result<(Desired, bool)> {
             "category" => category = text("category")?,
             "description" => description = text("description")?,
             other => {
-                let other = crate::error::field_shown(other);
+                let other = crate::error::field_shown(other, &FIELDS);
                 return Err(Error::invalid(format!(
                     "setting '{key}': unknown field {other} (expected value, type, secret, category, description)"
                 )));
@@ -413,6 +413,9 @@ pub fn to_entry(d: &Desired) -> serde_json::Value {
 
 /// The longest mapping key (as written) YAML readers take, with room to spare.
 const YAML_KEY_MAX: usize = 1000;
+
+/// The fields of a setting's long form.
+const FIELDS: [&str; 5] = ["value", "type", "secret", "category", "description"];
 
 /// Whether a JSON document holds an object key too long for a YAML flow mapping.
 fn has_long_key(v: &serde_json::Value) -> bool {
@@ -635,8 +638,12 @@ mod tests {
     /// lost a quote made a secret value the name of an unknown field, shown.
     #[test]
     fn unknown_field_names_are_shown_escaped() {
-        let err = parse("settings:\n  a: {value: 1, typo: 2}\n", "stdin").unwrap_err();
-        assert!(err.to_string().contains("unknown field `typo`"), "{err}");
+        let err = parse("settings:\n  a: {value: 1, tpye: 2}\n", "stdin").unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("unknown field `tpye` (did you mean `type`?)"),
+            "{msg}"
+        );
         for text in [
             "settings:\n  a: {\"\\u007fvalue\": 1}\n",
             "{\"settings\": {\"a\": {\"\\u202evalue\": 1}}}",
@@ -651,6 +658,26 @@ mod tests {
                 "{msg:?}"
             );
             assert!(!msg.contains("s3cr3t"), "{msg:?}");
+        }
+    }
+
+    /// Review H1: a secret made only of letters and digits looks like a
+    /// name. One byte changed in an exported line (`:` after `"value"` into
+    /// `,`) is valid YAML that makes the secret a field's name: never shown.
+    #[test]
+    fn a_secret_made_a_field_name_is_never_shown() {
+        for text in [
+            "settings:\n  \"k\": {\"value\",\"S3cretToken99\",\"secret\":true}\n",
+            "settings:\n  k: {value: 1, S3cretToken99: 2}\n",
+            "settings:\n  k: {value: 1, hunter2hunter2: 2}\n",
+        ] {
+            let err = parse(text, "stdin").unwrap_err();
+            assert_eq!(err.exit_code(), 2);
+            let msg = err.to_string();
+            assert!(msg.contains("unknown field"), "{msg}");
+            assert!(msg.contains("expected value, type"), "{msg}");
+            assert!(!msg.contains("S3cretToken99"), "{msg}");
+            assert!(!msg.contains("hunter2"), "{msg}");
         }
     }
 
