@@ -278,7 +278,7 @@ fn key_before(text: &str, settings: Option<&Entries>, line: usize) -> String {
                 .filter(|(l, _)| *l <= line)
                 .max()
         })
-        .map(|(_, k)| format!(" setting '{k}':"))
+        .map(|(_, k)| format!(" setting '{}':", crate::text::visible(&k, false, None))) // not checked yet
         .unwrap_or_default()
 }
 
@@ -321,9 +321,9 @@ pub fn parse(text: &str, source: &str) -> Result<SettingsFile> {
         duplicate: None,
     });
     if let Some(key) = &raw.duplicate {
+        let (line, key) = (at(key, 2), crate::text::visible(key, false, None));
         return Err(Error::invalid(format!(
-            "{source}{}: setting '{key}' appears twice",
-            at(key, 2)
+            "{source}{line}: setting '{key}' appears twice"
         )));
     }
     let mut entries = Vec::with_capacity(raw.items.len());
