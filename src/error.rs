@@ -186,31 +186,59 @@ pub fn without_input(msg: &str) -> String {
             .or_else(|| out[start..].rfind("`, there are no fields"))
             .map(|e| start + e);
         if let Some(end) = end {
-            let shown = field_shown(&out[start..end]);
+            let expected = listed_names(&out[end + 1..]);
+            let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
+            let shown = field_shown(&out[start..end], &expected);
             out.replace_range(at..=end, &format!("unknown field {shown}"));
         }
     }
     crate::text::visible(&out, false, None)
 }
 
-/// An unknown field's name as a message shows it (see [`name_shown`]).
-pub fn field_shown(name: &str) -> String {
-    name_shown(name, "a value")
+/// The names serde lists after `expected` (`` expected one of `a`, `b` ``):
+/// every backquoted word of the list, up to the position that may follow it.
+fn listed_names(tail: &str) -> Vec<String> {
+    let Some(at) = tail.find(", expected ") else {
+        return Vec::new();
+    };
+    let list = &tail[at + ", expected ".len()..];
+    let list = list.split(" at line ").next().unwrap_or_default();
+    list.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect()
 }
 
-/// A name taken from damaged input, as a message shows it: `` `name` `` when
-/// it looks like one (1 to 40 of letters, digits, `_ . -`), else a note that
-/// it is not shown: a damaged line (a lost quote, colon or `@`) can make a
-/// value, maybe a secret (`may_hold`), the name.
-pub fn name_shown(name: &str, may_hold: &str) -> String {
+/// An unknown field's name as a message shows it (see [`name_shown`]);
+/// `expected` are the fields that were expected there.
+pub fn field_shown(name: &str, expected: &[&str]) -> String {
+    name_shown(name, "a value", expected)
+}
+
+/// A name taken from damaged input, as a message shows it. A damaged line (a
+/// lost quote, colon or `@`) can make a value, maybe a secret (`may_hold`),
+/// the name, and a secret can look like a name: so it is shown only when it
+/// is a likely typo of one of the `expected` names (within edit distance 2,
+/// and 1 to 40 of letters, digits, `_ . -`), with the suggestion:
+/// ``"`tpye` (did you mean `type`?)"``. Anything else: a note that it is not
+/// shown.
+pub fn name_shown(name: &str, may_hold: &str, expected: &[&str]) -> String {
     let plain = (1..=40).contains(&name.len())
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
-    if plain {
-        format!("`{name}`")
-    } else {
-        format!("(its name is not shown: it may hold {may_hold})")
+    let near = expected
+        .iter()
+        .filter(|e| plain && e.len() <= 64)
+        .map(|e| (crate::text::edit_distance(name, e), *e))
+        // A short name is "near" almost anything: at most half of it may change.
+        .filter(|(d, e)| *d <= 2 && 2 * d <= e.chars().count())
+        .min_by_key(|(d, _)| *d);
+    match near {
+        Some((0, _)) => format!("`{name}`"),
+        Some((_, e)) => format!("`{name}` (did you mean `{e}`?)"),
+        None => format!("(its name is not shown: it may hold {may_hold})"),
     }
 }
 
@@ -270,7 +298,22 @@ mod tests {
                 "unknown variant `s3cr3t`, expected one of `a`, `b`",
                 "unknown variant, expected one of `a`, `b`",
             ),
-            ("unknown field `typo`, expected `value`", "unknown field `typo`, expected `value`"),
+            (
+                "unknown field `valeu`, expected `value`",
+                "unknown field `valeu` (did you mean `value`?), expected `value`",
+            ),
+            (
+                "unknown field `typo`, expected `value`",
+                "unknown field (its name is not shown: it may hold a value), expected `value`",
+            ),
+            (
+                "settings.k: unknown field `tpye`, expected one of `value`, `type`, `secret` at line 2 column 9",
+                "settings.k: unknown field `tpye` (did you mean `type`?), expected one of `value`, `type`, `secret` at line 2 column 9",
+            ),
+            (
+                "unknown field `S3cretToken99`, expected one of `value`, `type` at line 2 column 9",
+                "unknown field (its name is not shown: it may hold a value), expected one of `value`, `type` at line 2 column 9",
+            ),
             // Found by the property tests `config: mutated file` and
             // `settings: mutated file`: a field name's controls came out raw,
             // and a damaged line made a secret value the field's name.

@@ -48,3 +48,51 @@ pub fn visible(text: &str, keep_newline: bool, limit: Option<usize>) -> String {
     }
     out
 }
+
+/// The optimal-string-alignment distance between `a` and `b`, in characters:
+/// the fewest insertions, deletions, substitutions and swaps of two
+/// neighbours that turn one into the other (`tpye` is 1 from `type`).
+/// Quadratic: meant for names, which callers cap in length.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let width = b.len() + 1;
+    let mut d = vec![0usize; (a.len() + 1) * width];
+    for (i, row) in d.chunks_mut(width).enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d.iter_mut().take(width).enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[(i - 1) * width + j] + 1)
+                .min(d[i * width + j - 1] + 1)
+                .min(d[(i - 1) * width + j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[(i - 2) * width + j - 2] + 1);
+            }
+            d[i * width + j] = best;
+        }
+    }
+    d[a.len() * width + b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edit_distances() {
+        assert_eq!(edit_distance("type", "type"), 0);
+        assert_eq!(edit_distance("tpye", "type"), 1);
+        assert_eq!(edit_distance("valeu", "value"), 1);
+        assert_eq!(edit_distance("secrt", "secret"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("abc", ""), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("S3cretToken99", "value"), 12);
+        assert_eq!(edit_distance("ca", "abc"), 3);
+    }
+}

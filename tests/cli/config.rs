@@ -346,12 +346,18 @@ fn url_mode_ro_is_read_only_and_unknown_options_are_refused() {
     let rw = format!("{}?mode=rw", env.url());
     env.run(&["--database-url", &rw, "settings", "set", "greeting", "bye"])
         .ok();
-    for bad in ["mode=rwc", "cache=shared", "immutable=1"] {
+    // An option's name is shown only when it is a known option or a typo of
+    // one: a mistyped URL can make the password an option's name.
+    for (bad, shown) in [
+        ("mode=rwc", "`mode`"),
+        ("mdoe=ro", "`mdoe` (did you mean `mode`?)"),
+        ("cache=shared", "(its name is not shown"),
+        ("immutable=1", "(its name is not shown"),
+    ] {
         let url = format!("{}?{bad}", env.url());
-        let option = bad.split('=').next().unwrap();
         env.run(&["--database-url", &url, "settings", "list"])
             .code(2)
-            .stderr_has(&format!("`{option}`"));
+            .stderr_has(shown);
     }
     // PostgreSQL URLs take libpq's options; an unknown one is refused too.
     env.run(&[
@@ -361,7 +367,7 @@ fn url_mode_ro_is_read_only_and_unknown_options_are_refused() {
         "status",
     ])
     .code(2)
-    .stderr_has("`bogus`");
+    .stderr_has("unknown option (its name is not shown");
     // A read-only URL never creates a database.
     let missing = format!("sqlite://{}/new.db?mode=ro", env.home.path().display());
     env.run(&["--database-url", &missing, "db", "init"]).code(6);

@@ -205,7 +205,7 @@ fn key_files_parse_or_fail_as_key_errors_without_quoting_lines() {
     });
     check(
         "keyring: mutated key file",
-        0.25,
+        1.0,
         mutated(file),
         |(good, bad)| {
             std::fs::write(&path, &bad).expect("write key file");
@@ -271,36 +271,94 @@ fn phc_hash_then_verify() {
     );
 }
 
-fn phc_string() -> impl Strategy<Value = String> {
-    (
-        1u32..4,
-        proptest::collection::vec(any::<u8>(), 1..24),
-        proptest::collection::vec(any::<u8>(), 16..40),
-    )
-        .prop_map(|(i, salt, hash)| {
-            format!(
-                "$pbkdf2-sha256$i={i},l={}${}${}",
-                hash.len(),
-                STANDARD_NO_PAD.encode(salt),
-                STANDARD_NO_PAD.encode(hash)
-            )
-        })
+/// A password, a real PHC string of it (1 to 3 iterations), and that string
+/// as stored: its `l=` sometimes changed (most often to disagree with the
+/// hash's length).
+fn phc_string() -> impl Strategy<Value = (String, String, String)> {
+    ("[ -~]{0,16}", 1u32..4, proptest::option::of(0usize..80)).prop_map(|(pw, i, l)| {
+        let real = password::hash(pw.as_bytes(), i).expect("hash");
+        let phc = real.clone();
+        let stored = match l {
+            Some(l) => {
+                let (head, tail) = phc.split_once(",l=").expect("l=");
+                let rest = tail.trim_start_matches(|c: char| c.is_ascii_digit());
+                format!("{head},l={l}{rest}")
+            }
+            None => phc,
+        };
+        (pw, real, stored)
+    })
+}
+
+/// Whether `bad` is `real` with its hash cut short (and `l=` to match):
+/// PBKDF2's shorter output is a prefix of its longer one, so it verifies.
+fn truncated(real: &str, bad: &str) -> bool {
+    let (r, b): (Vec<&str>, Vec<&str>) = (real.split('$').collect(), bad.split('$').collect());
+    let hash = |s: &str| STANDARD_NO_PAD.decode(s).unwrap_or_default();
+    r.len() == 5
+        && b.len() == 5
+        && r[..2] == b[..2]
+        && r[3] == b[3]
+        && b[2]
+            .split(',')
+            .any(|p| p.starts_with("i=") && r[2].contains(p))
+        && hash(r[4]).starts_with(&hash(b[4]))
+}
+
+/// Whether two PHC strings say the same: fields alike, parameters alike in any order.
+fn same_phc(a: &str, b: &str) -> bool {
+    let fields = |s: &str| {
+        let mut f: Vec<String> = s.split('$').map(str::to_owned).collect();
+        if let Some(params) = f.get_mut(2) {
+            let mut p: Vec<&str> = params.split(',').collect();
+            p.sort_unstable();
+            *params = p.join(",");
+        }
+        f
+    };
+    fields(a) == fields(b)
 }
 
 #[test]
 fn mutated_phc_strings_verify_or_are_integrity_errors() {
+    let s = phc_string()
+        .prop_flat_map(|(pw, real, stored)| (Just(pw), Just(real), mutated(Just(stored))));
     check(
         "password: mutated PHC",
         1.0,
-        mutated(phc_string()),
-        |(good, bad)| {
+        s,
+        |(pw, real, (good, bad))| {
             if costly(&bad) {
                 return Ok(());
             }
-            match password::verify(b"pw", &bad, 1) {
-                Ok(_) => {}
+            // The stored hash checks as the hash of its password when it says
+            // what the real one says; with an `l=` that disagrees, it is damage.
+            match password::verify(pw.as_bytes(), &good, 1) {
+                Ok(v) => {
+                    prop_assert!(same_phc(&real, &good), "{}", good);
+                    prop_assert_eq!(
+                        v,
+                        Verdict::Valid {
+                            needs_rehash: false
+                        }
+                    );
+                }
                 Err(e) => {
-                    prop_assert_ne!(&good, &bad);
+                    prop_assert!(!same_phc(&real, &good), "{}: {}", good, e);
+                    prop_assert_eq!(e.kind(), ErrorKind::Integrity);
+                }
+            }
+            match password::verify(pw.as_bytes(), &bad, 1) {
+                Ok(Verdict::Valid { .. }) => {
+                    prop_assert!(
+                        same_phc(&real, &bad) || truncated(&real, &bad),
+                        "a changed hash still matches: {}",
+                        bad
+                    );
+                }
+                Ok(Verdict::Invalid) => {}
+                Err(e) => {
+                    prop_assert!(!same_phc(&real, &bad), "{}: {}", bad, e);
                     error_ok(&e, &[ErrorKind::Integrity], Some(&bad))?;
                     prop_assert_eq!(e.message(), "stored password hash is malformed");
                 }

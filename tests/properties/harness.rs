@@ -291,7 +291,7 @@ pub fn apply(text: &str, muts: &[Mutation]) -> String {
 pub fn mutated(valid: impl Strategy<Value = String>) -> impl Strategy<Value = (String, String)> {
     (
         valid,
-        prop_oneof![1 => Just(Vec::new()), 7 => proptest::collection::vec(mutation(), 1..4)],
+        prop_oneof![1 => Just(Vec::new()), 7 => proptest::collection::vec(mutation(), 1..=4)],
     )
         .prop_map(|(v, m)| {
             let bad = apply(&v, &m);
@@ -306,7 +306,7 @@ pub fn mutated_text<T: std::fmt::Debug + Clone>(
 ) -> impl Strategy<Value = (T, String, String)> {
     (
         s,
-        prop_oneof![1 => Just(Vec::new()), 7 => proptest::collection::vec(mutation(), 1..4)],
+        prop_oneof![1 => Just(Vec::new()), 7 => proptest::collection::vec(mutation(), 1..=4)],
     )
         .prop_map(|((v, text), m)| {
             let bad = apply(&text, &m);

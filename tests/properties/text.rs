@@ -234,7 +234,7 @@ fn pg_url() -> impl Strategy<Value = PgUrl> {
         "verify-full",
     ]));
     (
-        ("[a-z_][a-z0-9_]{0,15}", "[!-~]{0,6}[^\\x00]{1,24}", "[a-z][a-z0-9-]{0,20}(\\.[a-z]{2,6}){0,2}|[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}"),
+        ("[a-z_][a-z0-9_]{0,15}", prop_oneof![3 => "[!-~]{0,6}[^\\x00]{1,24}", 1 => crate::config::marker()], "[a-z][a-z0-9-]{0,20}(\\.[a-z]{2,6}){0,2}|[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}"),
         (1u16.., "[a-z][a-z0-9_]{0,20}", ssl, any::<bool>()),
     )
         .prop_map(|((user, password, host), (port, db, ssl, long_scheme))| {
@@ -254,11 +254,14 @@ fn pg_url() -> impl Strategy<Value = PgUrl> {
 }
 
 /// A password that no user, host or database name can hold (so a message
-/// that contains it shows the password).
+/// that contains it shows the password): 12 characters or more (a marker of
+/// random letters and digits, which looks like a name, among them), or 8
+/// with a character a name cannot hold.
 fn is_secret(p: &str) -> bool {
-    p.len() >= 8
-        && p.chars()
-            .any(|c| !(c.is_ascii_alphanumeric() || "_.-".contains(c)))
+    p.len() >= 12
+        || (p.len() >= 8
+            && p.chars()
+                .any(|c| !(c.is_ascii_alphanumeric() || "_.-".contains(c))))
 }
 
 #[test]

@@ -157,6 +157,25 @@ fn json_value() -> impl Strategy<Value = serde_json::Value> {
     })
 }
 
+/// A JSON value nested 1 to 64 levels deep (the most a value may be), in
+/// arrays and objects mixed.
+fn deep_json() -> impl Strategy<Value = serde_json::Value> {
+    let leaf = prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<i64>().prop_map(Into::into),
+        text_value().prop_map(Into::into),
+    ];
+    (leaf, proptest::collection::vec(any::<bool>(), 1..=64)).prop_map(|(leaf, wraps)| {
+        wraps.into_iter().fold(leaf, |v, array| {
+            if array {
+                serde_json::Value::Array(vec![v])
+            } else {
+                serde_json::json!({ "k": v })
+            }
+        })
+    })
+}
+
 /// A value's raw text for its type (the product normalizes it).
 pub fn typed_raw() -> impl Strategy<Value = (ValueType, String)> {
     prop_oneof![
@@ -165,6 +184,7 @@ pub fn typed_raw() -> impl Strategy<Value = (ValueType, String)> {
         1 => any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(|f| (ValueType::Float, f.to_string())),
         1 => proptest::sample::select(vec!["true", "false", "yes", "no", "on", "off", "1", "0"]).prop_map(|b| (ValueType::Bool, b.to_owned())),
         2 => json_value().prop_map(|j| (ValueType::Json, j.to_string())),
+        1 => deep_json().prop_map(|j| (ValueType::Json, j.to_string())),
     ]
 }
 
