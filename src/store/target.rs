@@ -162,9 +162,26 @@ pub fn parse_url(url: &str) -> Result<DatabaseTarget> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         return parse_pg_url(url).map(|t| DatabaseTarget::Postgres(Box::new(t)));
     }
-    let scheme = url.split(':').next().unwrap_or_default();
-    Err(Error::invalid(format!(
-        "unsupported database URL scheme {}: use sqlite:///path.db, sqlite::memory: or postgres://user:pass@host:port/db", crate::ident::shown(scheme))))
+    const USE: &str = "use sqlite:///path.db, sqlite::memory: or postgres://user:pass@host:port/db";
+    // Only a scheme is shown: a mistyped URL with no `:` after its scheme
+    // would otherwise be quoted whole, password and all.
+    match url.split_once(':') {
+        Some((scheme, _)) if looks_like_scheme(scheme) => Err(Error::invalid(format!(
+            "unsupported database URL scheme {}: {USE}",
+            crate::ident::shown(scheme)
+        ))),
+        _ => Err(Error::invalid(format!(
+            "the database URL does not start with a scheme (its text is not shown: it may hold a password): {USE}"
+        ))),
+    }
+}
+
+/// RFC 3986's scheme: a letter, then letters, digits, `+ - .` (at most 32 here).
+fn looks_like_scheme(s: &str) -> bool {
+    s.len() <= 32
+        && s.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
 }
 
 /// A URL's query as `(decoded key, raw pair, decoded value)`, refusing an
