@@ -92,6 +92,9 @@ mod tests {
         assert_eq!(edit_distance("", "abc"), 3);
         assert_eq!(edit_distance("abc", ""), 3);
         assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("prodution", "production"), 1);
+        assert_eq!(edit_distance("prodcution", "production"), 1);
+        assert_eq!(edit_distance("staging", "staging"), 0);
         assert_eq!(edit_distance("S3cretToken99", "value"), 12);
         assert_eq!(edit_distance("ca", "abc"), 3);
     }
